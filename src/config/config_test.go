@@ -1,0 +1,139 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseGood(t *testing.T) {
+	c, err := Load("testdata/good.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.LogLevel != "debug" || c.Socket != "/run/wgstun-test.sock" {
+		t.Errorf("log/socket: %q %q", c.LogLevel, c.Socket)
+	}
+	if len(c.STUN) != 2 || c.STUN[1] != "[2001:db8::1]:3478" {
+		t.Errorf("stun: %v", c.STUN)
+	}
+	if s := c.Stores["plug"]; s.Type != "exec" || s.Timeout != 3*time.Second || len(s.Args) != 2 || s.Args[1] != "/tmp/x # not a comment" {
+		t.Errorf("store plug: %+v", s)
+	}
+	if len(c.Interfaces) != 2 {
+		t.Fatalf("interfaces: %+v", c.Interfaces)
+	}
+	w0, w1 := c.Interfaces[0], c.Interfaces[1]
+	if w0.Family != Dual || w0.Refresh != 2*time.Minute || len(w0.Peers) != 1 {
+		t.Errorf("wg0: %+v", w0)
+	}
+	if w1.Family != IPv4 || w1.Refresh != DefaultRefresh || len(w1.Peers) != 0 || c.Stores["home"].Timeout != 0 {
+		t.Errorf("wg1 defaults: %+v", w1)
+	}
+}
+
+const base = `[stun]
+servers = ["203.0.113.1:3478"]
+[store.s]
+type = "file"
+path = "/tmp/s"
+`
+
+func TestParseProblems(t *testing.T) {
+	tests := []struct {
+		name string
+		in   string
+		want []string // each must appear in the error, in order
+	}{
+		{
+			name: "syntax error names its line",
+			in:   base + "[[interface]]\nname = \"wg0\nstore = \"s\"\n",
+			want: []string{"x.toml:7: "},
+		},
+		{
+			name: "type mismatch",
+			in:   base + "[[interface]]\nname = 5\nstore = \"s\"\n",
+			want: []string{"x.toml:7:", "name"},
+		},
+		{
+			name: "unknown keys in each array element",
+			in:   base + "[[interface]]\nname = \"wg0\"\nstore = \"s\"\nrefesh = \"1m\"\n[[interface]]\nname = \"wg1\"\nstore = \"s\"\nrefesh = \"2m\"\n",
+			want: []string{"x.toml:9: interface[0].refesh: unknown key", "x.toml:13: interface[1].refesh: unknown key"},
+		},
+		{
+			name: "unknown table key",
+			in:   base + "colour = \"red\"\n[[interface]]\nname = \"wg0\"\nstore = \"s\"\n",
+			want: []string{"x.toml:6: store.s.colour: unknown key"},
+		},
+		{
+			name: "every problem at once",
+			in: `[log]
+level = "loud"
+[stun]
+servers = ["nohostport", "h:99999"]
+[store.s]
+type = "exec"
+timeout = "forever"
+[[interface]]
+name = "wg0"
+store = "missing"
+family = "ipx"
+refresh = "1s"
+peers = ["nope", "xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=", "xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg="]
+[[interface]]
+name = "wg0"
+store = "s"
+`,
+			want: []string{
+				`x.toml:2: log.level: "loud"`,
+				`x.toml:4: stun.servers[0]: "nohostport": not host:port`,
+				`x.toml:4: stun.servers[1]: "h:99999": port must be`,
+				`x.toml:5: store.s.command: missing`,
+				`x.toml:7: store.s.timeout: "forever" is not a duration`,
+				`x.toml:10: interface[0].store: no store named "missing" (defined: s)`,
+				`x.toml:11: interface[0].family: "ipx"`,
+				`x.toml:12: interface[0].refresh: 1s is out of range`,
+				`x.toml:13: interface[0].peers[0]: "nope" is not a WireGuard public key`,
+				`x.toml:13: interface[0].peers[2]: peer xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg= is listed twice`,
+				`x.toml:15: interface[1].name: interface "wg0" is already configured in interface[0]`,
+			},
+		},
+		{
+			name: "nothing configured",
+			in:   "",
+			want: []string{"stun.servers: at least one", "interface: at least one"},
+		},
+		{
+			name: "file store needs absolute path",
+			in:   "[stun]\nservers=[\"a:1\"]\n[store.s]\ntype = \"file\"\npath = \"rel/dir\"\n[[interface]]\nname=\"wg0\"\nstore=\"s\"\n",
+			want: []string{`x.toml:5: store.s.path: "rel/dir" must be an absolute path`},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse("x.toml", []byte(tt.in))
+			var ce *Error
+			if !errors.As(err, &ce) {
+				t.Fatalf("want *config.Error, got %v", err)
+			}
+			msg := err.Error()
+			at := 0
+			for _, w := range tt.want {
+				i := strings.Index(msg[at:], w)
+				if i < 0 {
+					t.Fatalf("missing (in order) %q in:\n%s", w, msg)
+				}
+				at += i + len(w)
+			}
+		})
+	}
+}
+
+func TestLoadMissingFile(t *testing.T) {
+	_, err := Load("testdata/does-not-exist.toml")
+	if !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("got %v", err)
+	}
+}
