@@ -1,0 +1,294 @@
+// Package record builds and opens the sealed endpoint records that wgstun
+// peers exchange through a store. The format is the one stunmesh-go uses
+// (see shared/spec/stunmesh-compat.md), so the two can share a store:
+//
+//	key   = lowercase hex SHA-1(sender public key ‖ receiver public key)
+//	value = lowercase hex(nonce ‖ box.Seal(plaintext)) with a random 24-byte nonce,
+//	        sealed with the sender's WireGuard private key and the receiver's
+//	        WireGuard public key (NaCl crypto_box)
+//	plaintext = {"ipv4":"203.0.113.7:51820","ipv6":"[2001:db8::7]:51820","ts_ms":1700000000000}
+//
+// wgstun adds the optional fields ts_ms (unix milliseconds, for replay
+// protection, see Guard), to (binds the record to its receiver, see toTag)
+// and nat (a hint); stunmesh-go ignores them, and records without them are
+// accepted.
+package record
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/sha1"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"strings"
+	"time"
+
+	"golang.org/x/crypto/nacl/box"
+	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
+)
+
+// Errors returned by Open, ParsePlaintext, Seal and Guard.Accept; check them
+// with errors.Is.
+var (
+	// ErrMalformed: the value or its plaintext is not a valid record.
+	ErrMalformed = errors.New("record: malformed")
+	// ErrLegacy: the plaintext is a bare "ip:port" written by stunmesh-go
+	// before 1.5.1. It also matches ErrMalformed.
+	ErrLegacy = errors.New("record: bare ip:port plaintext from stunmesh-go before 1.5.1 (upgrade the sender)")
+	// ErrAuth: the value does not open with the given keys: it was not
+	// sealed by that sender for this receiver, or it was altered.
+	ErrAuth = errors.New("record: authentication failed")
+	// ErrStale: the record is older than one already accepted from the
+	// same peer (a possible replay).
+	ErrStale = errors.New("record: stale")
+	// ErrFuture: the record's timestamp is too far ahead of our clock.
+	ErrFuture = errors.New("record: timestamp in the future")
+)
+
+const (
+	nonceSize = 24
+	// MaxValueLen is the longest stored value Open accepts, in characters
+	// (before whitespace trimming). A dual-stack record is about 300.
+	MaxValueLen = 4096
+	// MaxNATLen is the longest NAT hint carried in a record.
+	MaxNATLen = 64
+)
+
+// Endpoints is the content of a record: the publicly reachable WireGuard
+// endpoints of the sender.
+type Endpoints struct {
+	// IPv4 and IPv6 are the discovered endpoints; an invalid (zero)
+	// AddrPort means that family was not discovered. At least one is valid.
+	IPv4, IPv6 netip.AddrPort
+	// Time is when the sender made the record, with millisecond precision.
+	// Zero means the record had no timestamp (stunmesh-go writes none).
+	Time time.Time
+	// NAT is an optional hint about the sender's NAT; empty when absent.
+	// It is at most MaxNATLen printable ASCII characters.
+	NAT string
+}
+
+// Key returns the store key under which the owner of public key from
+// publishes its endpoints for the owner of public key to: lowercase hex of
+// SHA-1(from ‖ to). A device reads its peer's record at Key(peer, self).
+func Key(from, to wgtypes.Key) string {
+	var b [2 * wgtypes.KeyLen]byte
+	copy(b[:], from[:])
+	copy(b[wgtypes.KeyLen:], to[:])
+	sum := sha1.Sum(b[:])
+	return hex.EncodeToString(sum[:])
+}
+
+// Seal encodes e and seals it from senderPriv to receiverPub, returning the
+// value to store. rand supplies the nonce; nil means crypto/rand.
+func Seal(e Endpoints, senderPriv, receiverPub wgtypes.Key, rand io.Reader) (string, error) {
+	pt, err := marshal(e, toTag(receiverPub))
+	if err != nil {
+		return "", err
+	}
+	if rand == nil {
+		rand = cryptoRand
+	}
+	var nonce [nonceSize]byte
+	if _, err := io.ReadFull(rand, nonce[:]); err != nil {
+		return "", fmt.Errorf("record: read nonce: %w", err)
+	}
+	priv := [wgtypes.KeyLen]byte(senderPriv)
+	pub := [wgtypes.KeyLen]byte(receiverPub)
+	out := box.Seal(nonce[:], pt, &nonce, &pub, &priv)
+	return hex.EncodeToString(out), nil
+}
+
+var cryptoRand = rand.Reader
+
+// Open authenticates and decodes a stored value that senderPub's owner
+// sealed for receiverPriv's owner. Surrounding whitespace is ignored; hex
+// digits may be of either case. Errors match ErrMalformed, ErrLegacy or
+// ErrAuth.
+func Open(value string, receiverPriv, senderPub wgtypes.Key) (Endpoints, error) {
+	if len(value) > MaxValueLen {
+		return Endpoints{}, fmt.Errorf("%w: value is %d characters, limit %d", ErrMalformed, len(value), MaxValueLen)
+	}
+	raw, err := hex.DecodeString(strings.TrimSpace(value))
+	if err != nil {
+		return Endpoints{}, fmt.Errorf("%w: value is not hex: %v", ErrMalformed, err)
+	}
+	if len(raw) < nonceSize+box.Overhead {
+		return Endpoints{}, fmt.Errorf("%w: value is %d bytes, need at least %d", ErrMalformed, len(raw), nonceSize+box.Overhead)
+	}
+	nonce := [nonceSize]byte(raw[:nonceSize])
+	priv := [wgtypes.KeyLen]byte(receiverPriv)
+	pub := [wgtypes.KeyLen]byte(senderPub)
+	pt, ok := box.Open(nil, raw[nonceSize:], &nonce, &pub, &priv)
+	if !ok {
+		return Endpoints{}, ErrAuth
+	}
+	e, to, err := parse(pt)
+	if err != nil {
+		return Endpoints{}, err
+	}
+	if to != "" && to != toTag(receiverPriv.PublicKey()) {
+		return Endpoints{}, fmt.Errorf("%w: record is addressed to another receiver (%q), possibly reflected", ErrAuth, to)
+	}
+	return e, nil
+}
+
+// wire is the plaintext JSON. Unknown fields are ignored on decode.
+type wire struct {
+	IPv4 string `json:"ipv4,omitempty"`
+	IPv6 string `json:"ipv6,omitempty"`
+	TSMs *int64 `json:"ts_ms,omitempty"`
+	NAT  string `json:"nat,omitempty"`
+	To   string `json:"to,omitempty"`
+}
+
+// toTag is the "to" field wgstun writes: the first 4 bytes of the
+// receiver's public key in hex. crypto_box keys are symmetric (A→B and B→A
+// share one key), so without it a store writer could copy B's own record
+// for A into the slot B reads for A, and B would open it as A's. Records
+// without the field (stunmesh-go) are accepted; records with a field that
+// does not name the receiver are refused.
+func toTag(receiverPub wgtypes.Key) string { return hex.EncodeToString(receiverPub[:4]) }
+
+// MarshalPlaintext returns the compact JSON plaintext of e, as
+// stunmesh-go would read it, without the "to" field Seal adds. It fails
+// with ErrMalformed if e would not pass ParsePlaintext.
+func MarshalPlaintext(e Endpoints) ([]byte, error) { return marshal(e, "") }
+
+func marshal(e Endpoints, to string) ([]byte, error) {
+	if err := e.validate(); err != nil {
+		return nil, err
+	}
+	if !validNAT(e.NAT) {
+		return nil, fmt.Errorf("%w: nat hint must be at most %d printable ASCII characters", ErrMalformed, MaxNATLen)
+	}
+	var w wire
+	if e.IPv4.IsValid() {
+		w.IPv4 = e.IPv4.String() // same text as net.JoinHostPort for an unzoned address
+	}
+	if e.IPv6.IsValid() {
+		w.IPv6 = e.IPv6.String()
+	}
+	if !e.Time.IsZero() {
+		ms := e.Time.UnixMilli()
+		if ms <= 0 {
+			return nil, fmt.Errorf("%w: time %v is not after the unix epoch", ErrMalformed, e.Time)
+		}
+		w.TSMs = &ms
+	}
+	w.NAT = e.NAT
+	w.To = to
+	return json.Marshal(w)
+}
+
+// ParsePlaintext decodes and validates an opened record's plaintext. The
+// plaintext must be a JSON object; ipv4 must hold an IPv4 address and a
+// non-zero port, ipv6 an IPv6 one (no zone, not IPv4-mapped); at least one
+// must be present; ts_ms, when present, must be a positive integer. Unknown
+// fields are ignored, and so is a nat hint that is not valid (it is only a
+// hint). A bare "ip:port" plaintext fails with ErrLegacy. The "to" field
+// is checked by Open, not here.
+func ParsePlaintext(pt []byte) (Endpoints, error) {
+	e, _, err := parse(pt)
+	return e, err
+}
+
+// parse is ParsePlaintext that also returns the "to" field.
+func parse(pt []byte) (Endpoints, string, error) {
+	trimmed := bytes.TrimSpace(pt)
+	if len(trimmed) == 0 || trimmed[0] != '{' {
+		if _, err := netip.ParseAddrPort(string(trimmed)); err == nil {
+			return Endpoints{}, "", fmt.Errorf("%w: %w", ErrMalformed, ErrLegacy)
+		}
+		return Endpoints{}, "", fmt.Errorf("%w: plaintext is not a JSON object", ErrMalformed)
+	}
+	var w wire
+	if err := json.Unmarshal(trimmed, &w); err != nil {
+		return Endpoints{}, "", fmt.Errorf("%w: plaintext JSON: %v", ErrMalformed, err)
+	}
+	var e Endpoints
+	var err error
+	if w.IPv4 != "" {
+		if e.IPv4, err = netip.ParseAddrPort(w.IPv4); err != nil {
+			return Endpoints{}, "", fmt.Errorf("%w: ipv4 %q: %v", ErrMalformed, w.IPv4, err)
+		}
+	}
+	if w.IPv6 != "" {
+		if e.IPv6, err = netip.ParseAddrPort(w.IPv6); err != nil {
+			return Endpoints{}, "", fmt.Errorf("%w: ipv6 %q: %v", ErrMalformed, w.IPv6, err)
+		}
+	}
+	if w.TSMs != nil {
+		if *w.TSMs <= 0 {
+			return Endpoints{}, "", fmt.Errorf("%w: ts_ms %d is not positive", ErrMalformed, *w.TSMs)
+		}
+		e.Time = time.UnixMilli(*w.TSMs)
+	}
+	if validNAT(w.NAT) {
+		e.NAT = w.NAT
+	}
+	if err := e.validate(); err != nil {
+		return Endpoints{}, "", err
+	}
+	return e, w.To, nil
+}
+
+// validate checks the address fields: each valid one is of its family,
+// usable as a unicast endpoint, with a non-zero port; at least one is valid.
+func (e Endpoints) validate() error {
+	if !e.IPv4.IsValid() && !e.IPv6.IsValid() {
+		return fmt.Errorf("%w: neither ipv4 nor ipv6 endpoint", ErrMalformed)
+	}
+	if e.IPv4.IsValid() {
+		if !e.IPv4.Addr().Is4() {
+			return fmt.Errorf("%w: ipv4 endpoint %v is not IPv4", ErrMalformed, e.IPv4)
+		}
+		if err := checkEndpoint(e.IPv4); err != nil {
+			return fmt.Errorf("%w: ipv4 endpoint %v: %s", ErrMalformed, e.IPv4, err)
+		}
+	}
+	if e.IPv6.IsValid() {
+		a := e.IPv6.Addr()
+		if !a.Is6() || a.Is4In6() {
+			return fmt.Errorf("%w: ipv6 endpoint %v is not IPv6", ErrMalformed, e.IPv6)
+		}
+		if a.Zone() != "" {
+			return fmt.Errorf("%w: ipv6 endpoint %v has a zone", ErrMalformed, e.IPv6)
+		}
+		if err := checkEndpoint(e.IPv6); err != nil {
+			return fmt.Errorf("%w: ipv6 endpoint %v: %s", ErrMalformed, e.IPv6, err)
+		}
+	}
+	return nil
+}
+
+func checkEndpoint(ap netip.AddrPort) error {
+	switch a := ap.Addr(); {
+	case ap.Port() == 0:
+		return errors.New("port 0")
+	case a.IsUnspecified():
+		return errors.New("unspecified address")
+	case a.IsMulticast():
+		return errors.New("multicast address")
+	}
+	return nil
+}
+
+func validNAT(s string) bool {
+	if s == "" {
+		return true
+	}
+	if len(s) > MaxNATLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,265 @@
+package record
+
+import (
+	"bytes"
+	"encoding/hex"
+	"errors"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/nacl/box"
+	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
+)
+
+// fixedKey returns a clamped Curve25519 private key whose 32 bytes are all
+// b, so test vectors and the committed fuzz corpus stay stable.
+func fixedKey(t testing.TB, b byte) wgtypes.Key {
+	t.Helper()
+	raw := bytes.Repeat([]byte{b}, wgtypes.KeyLen)
+	raw[0] &= 248
+	raw[31] = raw[31]&127 | 64
+	k, err := wgtypes.NewKey(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// Test keys: A (0x11…) sends to B (0x22…); C (0x33…) is a stranger.
+func testKeys(t testing.TB) (aPriv, bPriv, cPriv wgtypes.Key) {
+	return fixedKey(t, 0x11), fixedKey(t, 0x22), fixedKey(t, 0x33)
+}
+
+func TestKeyVector(t *testing.T) {
+	// Vector from shared/spec/stunmesh-compat.md.
+	var a, b wgtypes.Key
+	b[0] = 0x01
+	tests := []struct {
+		name     string
+		from, to wgtypes.Key
+		want     string
+	}{
+		{"A publishes for B", a, b, "37b7dcf21e0e183a9a86170997df242a84a85ff7"},
+		{"B publishes for A", b, a, "9c8d8e5a31c9802b093c4116dfb0a23a311b8029"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := Key(tt.from, tt.to); got != tt.want {
+				t.Errorf("Key = %s, want %s", got, tt.want)
+			}
+		})
+	}
+}
+
+func mustAP(s string) netip.AddrPort { return netip.MustParseAddrPort(s) }
+
+func TestSealOpenRoundTrip(t *testing.T) {
+	aPriv, bPriv, _ := testKeys(t)
+	ts := time.UnixMilli(1_700_000_000_123)
+	tests := []struct {
+		name string
+		e    Endpoints
+	}{
+		{"dual stack with time", Endpoints{IPv4: mustAP("203.0.113.7:51820"), IPv6: mustAP("[2001:db8::7]:51820"), Time: ts}},
+		{"ipv4 only, no time", Endpoints{IPv4: mustAP("198.51.100.1:1")}},
+		{"ipv6 only with nat hint", Endpoints{IPv6: mustAP("[2001:db8:1::1]:65535"), Time: ts, NAT: "endpoint-independent"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v, err := Seal(tt.e, aPriv, bPriv.PublicKey(), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v != strings.ToLower(v) {
+				t.Errorf("value %q is not lowercase", v)
+			}
+			got, err := Open(v, bPriv, aPriv.PublicKey())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.IPv4 != tt.e.IPv4 || got.IPv6 != tt.e.IPv6 || !got.Time.Equal(tt.e.Time) || got.NAT != tt.e.NAT {
+				t.Errorf("Open = %+v, want %+v", got, tt.e)
+			}
+			// Surrounding whitespace and upper-case hex are tolerated.
+			if _, err := Open("  "+strings.ToUpper(v)+"\n", bPriv, aPriv.PublicKey()); err != nil {
+				t.Errorf("Open of padded upper-case value: %v", err)
+			}
+		})
+	}
+}
+
+func TestSealFreshNonce(t *testing.T) {
+	aPriv, bPriv, _ := testKeys(t)
+	e := Endpoints{IPv4: mustAP("203.0.113.7:51820")}
+	v1, err := Seal(e, aPriv, bPriv.PublicKey(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v2, err := Seal(e, aPriv, bPriv.PublicKey(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v1[:48] == v2[:48] {
+		t.Errorf("two seals share nonce %s", v1[:48])
+	}
+	if _, err := Seal(e, aPriv, bPriv.PublicKey(), bytes.NewReader(make([]byte, 10))); err == nil {
+		t.Error("Seal with a short random source succeeded")
+	}
+}
+
+// sealRaw seals arbitrary plaintext the way Seal does, for error cases.
+func sealRaw(t *testing.T, pt []byte, senderPriv, receiverPub wgtypes.Key) string {
+	t.Helper()
+	var nonce [24]byte
+	nonce[0] = 7
+	priv, pub := [32]byte(senderPriv), [32]byte(receiverPub)
+	return hex.EncodeToString(box.Seal(nonce[:], pt, &nonce, &pub, &priv))
+}
+
+func TestOpenErrors(t *testing.T) {
+	aPriv, bPriv, cPriv := testKeys(t)
+	good, err := Seal(Endpoints{IPv4: mustAP("203.0.113.7:51820")}, aPriv, bPriv.PublicKey(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	flipped := []byte(good)
+	if flipped[60] == '0' {
+		flipped[60] = '1'
+	} else {
+		flipped[60] = '0'
+	}
+	tests := []struct {
+		name    string
+		value   string
+		recv    wgtypes.Key
+		sender  wgtypes.Key
+		want    error
+		wantMsg string
+	}{
+		{"empty", "", bPriv, aPriv.PublicKey(), ErrMalformed, "need at least 40"},
+		{"not hex", "zz" + good[2:], bPriv, aPriv.PublicKey(), ErrMalformed, "not hex"},
+		{"odd length", good[:len(good)-1], bPriv, aPriv.PublicKey(), ErrMalformed, "not hex"},
+		{"nonce only", good[:48], bPriv, aPriv.PublicKey(), ErrMalformed, "24 bytes"},
+		{"nonce and short tag", good[:48+30], bPriv, aPriv.PublicKey(), ErrMalformed, "39 bytes"},
+		{"too long", strings.Repeat("00", MaxValueLen), bPriv, aPriv.PublicKey(), ErrMalformed, "limit"},
+		{"tampered", string(flipped), bPriv, aPriv.PublicKey(), ErrAuth, ""},
+		{"wrong sender", good, bPriv, cPriv.PublicKey(), ErrAuth, ""},
+		{"wrong receiver", good, cPriv, aPriv.PublicKey(), ErrAuth, ""},
+		{"reflected: B's record for A read by B as A's", good, aPriv, bPriv.PublicKey(), ErrAuth, "another receiver"},
+		{"to names another receiver", sealRaw(t, []byte(`{"ipv4":"192.0.2.1:2","to":"00000000"}`), aPriv, bPriv.PublicKey()), bPriv, aPriv.PublicKey(), ErrAuth, "another receiver"},
+		{"legacy bare ip:port", sealRaw(t, []byte("203.0.113.7:51820"), aPriv, bPriv.PublicKey()), bPriv, aPriv.PublicKey(), ErrLegacy, "stunmesh-go before 1.5.1"},
+		{"json without endpoints", sealRaw(t, []byte(`{"ts_ms":5}`), aPriv, bPriv.PublicKey()), bPriv, aPriv.PublicKey(), ErrMalformed, "neither"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Open(tt.value, tt.recv, tt.sender)
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("Open error = %v, want %v", err, tt.want)
+			}
+			if !strings.Contains(err.Error(), tt.wantMsg) {
+				t.Errorf("Open error %q does not mention %q", err, tt.wantMsg)
+			}
+		})
+	}
+}
+
+func TestParsePlaintext(t *testing.T) {
+	tests := []struct {
+		name string
+		in   string
+		want Endpoints
+		err  error
+	}{
+		{"stunmesh-go dual stack", `{"ipv4":"203.0.113.7:51820","ipv6":"[2001:db8::7]:51820"}`,
+			Endpoints{IPv4: mustAP("203.0.113.7:51820"), IPv6: mustAP("[2001:db8::7]:51820")}, nil},
+		{"wgstun with ts and nat", `{"ipv4":"203.0.113.7:51820","ts_ms":1700000000123,"nat":"symmetric"}`,
+			Endpoints{IPv4: mustAP("203.0.113.7:51820"), Time: time.UnixMilli(1700000000123), NAT: "symmetric"}, nil},
+		{"unknown fields ignored", `{"ipv6":"[2001:db8::7]:1","future":{"x":[1,2]},"v":2}`,
+			Endpoints{IPv6: mustAP("[2001:db8::7]:1")}, nil},
+		{"whitespace around", " \n{\"ipv4\":\"192.0.2.1:2\"}\n", Endpoints{IPv4: mustAP("192.0.2.1:2")}, nil},
+		{"empty strings mean absent", `{"ipv4":"","ipv6":"[2001:db8::7]:1"}`, Endpoints{IPv6: mustAP("[2001:db8::7]:1")}, nil},
+		{"invalid nat hint dropped", `{"ipv4":"192.0.2.1:2","nat":"bad\nhint"}`, Endpoints{IPv4: mustAP("192.0.2.1:2")}, nil},
+		{"legacy ipv4", `203.0.113.7:51820`, Endpoints{}, ErrLegacy},
+		{"legacy ipv6", `[2001:db8::7]:51820`, Endpoints{}, ErrLegacy},
+		{"empty", ``, Endpoints{}, ErrMalformed},
+		{"null", `null`, Endpoints{}, ErrMalformed},
+		{"array", `[1]`, Endpoints{}, ErrMalformed},
+		{"trailing data", `{"ipv4":"192.0.2.1:2"}x`, Endpoints{}, ErrMalformed},
+		{"no endpoints", `{}`, Endpoints{}, ErrMalformed},
+		{"ipv6 in ipv4 field", `{"ipv4":"[2001:db8::7]:1"}`, Endpoints{}, ErrMalformed},
+		{"ipv4 in ipv6 field", `{"ipv6":"192.0.2.1:2"}`, Endpoints{}, ErrMalformed},
+		{"v4-mapped in ipv6 field", `{"ipv6":"[::ffff:192.0.2.1]:2"}`, Endpoints{}, ErrMalformed},
+		{"zone", `{"ipv6":"[fe80::1%eth0]:2"}`, Endpoints{}, ErrMalformed},
+		{"port zero", `{"ipv4":"192.0.2.1:0"}`, Endpoints{}, ErrMalformed},
+		{"no port", `{"ipv4":"192.0.2.1"}`, Endpoints{}, ErrMalformed},
+		{"hostname", `{"ipv4":"example.com:1"}`, Endpoints{}, ErrMalformed},
+		{"unspecified", `{"ipv4":"0.0.0.0:1"}`, Endpoints{}, ErrMalformed},
+		{"multicast", `{"ipv6":"[ff02::1]:1"}`, Endpoints{}, ErrMalformed},
+		{"one bad family spoils record", `{"ipv4":"192.0.2.1:2","ipv6":"junk"}`, Endpoints{}, ErrMalformed},
+		{"ipv4 not a string", `{"ipv4":3}`, Endpoints{}, ErrMalformed},
+		{"ts_ms zero", `{"ipv4":"192.0.2.1:2","ts_ms":0}`, Endpoints{}, ErrMalformed},
+		{"ts_ms negative", `{"ipv4":"192.0.2.1:2","ts_ms":-1}`, Endpoints{}, ErrMalformed},
+		{"ts_ms fraction", `{"ipv4":"192.0.2.1:2","ts_ms":1.5}`, Endpoints{}, ErrMalformed},
+		{"ts_ms string", `{"ipv4":"192.0.2.1:2","ts_ms":"1"}`, Endpoints{}, ErrMalformed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ParsePlaintext([]byte(tt.in))
+			if tt.err != nil {
+				if !errors.Is(err, tt.err) {
+					t.Fatalf("error = %v, want %v", err, tt.err)
+				}
+				if !errors.Is(err, ErrMalformed) {
+					t.Errorf("error %v does not match ErrMalformed", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.IPv4 != tt.want.IPv4 || got.IPv6 != tt.want.IPv6 || !got.Time.Equal(tt.want.Time) || got.NAT != tt.want.NAT {
+				t.Errorf("got %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestMarshalPlaintext(t *testing.T) {
+	tests := []struct {
+		name string
+		e    Endpoints
+		want string
+		err  bool
+	}{
+		{"stunmesh-go shape", Endpoints{IPv4: mustAP("203.0.113.7:51820"), IPv6: mustAP("[2001:db8::7]:51820")},
+			`{"ipv4":"203.0.113.7:51820","ipv6":"[2001:db8::7]:51820"}`, false},
+		{"with time and nat", Endpoints{IPv4: mustAP("203.0.113.7:51820"), Time: time.UnixMilli(1700000000123).Add(999 * time.Microsecond), NAT: "cone"},
+			`{"ipv4":"203.0.113.7:51820","ts_ms":1700000000123,"nat":"cone"}`, false},
+		{"nothing", Endpoints{}, "", true},
+		{"v6 in ipv4", Endpoints{IPv4: mustAP("[2001:db8::7]:1")}, "", true},
+		{"mapped in ipv4", Endpoints{IPv4: mustAP("[::ffff:192.0.2.1]:1")}, "", true},
+		{"port 0", Endpoints{IPv6: mustAP("[2001:db8::7]:0")}, "", true},
+		{"before epoch", Endpoints{IPv4: mustAP("192.0.2.1:1"), Time: time.Unix(-5, 0)}, "", true},
+		{"nat too long", Endpoints{IPv4: mustAP("192.0.2.1:1"), NAT: strings.Repeat("x", MaxNATLen+1)}, "", true},
+		{"nat control char", Endpoints{IPv4: mustAP("192.0.2.1:1"), NAT: "a\x00"}, "", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := MarshalPlaintext(tt.e)
+			if tt.err {
+				if !errors.Is(err, ErrMalformed) {
+					t.Fatalf("error = %v, want ErrMalformed", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(got) != tt.want {
+				t.Errorf("got %s, want %s", got, tt.want)
+			}
+		})
+	}
+}
