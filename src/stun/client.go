@@ -1,0 +1,372 @@
+package stun
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Retransmission defaults. RFC 8489 §6.2.1 sends at 0, RTO, 3·RTO, 7·RTO ...
+// (doubling) and waits Rm·RTO after the last of Rc transmissions, with
+// RTO 500 ms, Rc 7, Rm 16: 39.5 s. A daemon that re-probes every few
+// minutes and has a second server to try wants a short budget instead:
+// with RTO 250 ms and 4 transmissions the requests go out at 0, 0.25, 0.75
+// and 1.75 s, and the last wait is LastWaitFactor·RTO = 1.25 s, so one
+// server costs 3 s before Discover moves on.
+const (
+	DefaultRTO       = 250 * time.Millisecond
+	DefaultTransmits = 4
+	LastWaitFactor   = 5
+)
+
+var (
+	// ErrTimeout is matched by Binding's error when no valid response
+	// came back from the server within the retransmission budget.
+	ErrTimeout = errors.New("stun: no response")
+	// ErrClosed is matched by errors of transactions cut short by Close or
+	// started after it.
+	ErrClosed = errors.New("stun: client closed")
+)
+
+// Client runs STUN Binding transactions over a Conn it does not own. It is
+// the only reader of the Conn while it runs: one read loop, started by the
+// first Binding, hands each response to the transaction whose ID it
+// carries, but only if it came from the address that transaction's request
+// went to. Everything else is counted in Stats and dropped.
+//
+// The Client only ever sends Binding requests. To punch a hole towards a
+// peer, write AppendBindingIndication's bytes to the Conn directly; the
+// Conn must allow writes concurrent with the Client's reads (the raw-socket
+// paths do). ReadFrom errors other than a deadline stop the read loop and
+// fail every transaction with that error, so a Conn should return only
+// fatal errors and drop transient ones itself.
+//
+// Set the exported fields before the first Binding call and leave them
+// alone afterwards.
+type Client struct {
+	// RTO is the initial retransmission timeout; 0 means DefaultRTO.
+	RTO time.Duration
+	// Transmits is the most requests sent per Binding; 0 means
+	// DefaultTransmits.
+	Transmits int
+	// Logger, if set, gets a debug line per response dropped for coming
+	// from an unexpected source.
+	Logger *slog.Logger
+
+	conn Conn
+	// newTimer is time.NewTimer's channel and Stop; tests replace it.
+	newTimer func(d time.Duration) (<-chan time.Time, func() bool)
+
+	mu      sync.Mutex
+	pending map[TxID]*transaction
+	started bool
+	closed  bool
+	readErr error // why the read loop stopped, if it did on its own
+
+	closing chan struct{} // closed by Close
+	done    chan struct{} // closed when the read loop returns
+
+	garbage, unmatched, spoofed atomic.Uint64
+}
+
+type transaction struct {
+	server netip.AddrPort
+	result chan result // buffered, receives at most one value
+}
+
+type result struct {
+	resp Response
+	err  error
+}
+
+// Stats counts packets the read loop dropped.
+type Stats struct {
+	Garbage   uint64 // not a Binding response (ParseResponse failed)
+	Unmatched uint64 // no outstanding transaction has its ID (late or stray)
+	Spoofed   uint64 // right transaction ID, wrong source address
+}
+
+// NewClient returns a Client that sends and receives on c. The read loop
+// starts with the first Binding, so a Client that is never used costs no
+// goroutine.
+func NewClient(c Conn) *Client {
+	return &Client{
+		conn: c,
+		newTimer: func(d time.Duration) (<-chan time.Time, func() bool) {
+			t := time.NewTimer(d)
+			return t.C, t.Stop
+		},
+		pending: make(map[TxID]*transaction),
+		closing: make(chan struct{}),
+		done:    make(chan struct{}),
+	}
+}
+
+// Stats returns the drop counters.
+func (c *Client) Stats() Stats {
+	return Stats{
+		Garbage:   c.garbage.Load(),
+		Unmatched: c.unmatched.Load(),
+		Spoofed:   c.spoofed.Load(),
+	}
+}
+
+// Close ends outstanding transactions with ErrClosed and stops the read
+// loop: it sets a read deadline in the past to wake the blocked ReadFrom,
+// waits for the loop to return, then clears the deadline. It does not close
+// the Conn; whoever opened the Conn closes it. The Conn must honour
+// SetReadDeadline; if that fails Close returns the error without waiting,
+// and the loop ends with the next packet or when the Conn is closed.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.closed = true
+	close(c.closing)
+	started := c.started
+	var err error
+	if started {
+		err = c.conn.SetReadDeadline(time.Unix(1, 0))
+	}
+	c.mu.Unlock()
+	if !started {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("stun: close: wake read loop: %w", err)
+	}
+	<-c.done
+	if err := c.conn.SetReadDeadline(time.Time{}); err != nil {
+		return fmt.Errorf("stun: close: clear read deadline: %w", err)
+	}
+	return nil
+}
+
+func (c *Client) readLoop() {
+	defer close(c.done)
+	buf := make([]byte, 2048)
+	for {
+		n, src, err := c.conn.ReadFrom(buf)
+		select {
+		case <-c.closing:
+			return
+		default:
+		}
+		if err == nil {
+			c.handle(buf[:n], src)
+			continue
+		}
+		if isTimeout(err) {
+			// Not ours (only Close sets deadlines): clear it rather than spin.
+			c.mu.Lock()
+			if c.closed {
+				c.mu.Unlock()
+				return
+			}
+			derr := c.conn.SetReadDeadline(time.Time{})
+			c.mu.Unlock()
+			if derr == nil {
+				continue
+			}
+			err = derr
+		}
+		c.stop(fmt.Errorf("stun: read loop stopped: %w", err))
+		return
+	}
+}
+
+// isTimeout reports a deadline error; net and os wrap
+// os.ErrDeadlineExceeded for those.
+func isTimeout(err error) bool { return errors.Is(err, os.ErrDeadlineExceeded) }
+
+// stop records why the read loop ended and fails every pending transaction.
+func (c *Client) stop(err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.readErr = err
+	for id, t := range c.pending {
+		t.result <- result{err: err}
+		delete(c.pending, id)
+	}
+}
+
+// handle delivers one received packet to its transaction, if any.
+func (c *Client) handle(b []byte, src netip.AddrPort) {
+	resp, err := ParseResponse(b)
+	if err != nil {
+		if _, ok := err.(*ErrorResponse); !ok {
+			c.garbage.Add(1)
+			return
+		}
+	}
+	c.mu.Lock()
+	t := c.pending[resp.TxID]
+	if t == nil {
+		c.mu.Unlock()
+		c.unmatched.Add(1)
+		return
+	}
+	if !sameAddr(src, t.server) {
+		c.mu.Unlock()
+		c.spoofed.Add(1)
+		if c.Logger != nil {
+			c.Logger.Debug("stun: dropped response from unexpected source",
+				"source", src, "server", t.server)
+		}
+		return
+	}
+	delete(c.pending, resp.TxID)
+	c.mu.Unlock()
+	t.result <- result{resp: resp, err: err}
+}
+
+// sameAddr compares addresses ignoring IPv4-mapping and zones, which a
+// packet path may or may not report.
+func sameAddr(a, b netip.AddrPort) bool {
+	return a.Port() == b.Port() &&
+		a.Addr().Unmap().WithZone("") == b.Addr().Unmap().WithZone("")
+}
+
+func (c *Client) register(server netip.AddrPort) (TxID, *transaction, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return TxID{}, nil, ErrClosed
+	}
+	if c.readErr != nil {
+		return TxID{}, nil, c.readErr
+	}
+	if !c.started {
+		c.started = true
+		go c.readLoop()
+	}
+	tx := NewTxID()
+	for c.pending[tx] != nil {
+		tx = NewTxID()
+	}
+	t := &transaction{server: server, result: make(chan result, 1)}
+	c.pending[tx] = t
+	return tx, t, nil
+}
+
+func (c *Client) unregister(tx TxID) {
+	c.mu.Lock()
+	delete(c.pending, tx)
+	c.mu.Unlock()
+}
+
+// Binding sends a Binding request to server and returns the mapped address
+// from its success response. It retransmits the same request after RTO,
+// 2·RTO, 4·RTO ... and gives up LastWaitFactor·RTO after the last of
+// Transmits sends, returning an error matching ErrTimeout. An error response
+// returns an error wrapping *ErrorResponse; a response whose mapped address
+// has port 0 or an unspecified IP is an error too. Errors name the server.
+func (c *Client) Binding(ctx context.Context, server netip.AddrPort) (netip.AddrPort, error) {
+	if !server.IsValid() || server.Port() == 0 || server.Addr().IsUnspecified() {
+		return netip.AddrPort{}, fmt.Errorf("stun: binding: invalid server address %q", server)
+	}
+	rto, transmits := c.RTO, c.Transmits
+	if rto <= 0 {
+		rto = DefaultRTO
+	}
+	if transmits <= 0 {
+		transmits = DefaultTransmits
+	}
+	tx, t, err := c.register(server)
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("stun: binding %s: %w", server, err)
+	}
+	defer c.unregister(tx)
+
+	var buf [36]byte
+	req := AppendBindingRequest(buf[:0], tx, 0)
+	wait := rto
+	for i := 1; ; i++ {
+		if err := c.conn.WriteTo(req, server); err != nil {
+			return netip.AddrPort{}, fmt.Errorf("stun: send binding request to %s: %w", server, err)
+		}
+		if i == transmits {
+			wait = LastWaitFactor * rto
+		}
+		fired, stopTimer := c.newTimer(wait)
+		select {
+		case r := <-t.result:
+			stopTimer()
+			return checkResult(r, server)
+		case <-ctx.Done():
+			stopTimer()
+			return netip.AddrPort{}, fmt.Errorf("stun: binding %s: %w", server, ctx.Err())
+		case <-c.closing:
+			stopTimer()
+			return netip.AddrPort{}, fmt.Errorf("stun: binding %s: %w", server, ErrClosed)
+		case <-fired:
+		}
+		if i == transmits {
+			return netip.AddrPort{}, fmt.Errorf("%w from %s after %d transmissions", ErrTimeout, server, i)
+		}
+		wait *= 2
+	}
+}
+
+func checkResult(r result, server netip.AddrPort) (netip.AddrPort, error) {
+	if r.err != nil {
+		if _, ok := r.err.(*ErrorResponse); ok {
+			return netip.AddrPort{}, fmt.Errorf("%w from %s", r.err, server)
+		}
+		return netip.AddrPort{}, fmt.Errorf("stun: binding %s: %w", server, r.err)
+	}
+	m := r.resp.Mapped
+	if m.Port() == 0 || m.Addr().IsUnspecified() {
+		return netip.AddrPort{}, fmt.Errorf("stun: binding %s: unusable mapped address %s", server, m)
+	}
+	return m, nil
+}
+
+// Discover asks servers in order and returns the first mapped address and
+// the server that reported it. A server that times out, answers with an
+// error response or cannot be sent to is skipped; when all fail, the error
+// lists each server's failure and matches (errors.Is / errors.As) each of
+// them. Cancelling ctx or closing the Client stops at once.
+func (c *Client) Discover(ctx context.Context, servers []netip.AddrPort) (mapped, server netip.AddrPort, err error) {
+	if len(servers) == 0 {
+		return netip.AddrPort{}, netip.AddrPort{}, errors.New("stun: discover: no servers")
+	}
+	errs := make(discoverError, 0, len(servers))
+	for _, s := range servers {
+		m, err := c.Binding(ctx, s)
+		if err == nil {
+			return m, s, nil
+		}
+		errs = append(errs, err)
+		if ctx.Err() != nil || errors.Is(err, ErrClosed) {
+			break
+		}
+	}
+	return netip.AddrPort{}, netip.AddrPort{}, errs
+}
+
+// discoverError is every server's failure, on one line.
+type discoverError []error
+
+func (e discoverError) Error() string {
+	var s strings.Builder
+	s.WriteString("stun: discover: no server answered: ")
+	for i, err := range e {
+		if i > 0 {
+			s.WriteString("; ")
+		}
+		s.WriteString(err.Error())
+	}
+	return s.String()
+}
+
+func (e discoverError) Unwrap() []error { return e }

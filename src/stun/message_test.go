@@ -1,0 +1,462 @@
+package stun
+
+import (
+	"bytes"
+	"encoding/hex"
+	"errors"
+	"hash/crc32"
+	"net/netip"
+	"strings"
+	"testing"
+)
+
+// attr is one raw attribute for hand-built test messages.
+type attr struct {
+	typ uint16
+	val []byte
+}
+
+// buildMsg lays out a STUN message by hand (independently of the codec
+// under test): header, attributes padded with zeros, and, if fp, a
+// FINGERPRINT computed over everything before it.
+func buildMsg(typ uint16, tx TxID, fp bool, attrs ...attr) []byte {
+	b := make([]byte, headerLen)
+	be.PutUint16(b[0:], typ)
+	be.PutUint32(b[4:], magicCookie)
+	copy(b[8:], tx[:])
+	for _, a := range attrs {
+		b = be.AppendUint16(b, a.typ)
+		b = be.AppendUint16(b, uint16(len(a.val)))
+		b = append(b, a.val...)
+		for len(b)%4 != 0 {
+			b = append(b, 0)
+		}
+	}
+	if fp {
+		be.PutUint16(b[2:], uint16(len(b)-headerLen+8))
+		crc := crc32.ChecksumIEEE(b) ^ 0x5354554e
+		b = be.AppendUint16(b, 0x8028)
+		b = be.AppendUint16(b, 4)
+		b = be.AppendUint32(b, crc)
+	}
+	be.PutUint16(b[2:], uint16(len(b)-headerLen))
+	return b
+}
+
+// addrVal encodes ap as a MAPPED-ADDRESS-style value.
+func addrVal(ap netip.AddrPort) []byte {
+	fam := byte(1)
+	if ap.Addr().Is6() {
+		fam = 2
+	}
+	v := []byte{0, fam, byte(ap.Port() >> 8), byte(ap.Port())}
+	return append(v, ap.Addr().AsSlice()...)
+}
+
+// xorAddrVal encodes ap as an XOR-MAPPED-ADDRESS value for transaction tx.
+func xorAddrVal(ap netip.AddrPort, tx TxID) []byte {
+	key := append([]byte{0x21, 0x12, 0xA4, 0x42}, tx[:]...)
+	v := addrVal(ap)
+	v[2] ^= key[0] // port: the top 16 bits of the cookie
+	v[3] ^= key[1]
+	for i := 4; i < len(v); i++ { // address: cookie, then transaction ID
+		v[i] ^= key[i-4]
+	}
+	return v
+}
+
+func errCodeVal(class, number byte, reason string) []byte {
+	return append([]byte{0, 0, class, number}, reason...)
+}
+
+func unhex(t testing.TB, s string) []byte {
+	t.Helper()
+	b, err := hex.DecodeString(strings.Join(strings.Fields(s), ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+var testTx = TxID{0xb7, 0xe7, 0xa7, 0x01, 0xbc, 0x34, 0xd6, 0x86, 0xfa, 0x87, 0xdf, 0xae}
+
+// Sample responses from RFC 5769 (Test Vectors for STUN), §2.2 and §2.3,
+// transcribed from the RFC's hex dumps. Both carry SOFTWARE "test vector",
+// XOR-MAPPED-ADDRESS, MESSAGE-INTEGRITY (not checked here) and FINGERPRINT.
+const (
+	rfc5769IPv4Response = `
+		0101 003c 2112a442 b7e7a701 bc34d686 fa87dfae
+		8022 000b 74657374 20766563 746f7220
+		0020 0008 0001a147 e112a643
+		0008 0014 2b91f599 fd9e90c3 8c7489f9 2af9ba53 f06be7d7
+		8028 0004 c07d4c96`
+	rfc5769IPv6Response = `
+		0101 0048 2112a442 b7e7a701 bc34d686 fa87dfae
+		8022 000b 74657374 20766563 746f7220
+		0020 0014 0002a147 0113a9fa a5d3f179 bc25f4b5 bed2b9d9
+		0008 0014 a382954e 4be67bf1 1784c97c 8292c275 bfe3ed41
+		8028 0004 c8fb0b4c`
+)
+
+func TestRFC5769Responses(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		hex  string
+		want netip.AddrPort
+	}{
+		{"2.2 IPv4", rfc5769IPv4Response, netip.MustParseAddrPort("192.0.2.1:32853")},
+		{"2.3 IPv6", rfc5769IPv6Response, netip.MustParseAddrPort("[2001:db8:1234:5678:11:2233:4455:6677]:32853")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := unhex(t, tc.hex)
+			if !IsMessage(b) {
+				t.Fatal("IsMessage = false")
+			}
+			r, err := ParseResponse(b)
+			if err != nil {
+				t.Fatalf("ParseResponse: %v", err)
+			}
+			if r.TxID != testTx {
+				t.Errorf("TxID = %x, want %x", r.TxID, testTx)
+			}
+			if r.Mapped != tc.want {
+				t.Errorf("Mapped = %v, want %v", r.Mapped, tc.want)
+			}
+			if r.Other.IsValid() || r.Origin.IsValid() {
+				t.Errorf("Other %v Origin %v, want none", r.Other, r.Origin)
+			}
+			// A flipped bit anywhere the CRC covers, or in the CRC, breaks
+			// the FINGERPRINT. (Bytes 0..7 trip the header checks first;
+			// a flip in the FINGERPRINT's own type turns it into another,
+			// optional, attribute.)
+			for i := 8; i < len(b); i++ {
+				if i >= len(b)-8 && i < len(b)-4 {
+					continue
+				}
+				c := bytes.Clone(b)
+				c[i] ^= 0x01
+				if _, err := ParseResponse(c); !errors.Is(err, ErrMalformed) {
+					t.Fatalf("byte %d flipped: err = %v, want ErrMalformed", i, err)
+				}
+			}
+		})
+	}
+}
+
+func TestAppendBindingRequest(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		change  Change
+		typ     uint16
+		wantLen int
+		wantCR  uint32 // CHANGE-REQUEST value, 0xffffffff: absent
+	}{
+		{"plain", 0, typeBindingRequest, 28, 0xffffffff},
+		{"change IP and port", ChangeIP | ChangePort, typeBindingRequest, 36, 0x06},
+		{"change port", ChangePort, typeBindingRequest, 36, 0x02},
+		{"change IP", ChangeIP, typeBindingRequest, 36, 0x04},
+		{"stray bits dropped", 0xFF, typeBindingRequest, 36, 0x06},
+		{"only stray bits", 0x01, typeBindingRequest, 28, 0xffffffff},
+		{"indication", 0, typeBindingIndication, 28, 0xffffffff},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tx := NewTxID()
+			prefix := []byte("keep")
+			var b []byte
+			if tc.typ == typeBindingIndication {
+				b = AppendBindingIndication(bytes.Clone(prefix), tx)
+			} else {
+				b = AppendBindingRequest(bytes.Clone(prefix), tx, tc.change)
+			}
+			if !bytes.HasPrefix(b, prefix) {
+				t.Fatalf("prefix lost: %x", b)
+			}
+			m := b[len(prefix):]
+			if len(m) != tc.wantLen {
+				t.Fatalf("len = %d, want %d: %x", len(m), tc.wantLen, m)
+			}
+			if !IsMessage(m) {
+				t.Fatalf("IsMessage = false: %x", m)
+			}
+			if got := be.Uint16(m); got != tc.typ {
+				t.Errorf("type = %#04x, want %#04x", got, tc.typ)
+			}
+			if !bytes.Equal(m[8:20], tx[:]) {
+				t.Errorf("TxID = %x, want %x", m[8:20], tx)
+			}
+			cr := uint32(0xffffffff)
+			if be.Uint16(m[20:]) == attrChangeRequest {
+				if be.Uint16(m[22:]) != 4 {
+					t.Fatalf("CHANGE-REQUEST length = %d", be.Uint16(m[22:]))
+				}
+				cr = be.Uint32(m[24:])
+			}
+			if cr != tc.wantCR {
+				t.Errorf("CHANGE-REQUEST = %#x, want %#x", cr, tc.wantCR)
+			}
+			fp := m[len(m)-8:]
+			if be.Uint16(fp) != 0x8028 || be.Uint16(fp[2:]) != 4 {
+				t.Fatalf("last attribute is not FINGERPRINT: %x", fp)
+			}
+			if want := crc32.ChecksumIEEE(m[:len(m)-8]) ^ 0x5354554e; be.Uint32(fp[4:]) != want {
+				t.Errorf("FINGERPRINT = %#x, want %#x", be.Uint32(fp[4:]), want)
+			}
+			if _, err := ParseResponse(m); !errors.Is(err, ErrMalformed) {
+				t.Errorf("ParseResponse(own %s) err = %v, want ErrMalformed", tc.name, err)
+			}
+		})
+	}
+}
+
+func TestNewTxIDDiffers(t *testing.T) {
+	a, b := NewTxID(), NewTxID()
+	if a == b || a == (TxID{}) {
+		t.Fatalf("NewTxID gave %x and %x", a, b)
+	}
+}
+
+func TestParseResponse(t *testing.T) {
+	v4 := netip.MustParseAddrPort("198.51.100.7:51820")
+	v6 := netip.MustParseAddrPort("[2001:db8::7]:51820")
+	other := netip.MustParseAddrPort("192.0.2.2:3479")
+	origin := netip.MustParseAddrPort("192.0.2.1:3478")
+	decoy := netip.MustParseAddrPort("203.0.113.9:9")
+	for _, tc := range []struct {
+		name     string
+		msg      []byte
+		want     Response // TxID is always testTx
+		wantCode int      // non-zero: expect *ErrorResponse
+		reason   string
+	}{
+		{
+			name: "XOR-MAPPED-ADDRESS IPv4 with fingerprint",
+			msg:  buildMsg(typeBindingSuccess, testTx, true, attr{attrXORMappedAddress, xorAddrVal(v4, testTx)}),
+			want: Response{Mapped: v4},
+		},
+		{
+			name: "XOR-MAPPED-ADDRESS IPv6 without fingerprint",
+			msg:  buildMsg(typeBindingSuccess, testTx, false, attr{attrXORMappedAddress, xorAddrVal(v6, testTx)}),
+			want: Response{Mapped: v6},
+		},
+		{
+			name: "MAPPED-ADDRESS only",
+			msg:  buildMsg(typeBindingSuccess, testTx, false, attr{attrMappedAddress, addrVal(v4)}),
+			want: Response{Mapped: v4},
+		},
+		{
+			name: "XOR-MAPPED-ADDRESS preferred whatever the order",
+			msg: buildMsg(typeBindingSuccess, testTx, true,
+				attr{attrMappedAddress, addrVal(decoy)}, attr{attrXORMappedAddress, xorAddrVal(v6, testTx)}),
+			want: Response{Mapped: v6},
+		},
+		{
+			name: "first of repeated XOR-MAPPED-ADDRESS counts",
+			msg: buildMsg(typeBindingSuccess, testTx, true,
+				attr{attrXORMappedAddress, xorAddrVal(v4, testTx)}, attr{attrXORMappedAddress, xorAddrVal(decoy, testTx)}),
+			want: Response{Mapped: v4},
+		},
+		{
+			name: "RFC 5780 OTHER-ADDRESS and RESPONSE-ORIGIN",
+			msg: buildMsg(typeBindingSuccess, testTx, true,
+				attr{attrXORMappedAddress, xorAddrVal(v4, testTx)},
+				attr{attrResponseOrigin, addrVal(origin)},
+				attr{attrOtherAddress, addrVal(other)}),
+			want: Response{Mapped: v4, Other: other, Origin: origin},
+		},
+		{
+			name: "RFC 3489 CHANGED-ADDRESS and SOURCE-ADDRESS as fallback",
+			msg: buildMsg(typeBindingSuccess, testTx, false,
+				attr{attrMappedAddress, addrVal(v4)},
+				attr{attrSourceAddress, addrVal(origin)},
+				attr{attrChangedAddress, addrVal(other)}),
+			want: Response{Mapped: v4, Other: other, Origin: origin},
+		},
+		{
+			name: "RFC 5780 attributes win over RFC 3489 ones",
+			msg: buildMsg(typeBindingSuccess, testTx, false,
+				attr{attrMappedAddress, addrVal(v4)},
+				attr{attrSourceAddress, addrVal(decoy)},
+				attr{attrChangedAddress, addrVal(decoy)},
+				attr{attrOtherAddress, addrVal(other)},
+				attr{attrResponseOrigin, addrVal(origin)}),
+			want: Response{Mapped: v4, Other: other, Origin: origin},
+		},
+		{
+			name: "unknown comprehension-optional and odd-length attributes skipped",
+			msg: buildMsg(typeBindingSuccess, testTx, true,
+				attr{0x8022, []byte("odd")}, // SOFTWARE, padded by one byte
+				attr{0xC001, nil},
+				attr{0xFFFF, bytes.Repeat([]byte{0xEE}, 13)},
+				attr{attrXORMappedAddress, xorAddrVal(v4, testTx)}),
+			want: Response{Mapped: v4},
+		},
+		{
+			name: "known comprehension-required attributes skipped",
+			msg: buildMsg(typeBindingSuccess, testTx, false,
+				attr{attrUsername, []byte("user")}, attr{attrRealm, []byte("x")},
+				attr{attrXORMappedAddress, xorAddrVal(v4, testTx)}),
+			want: Response{Mapped: v4},
+		},
+		{
+			name: "attributes after MESSAGE-INTEGRITY ignored",
+			msg: buildMsg(typeBindingSuccess, testTx, true,
+				attr{attrXORMappedAddress, xorAddrVal(v4, testTx)},
+				attr{attrMessageIntegrity, make([]byte, 20)},
+				attr{attrOtherAddress, []byte{0, 9, 0, 0}}, // bad family, ignored
+				attr{0x0042, nil}), // unknown required, ignored
+			want: Response{Mapped: v4},
+		},
+		{
+			name:     "error response 420 with reason and fingerprint",
+			msg:      buildMsg(typeBindingError, testTx, true, attr{attrErrorCode, errCodeVal(4, 20, "Unknown Attribute")}),
+			wantCode: 420,
+			reason:   "Unknown Attribute",
+		},
+		{
+			name:     "error response 300, no reason, mapped address ignored",
+			msg:      buildMsg(typeBindingError, testTx, false, attr{attrXORMappedAddress, xorAddrVal(v4, testTx)}, attr{attrErrorCode, errCodeVal(3, 0, "")}),
+			wantCode: 300,
+		},
+		{
+			name:     "error response 699, reserved bits in class byte ignored",
+			msg:      buildMsg(typeBindingError, testTx, false, attr{attrErrorCode, errCodeVal(0xF8|6, 99, "x")}),
+			wantCode: 699,
+			reason:   "x",
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, err := ParseResponse(tc.msg)
+			tc.want.TxID = testTx
+			if tc.wantCode != 0 {
+				var er *ErrorResponse
+				if !errors.As(err, &er) {
+					t.Fatalf("err = %v, want *ErrorResponse", err)
+				}
+				if er.Code != tc.wantCode || er.Reason != tc.reason {
+					t.Errorf("got %d %q, want %d %q", er.Code, er.Reason, tc.wantCode, tc.reason)
+				}
+				if r != (Response{TxID: testTx}) {
+					t.Errorf("Response = %+v, want only TxID", r)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("ParseResponse: %v", err)
+			}
+			if r != tc.want {
+				t.Errorf("got %+v\nwant %+v", r, tc.want)
+			}
+		})
+	}
+}
+
+func TestParseResponseMalformed(t *testing.T) {
+	v4 := netip.MustParseAddrPort("198.51.100.7:51820")
+	good := buildMsg(typeBindingSuccess, testTx, true, attr{attrXORMappedAddress, xorAddrVal(v4, testTx)})
+	mod := func(f func(b []byte) []byte) []byte { return f(bytes.Clone(good)) }
+	fpBad := mod(func(b []byte) []byte { b[len(b)-1] ^= 0xFF; return b })
+	// FINGERPRINT followed by another attribute (header length adjusted).
+	fpNotLast := append(bytes.Clone(good), 0x80, 0x22, 0x00, 0x00)
+	be.PutUint16(fpNotLast[2:], uint16(len(fpNotLast)-headerLen))
+	for _, tc := range []struct {
+		name string
+		msg  []byte
+		want string // substring of the error text
+	}{
+		{"empty", nil, "shorter than the 20-byte header"},
+		{"truncated header", good[:19], "shorter than the 20-byte header"},
+		{"truncated attributes", good[:len(good)-4], "length does not match"},
+		{"trailing bytes", append(bytes.Clone(good), 0, 0, 0, 0), "length does not match"},
+		{"top bits set", mod(func(b []byte) []byte { b[0] |= 0x80; return b }), "top two bits"},
+		{"bad cookie", mod(func(b []byte) []byte { b[4] = 0; return b }), "magic cookie"},
+		{"length not multiple of 4", mod(func(b []byte) []byte { b[3]--; return b }), "multiple of 4"},
+		{"length too large", mod(func(b []byte) []byte { b[3] += 4; return b }), "length does not match"},
+		{"binding request", buildMsg(typeBindingRequest, testTx, true), "not a Binding success or error"},
+		{"binding indication", buildMsg(typeBindingIndication, testTx, true), "not a Binding success or error"},
+		{"allocate success", buildMsg(0x0103, testTx, false, attr{attrXORMappedAddress, xorAddrVal(v4, testTx)}), "not a Binding success or error"},
+		{"bad fingerprint", fpBad, "FINGERPRINT: checksum mismatch"},
+		{"fingerprint not last", fpNotLast, "FINGERPRINT: not the last attribute"},
+		{"fingerprint length 8", buildMsg(typeBindingSuccess, testTx, false, attr{attrXORMappedAddress, xorAddrVal(v4, testTx)}, attr{attrFingerprint, make([]byte, 8)}), "FINGERPRINT: length is not 4"},
+		{
+			"attribute overruns message",
+			mod(func(b []byte) []byte { be.PutUint16(b[22:], 0x100); return b }),
+			"XOR-MAPPED-ADDRESS: value overruns",
+		},
+		{
+			"attribute length one past end",
+			mod(func(b []byte) []byte { be.PutUint16(b[22:], 17); return b }),
+			"value overruns",
+		},
+		{"no mapped address", buildMsg(typeBindingSuccess, testTx, true, attr{0x8022, []byte("sw")}), "without XOR-MAPPED-ADDRESS or MAPPED-ADDRESS"},
+		{"wrong family", buildMsg(typeBindingSuccess, testTx, false, attr{attrXORMappedAddress, []byte{0, 3, 1, 2, 1, 2, 3, 4}}), "XOR-MAPPED-ADDRESS: unknown address family"},
+		{"family 0", buildMsg(typeBindingSuccess, testTx, false, attr{attrMappedAddress, []byte{0, 0, 1, 2, 1, 2, 3, 4}}), "MAPPED-ADDRESS: unknown address family"},
+		{"IPv4 family with 16-byte address", buildMsg(typeBindingSuccess, testTx, false, attr{attrXORMappedAddress, append([]byte{0, 1, 1, 2}, make([]byte, 16)...)}), "IPv4 address value is not 8 bytes"},
+		{"IPv6 family with 4-byte address", buildMsg(typeBindingSuccess, testTx, false, attr{attrXORMappedAddress, []byte{0, 2, 1, 2, 1, 2, 3, 4}}), "IPv6 address value is not 20 bytes"},
+		{"address value too short", buildMsg(typeBindingSuccess, testTx, false, attr{attrXORMappedAddress, []byte{0, 1}}), "shorter than 4 bytes"},
+		{"bad OTHER-ADDRESS", buildMsg(typeBindingSuccess, testTx, false, attr{attrXORMappedAddress, xorAddrVal(v4, testTx)}, attr{attrOtherAddress, []byte{0, 1, 0, 1}}), "OTHER-ADDRESS: IPv4 address value"},
+		{"bad RESPONSE-ORIGIN", buildMsg(typeBindingSuccess, testTx, false, attr{attrXORMappedAddress, xorAddrVal(v4, testTx)}, attr{attrResponseOrigin, []byte{0, 7, 0, 1, 1, 1, 1, 1}}), "RESPONSE-ORIGIN: unknown address family"},
+		{"unknown comprehension-required attribute", buildMsg(typeBindingSuccess, testTx, false, attr{attrXORMappedAddress, xorAddrVal(v4, testTx)}, attr{0x7ABC, nil}), "attribute 0x7abc: unknown comprehension-required"},
+		{"error response without ERROR-CODE", buildMsg(typeBindingError, testTx, true), "error response without ERROR-CODE"},
+		{"ERROR-CODE too short", buildMsg(typeBindingError, testTx, false, attr{attrErrorCode, []byte{0, 0, 4}}), "ERROR-CODE: shorter than 4 bytes"},
+		{"ERROR-CODE class 2", buildMsg(typeBindingError, testTx, false, attr{attrErrorCode, errCodeVal(2, 0, "")}), "ERROR-CODE: class is not 3..6"},
+		{"ERROR-CODE class 7", buildMsg(typeBindingError, testTx, false, attr{attrErrorCode, errCodeVal(7, 0, "")}), "ERROR-CODE: class is not 3..6"},
+		{"ERROR-CODE number 100", buildMsg(typeBindingError, testTx, false, attr{attrErrorCode, errCodeVal(4, 100, "")}), "ERROR-CODE: number is not 0..99"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := ParseResponse(tc.msg)
+			if !errors.Is(err, ErrMalformed) {
+				t.Fatalf("err = %v, want ErrMalformed", err)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("err = %q, want it to contain %q", err, tc.want)
+			}
+			var er *ErrorResponse
+			if errors.As(err, &er) {
+				t.Errorf("malformed message reported as error response %v", er)
+			}
+		})
+	}
+}
+
+func TestIsMessage(t *testing.T) {
+	good := AppendBindingRequest(nil, testTx, 0)
+	for _, tc := range []struct {
+		name string
+		b    []byte
+		want bool
+	}{
+		{"request", good, true},
+		{"header only", buildMsg(typeBindingSuccess, testTx, false), true},
+		{"short", good[:19], false},
+		{"top bits", append([]byte{0x40}, good[1:]...), false},
+		{"bad cookie", append(append(bytes.Clone(good[:4]), 0, 0, 0, 0), good[8:]...), false},
+		{"length mismatch", good[:24], false},
+		{"WireGuard handshake initiation", append([]byte{1, 0, 0, 0}, make([]byte, 144)...), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := IsMessage(tc.b); got != tc.want {
+				t.Errorf("IsMessage = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func BenchmarkParseResponse(b *testing.B) {
+	msg := unhex(b, rfc5769IPv6Response)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(msg)))
+	for b.Loop() {
+		if _, err := ParseResponse(msg); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkAppendBindingRequest(b *testing.B) {
+	buf := make([]byte, 0, 64)
+	tx := NewTxID()
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = AppendBindingRequest(buf[:0], tx, 0)
+	}
+}
