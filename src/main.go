@@ -1,0 +1,169 @@
+// Command wgstun lets WireGuard peers behind NAT find each other: it learns
+// the NAT mapping of WireGuard's own port with STUN, publishes it sealed for
+// each peer in a store, and sets each peer's endpoint from the peer's record.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/wgstun/wgstun/src/capture"
+	"github.com/wgstun/wgstun/src/config"
+	"github.com/wgstun/wgstun/src/daemon"
+	"github.com/wgstun/wgstun/src/store"
+	"github.com/wgstun/wgstun/src/wg"
+)
+
+// version is stamped at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+const usage = `usage: wgstun <command> [flags]
+
+commands:
+  run     [-c FILE]           run the daemon in the foreground
+  check   [-c FILE]           validate the configuration and print the plan
+  status  [-s SOCKET] [--json] show what the running daemon is doing
+  version                     print the version
+
+The default configuration file is ` + config.DefaultPath + `.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "run":
+		return cmdRun(args[1:], stderr)
+	case "check":
+		return cmdCheck(args[1:], stdout, stderr)
+	case "status":
+		return cmdStatus(args[1:], stdout, stderr)
+	case "version", "-v", "--version":
+		fmt.Fprintln(stdout, "wgstun", version)
+		return 0
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "wgstun: unknown command %q\n\n%s", args[0], usage)
+	return 2
+}
+
+func configFlag(name string, args []string, stderr io.Writer) (string, bool) {
+	fs := flag.NewFlagSet("wgstun "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("c", config.DefaultPath, "configuration file")
+	if fs.Parse(args) != nil {
+		return "", false
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "wgstun %s: unexpected argument %q\n", name, fs.Arg(0))
+		return "", false
+	}
+	return *path, true
+}
+
+func cmdCheck(args []string, stdout, stderr io.Writer) int {
+	path, ok := configFlag("check", args, stderr)
+	if !ok {
+		return 2
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 2
+	}
+	printPlan(stdout, cfg)
+	return 0
+}
+
+func cmdRun(args []string, stderr io.Writer) int {
+	path, ok := configFlag("run", args, stderr)
+	if !ok {
+		return 2
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 2
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: logLevel(cfg.LogLevel)}))
+	wgc, err := wg.Open()
+	if err != nil {
+		log.Error("cannot reach WireGuard", "err", err)
+		return 1
+	}
+	defer wgc.Close()
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	d := daemon.New(cfg, version, log, daemon.Deps{
+		WG:       wgc,
+		OpenConn: capture.Open,
+		NewStore: newStore,
+	})
+	if err := d.Run(ctx); err != nil {
+		log.Error("wgstun failed", "err", err)
+		return 1
+	}
+	return 0
+}
+
+func cmdStatus(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("wgstun status", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	sock := fs.String("s", config.DefaultSocket, "control socket of the daemon")
+	asJSON := fs.Bool("json", false, "print the raw JSON")
+	if fs.Parse(args) != nil {
+		return 2
+	}
+	raw, err := daemon.QueryStatus(*sock)
+	if err != nil {
+		fmt.Fprintln(stderr, "wgstun status:", err)
+		return 1
+	}
+	if *asJSON {
+		stdout.Write(raw)
+		return 0
+	}
+	var st daemon.Status
+	if err := json.Unmarshal(raw, &st); err != nil {
+		fmt.Fprintln(stderr, "wgstun status: bad answer from the daemon:", err)
+		return 1
+	}
+	printStatus(stdout, &st)
+	return 0
+}
+
+func logLevel(s string) slog.Level {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return slog.LevelInfo
+	}
+	return l
+}
+
+// newStore wires a configured store to its implementation.
+func newStore(s config.Store, log *slog.Logger) (store.Store, error) {
+	switch s.Type {
+	case "file":
+		return store.NewFile(s.Path)
+	case "exec":
+		return store.NewExec(s.Command, s.Args, s.Timeout, log), nil
+	case "shell":
+		return store.NewShell(s.Command, s.Args, s.Timeout, log), nil
+	}
+	return nil, fmt.Errorf("unknown store type %q", s.Type)
+}
