@@ -1,0 +1,123 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+)
+
+// Exec is a store behind an external program speaking stunmesh-go's exec
+// plugin protocol: one process per call, one JSON request line on stdin,
+// one JSON reply object at the start of stdout.
+//
+//	stdin:  {"action":"get","key":"<40 hex>"}
+//	        {"action":"set","key":"<40 hex>","value":"<hex>"}
+//	stdout: {"success":true,"value":"<hex>"} or {"success":false,"error":"..."}
+//
+// A call fails on a non-zero exit status or success false. A get with
+// success true and no (or an empty) value is ErrNotFound.
+type Exec struct {
+	p plugin
+}
+
+// NewExec returns an exec plugin store running command with args. A zero
+// timeout means DefaultPluginTimeout; a nil log discards plugin stderr.
+func NewExec(command string, args []string, timeout time.Duration, log *slog.Logger) *Exec {
+	return &Exec{p: newPlugin("exec", command, args, timeout, log)}
+}
+
+// String names the store for logs.
+func (e *Exec) String() string { return e.p.String() }
+
+type execRequest struct {
+	Action string `json:"action"`
+	Key    string `json:"key"`
+	Value  string `json:"value,omitempty"`
+}
+
+// Get asks the plugin for the value under key.
+func (e *Exec) Get(ctx context.Context, key string) (string, error) {
+	if err := checkKey(key); err != nil {
+		return "", fmt.Errorf("store: exec plugin get: %w", err)
+	}
+	reply, err := e.call(ctx, execRequest{Action: "get", Key: key})
+	if err != nil {
+		return "", err
+	}
+	v := strings.TrimSpace(reply.Value)
+	if v == "" {
+		return "", e.p.errorf("get", "%s: %w", key, ErrNotFound)
+	}
+	return v, nil
+}
+
+// Set asks the plugin to store value (hex) under key.
+func (e *Exec) Set(ctx context.Context, key, value string) error {
+	if err := checkKey(key); err != nil {
+		return fmt.Errorf("store: exec plugin set: %w", err)
+	}
+	if !isHex(value) {
+		return fmt.Errorf("store: exec plugin set %s: %w: not a non-empty hex string", key, ErrInvalidValue)
+	}
+	_, err := e.call(ctx, execRequest{Action: "set", Key: key, Value: value})
+	return err
+}
+
+func (e *Exec) call(ctx context.Context, req execRequest) (execReply, error) {
+	line, err := json.Marshal(req)
+	if err != nil {
+		return execReply{}, e.p.errorf(req.Action, "encode request: %w", err)
+	}
+	line = append(line, '\n')
+	out, err := e.p.run(ctx, req.Action, req.Key, line, req.Value)
+	if err != nil {
+		return execReply{}, err
+	}
+	reply, err := parseExecOutput(out)
+	if err != nil {
+		return execReply{}, e.p.errorf(req.Action, "%w", err)
+	}
+	if !reply.Success {
+		msg := redact(strings.TrimSpace(reply.Error), []string{req.Value})
+		if msg == "" {
+			msg = "no error text"
+		}
+		return execReply{}, e.p.errorf(req.Action, "plugin reported failure: %s", truncate(msg, errorExcerpt))
+	}
+	return reply, nil
+}
+
+// execReply is the plugin's reply object.
+type execReply struct {
+	Success bool   `json:"success"`
+	Value   string `json:"value"`
+	Error   string `json:"error"`
+}
+
+// parseExecOutput decodes the reply at the start of an exec plugin's
+// stdout: after optional whitespace, one JSON object; anything after it is
+// ignored, as stunmesh-go does. A missing success field counts as false.
+func parseExecOutput(out []byte) (execReply, error) {
+	dec := json.NewDecoder(bytes.NewReader(out))
+	var raw json.RawMessage
+	if err := dec.Decode(&raw); err != nil {
+		if errors.Is(err, io.EOF) {
+			return execReply{}, errors.New("plugin wrote no output, want a JSON object")
+		}
+		return execReply{}, fmt.Errorf("plugin output is not JSON: %v", err)
+	}
+	if len(raw) == 0 || raw[0] != '{' {
+		return execReply{}, errors.New("plugin output does not begin with a JSON object")
+	}
+	var r execReply
+	if err := json.Unmarshal(raw, &r); err != nil {
+		return execReply{}, fmt.Errorf("plugin output object: %v", err)
+	}
+	return r, nil
+}
