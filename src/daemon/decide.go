@@ -31,7 +31,7 @@ func (r *runner) judge(p *peer, now time.Time) {
 	switch {
 	case fresh(now, p.wg.LastHandshake):
 		p.state = StateConnected
-		p.reason = fmt.Sprintf("handshake %s ago via %s", ago(now, p.wg.LastHandshake), p.wg.Endpoint)
+		p.reason = "WireGuard has a working session via " + p.wg.Endpoint.String()
 	case !p.haveRec || !p.cand.IsValid():
 		p.state = StateWaiting
 		if p.haveRec {

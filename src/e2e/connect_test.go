@@ -1,0 +1,372 @@
+package e2e
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/wgstun/wgstun/src/daemon"
+)
+
+// The NAT matrix: two wireguard-go peers, each behind its own nftables NAT
+// router, each running the real wgstun binary against a real coturn and a
+// shared file store. Where a direct path exists the tunnel must carry a ping
+// and each side's endpoint must be the other side's real NAT mapping; where
+// it cannot exist, the pair must not connect and `wgstun status` must say
+// why.
+
+var natTypes = []string{"full-cone", "restricted-cone", "port-restricted-cone", "symmetric"}
+
+// reachable reports whether a direct path exists between the two NAT types:
+// a symmetric NAT maps each destination to a new port, so its peer must
+// accept packets from a port it never sent to, which only full-cone and
+// restricted-cone NATs do.
+func reachable(a, b string) bool {
+	if a == "symmetric" {
+		return b == "full-cone" || b == "restricted-cone"
+	}
+	if b == "symmetric" {
+		return a == "full-cone" || a == "restricted-cone"
+	}
+	return true
+}
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// wgstunBinary builds the daemon once per test run.
+func wgstunBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "wgstun-e2e-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "wgstun")
+		out, err := exec.Command("go", "build", "-o", binPath, "../").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+// pair is a lab with wgstun running on both peers.
+type pair struct {
+	t      *testing.T
+	prefix string
+	env    map[string]string
+	dir    string
+}
+
+func labScript() string {
+	p, _ := filepath.Abs("../../scripts/lab/lab.sh")
+	return p
+}
+
+// needLab skips when the lab cannot run here, and fails instead in CI, where
+// a skipped lab would hide that the end-to-end tests did not run.
+func needLab(t *testing.T) {
+	t.Helper()
+	var missing []string
+	if os.Geteuid() != 0 {
+		missing = append(missing, "root")
+	}
+	for _, tool := range []string{"ip", "nft", "turnserver", "wireguard-go", "wg", "conntrack", "ping"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			missing = append(missing, tool)
+		}
+	}
+	if len(missing) == 0 {
+		return
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatalf("the NAT lab needs %s (run scripts/deps.sh as root)", strings.Join(missing, ", "))
+	}
+	t.Skipf("the NAT lab needs %s: run as root after scripts/deps.sh", strings.Join(missing, ", "))
+}
+
+func startPair(t *testing.T, prefix, natA, natB string) *pair {
+	t.Helper()
+	bin := wgstunBinary(t)
+	p := &pair{t: t, prefix: prefix, dir: "/tmp/wgstun-lab-" + prefix}
+	run := func(args ...string) {
+		t.Helper()
+		out, err := exec.Command("bash", append([]string{labScript()}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("lab.sh %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	exec.Command("bash", labScript(), "down", prefix).Run()
+	t.Cleanup(func() {
+		if t.Failed() {
+			out, _ := exec.Command("bash", labScript(), "diag", prefix).CombinedOutput()
+			for _, s := range []string{"a", "b"} {
+				log, _ := os.ReadFile(filepath.Join(p.dir, "wgstun-"+s+".log"))
+				out = append(out, fmt.Sprintf("\n--- wgstun %s log ---\n%s", s, log)...)
+			}
+			t.Logf("lab diagnostics:\n%s", out)
+		}
+		exec.Command("bash", labScript(), "down", prefix).Run()
+	})
+	run("up", prefix, natA, natB)
+	run("wg", prefix)
+	p.env = readEnv(t, filepath.Join(p.dir, "lab.env"))
+
+	for _, side := range []string{"a", "b"} {
+		cfg := fmt.Sprintf(`[log]
+level = "debug"
+[daemon]
+socket = "%[1]s/%[2]s.sock"
+[stun]
+servers = ["%[3]s:%[4]s", "%[5]s:%[4]s"]
+[store.lab]
+type = "file"
+path = "%[1]s/store"
+[[interface]]
+name = "%[6]s"
+store = "lab"
+refresh = "1m"
+`, p.dir, side, p.env["STUN1_ADDR"], p.env["STUN_PORT"], p.env["STUN2_ADDR"], p.env["WG_"+strings.ToUpper(side)+"_IF"])
+		path := filepath.Join(p.dir, side+".toml")
+		if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		log, err := os.Create(filepath.Join(p.dir, "wgstun-"+side+".log"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command("ip", "netns", "exec", p.env["NS_"+strings.ToUpper(side)], bin, "run", "-c", path)
+		cmd.Stdout, cmd.Stderr = log, log
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			cmd.Process.Signal(os.Interrupt)
+			done := make(chan struct{})
+			go func() { cmd.Wait(); close(done) }()
+			select {
+			case <-done:
+			case <-time.After(5 * time.Second):
+				cmd.Process.Kill()
+				<-done
+			}
+			log.Close()
+		})
+	}
+	return p
+}
+
+func readEnv(t *testing.T, path string) map[string]string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	env := map[string]string{}
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		if k, v, ok := strings.Cut(s.Text(), "="); ok {
+			env[k] = v
+		}
+	}
+	return env
+}
+
+// ns runs a command inside one of the lab's namespaces.
+func (p *pair) ns(side string, args ...string) (string, error) {
+	out, err := exec.Command("ip", append([]string{"netns", "exec", p.env["NS_"+strings.ToUpper(side)]}, args...)...).CombinedOutput()
+	return string(out), err
+}
+
+func (p *pair) status(side string) (daemon.Status, error) {
+	var st daemon.Status
+	raw, err := daemon.QueryStatus(filepath.Join(p.dir, side+".sock"))
+	if err != nil {
+		return st, err
+	}
+	return st, json.Unmarshal(raw, &st)
+}
+
+// peerStatus returns the status of the only peer of side's interface.
+func (p *pair) peerStatus(side string) (daemon.InterfaceStatus, daemon.PeerStatus, bool) {
+	st, err := p.status(side)
+	if err != nil || len(st.Interfaces) != 1 || len(st.Interfaces[0].Peers) != 1 {
+		return daemon.InterfaceStatus{}, daemon.PeerStatus{}, false
+	}
+	return st.Interfaces[0], st.Interfaces[0].Peers[0], true
+}
+
+// pingUntil pings the other side's tunnel address until one reply or the deadline.
+func (p *pair) pingUntil(from string, d time.Duration) bool {
+	to := p.env["WG_B_ADDR"]
+	if from == "b" {
+		to = p.env["WG_A_ADDR"]
+	}
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		if _, err := p.ns(from, "ping", "-c", "1", "-W", "1", to); err == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// endpoint is what side's WireGuard uses for its peer now.
+func (p *pair) endpoint(side string) netip.AddrPort {
+	out, _ := p.ns(side, "wg", "show", p.env["WG_"+strings.ToUpper(side)+"_IF"], "endpoints")
+	f := strings.Fields(out)
+	if len(f) != 2 {
+		return netip.AddrPort{}
+	}
+	ap, _ := netip.ParseAddrPort(f[1])
+	return ap
+}
+
+// mapping is side's real NAT mapping for WireGuard's traffic to the other
+// side, read from the NAT router's connection tracking.
+func (p *pair) mapping(side string) (netip.AddrPort, error) {
+	other := "B"
+	if side == "b" {
+		other = "A"
+	}
+	host := p.env[strings.ToUpper(side)+"_ADDR"]
+	peerWAN := p.env["NAT"+other+"_WAN"]
+	out, err := exec.Command("ip", "netns", "exec", p.env["NS_NAT"+strings.ToUpper(side)],
+		"conntrack", "-L", "-p", "udp", "--orig-src", host, "--orig-dst", peerWAN, "--sport", p.env["WG_PORT"]).CombinedOutput()
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("conntrack: %v: %s", err, out)
+	}
+	// The reply tuple's destination is the mapping: "src=PEER dst=WAN sport=X dport=MAPPED".
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Fields(line)
+		var dsts, dports []string
+		for _, w := range f {
+			if v, ok := strings.CutPrefix(w, "dst="); ok {
+				dsts = append(dsts, v)
+			}
+			if v, ok := strings.CutPrefix(w, "dport="); ok {
+				dports = append(dports, v)
+			}
+		}
+		if len(dsts) == 2 && len(dports) == 2 {
+			return netip.ParseAddrPort(dsts[1] + ":" + dports[1])
+		}
+	}
+	return netip.AddrPort{}, fmt.Errorf("no conntrack entry for %s:%s -> %s in\n%s", host, p.env["WG_PORT"], peerWAN, out)
+}
+
+func TestNATMatrix(t *testing.T) {
+	needLab(t)
+	if testing.Short() {
+		t.Skip("-short: the NAT matrix takes minutes")
+	}
+	n := 0
+	for _, natA := range natTypes {
+		for _, natB := range natTypes {
+			n++
+			prefix := fmt.Sprintf("mx%02d", n)
+			t.Run(natA+"_vs_"+natB, func(t *testing.T) {
+				t.Parallel()
+				p := startPair(t, prefix, natA, natB)
+				if reachable(natA, natB) {
+					checkConnects(t, p)
+				} else {
+					checkImpossible(t, p)
+				}
+			})
+		}
+	}
+}
+
+func checkConnects(t *testing.T, p *pair) {
+	// WireGuard retries a handshake every 5 s; three retries is plenty.
+	if !p.pingUntil("a", 20*time.Second) {
+		t.Fatal("no ping through the tunnel from a to b within 20 s")
+	}
+	if !p.pingUntil("b", 5*time.Second) {
+		t.Fatal("no ping through the tunnel from b to a")
+	}
+	for _, side := range []string{"a", "b"} {
+		other := map[string]string{"a": "b", "b": "a"}[side]
+		want, err := p.mapping(other)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := p.endpoint(side); got != want {
+			t.Errorf("%s's endpoint for its peer is %v, but %s's NAT maps WireGuard's port to %v", side, got, other, want)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, ps, ok := p.peerStatus("a")
+		if ok && ps.State == daemon.StateConnected {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("wgstun status on a never said connected: %+v", ps)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func checkImpossible(t *testing.T, p *pair) {
+	// Both sides must say, in words, why this pair cannot connect.
+	deadline := time.Now().Add(45 * time.Second)
+	pending := map[string]bool{"a": true, "b": true}
+	var last [2]daemon.PeerStatus
+	for len(pending) > 0 {
+		for side := range pending {
+			_, ps, ok := p.peerStatus(side)
+			if !ok {
+				continue
+			}
+			last[btoi(side == "b")] = ps
+			if ps.State == daemon.StateImpossible {
+				if !strings.Contains(ps.Reason, "symmetric") || !strings.Contains(ps.Reason, "direct path") {
+					t.Errorf("%s: reason does not explain: %q", side, ps.Reason)
+				}
+				delete(pending, side)
+			}
+			if ps.State == daemon.StateConnected {
+				t.Fatalf("%s connected through NATs that cannot be traversed: %+v", side, ps)
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("status never said impossible: a=%+v b=%+v", last[0], last[1])
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	if p.pingUntil("a", 3*time.Second) {
+		t.Fatal("ping went through a pair that cannot connect directly")
+	}
+	for _, side := range []string{"a", "b"} {
+		out, _ := p.ns(side, "wg", "show", p.env["WG_"+strings.ToUpper(side)+"_IF"], "latest-handshakes")
+		if f := strings.Fields(out); len(f) != 2 || f[1] != "0" {
+			t.Errorf("%s: a handshake happened: %q", side, out)
+		}
+	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
