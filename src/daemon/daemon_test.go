@@ -166,7 +166,7 @@ func (c *stunConn) SetReadDeadline(t time.Time) error {
 	}
 	return nil
 }
-func (c *stunConn) Close() error                    { c.once.Do(func() { close(c.closed) }); return nil }
+func (c *stunConn) Close() error { c.once.Do(func() { close(c.closed) }); return nil }
 
 // side is one host of the pair under test.
 type side struct {
