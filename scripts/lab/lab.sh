@@ -1,0 +1,589 @@
+#!/usr/bin/env bash
+# lab.sh: the network-namespace NAT lab that wgstun's demo and end-to-end
+# tests run in. Run as root. Every address lives in a namespace this script
+# creates; no interface of the lab touches the host's namespace and no
+# namespace of the lab has a route out of the lab's ranges.
+#
+#   PREFIX-inet   the "internet": bridge br0 (203.0.113.1/24) joining the two
+#                 NAT WANs; on lo the public servers 198.51.100.1 and .2
+#                 (coturn, STUN only, ports 3478 and 3479) and .3 (probe)
+#   PREFIX-nata   NAT router of peer a: wan 203.0.113.10/24, lan 192.168.10.1/24
+#   PREFIX-natb   NAT router of peer b: wan 203.0.113.20/24, lan 192.168.20.1/24
+#   PREFIX-a      peer a: eth0 192.168.10.2/24, routes to the lab's public
+#                 ranges via 192.168.10.1 (and nothing else)
+#   PREFIX-b      peer b: eth0 192.168.20.2/24, same via 192.168.20.1
+#
+# Usage:
+#   lab.sh up PREFIX NAT_A NAT_B     NAT_x: full-cone | restricted-cone |
+#                                           port-restricted-cone | symmetric
+#   lab.sh wg PREFIX                 wireguard-go interfaces PREFIXa, PREFIXb
+#   lab.sh down PREFIX               tear everything down (idempotent)
+#   lab.sh env PREFIX                print lab.env
+#   lab.sh diag PREFIX               print addresses, rules, conntrack, logs
+#   lab.sh exec PREFIX a|b|nata|natb|inet CMD...
+#   lab.sh flush-conntrack PREFIX a|b
+#   lab.sh wan-readdress PREFIX a|b NEWADDR    (NEWADDR in 203.0.113.0/24)
+#   lab.sh nat-restart PREFIX a|b    re-apply rules, empty sets and conntrack
+#   lab.sh stun-stop PREFIX [1|2]    no number: stop coturn; 1|2: drop STUN
+#   lab.sh stun-start PREFIX [1|2]   traffic to that address / undo it
+#
+# The file can be sourced: it then only defines the lab_* functions.
+
+set -euo pipefail
+
+LAB_INET_GW=203.0.113.1
+LAB_INET_NET=203.0.113.0/24
+LAB_SRV_NET=198.51.100.0/24
+LAB_WAN_a=203.0.113.10
+LAB_WAN_b=203.0.113.20
+# shellcheck disable=SC2034 # read indirectly as LAB_LANNET_$side
+LAB_LANNET_a=192.168.10.0/24
+# shellcheck disable=SC2034 # read indirectly as LAB_LANNET_$side
+LAB_LANNET_b=192.168.20.0/24
+LAB_LANGW_a=192.168.10.1
+LAB_LANGW_b=192.168.20.1
+LAB_HOST_a=192.168.10.2
+LAB_HOST_b=192.168.20.2
+LAB_STUN1=198.51.100.1
+LAB_STUN2=198.51.100.2
+LAB_PROBE=198.51.100.3
+LAB_STUN_PORT=3478
+LAB_STUN_ALT_PORT=3479
+LAB_WG_PORT=51820
+LAB_WG_a=10.77.0.1
+LAB_WG_b=10.77.0.2
+LAB_NAT_TIMEOUT=120s
+LAB_WG_SOCKDIR=/var/run/wireguard
+LAB_ROLES=(a b nata natb inet)
+
+lab_log() { printf 'lab: %s\n' "$*" >&2; }
+lab_die() { printf 'lab: error: %s\n' "$*" >&2; exit 1; }
+
+# lab_check_prefix PREFIX: short, lower-case, safe in every name it goes into
+# (namespace PREFIX-inet, interface PREFIXa of at most 15 characters).
+lab_check_prefix() {
+	[[ ${1:-} =~ ^[a-z][a-z0-9]{1,7}$ ]] ||
+		lab_die "bad prefix '${1:-}': want 2-8 characters [a-z0-9], starting with a letter"
+}
+
+lab_dir() { printf '/tmp/wgstun-lab-%s' "$1"; }
+lab_ns() { printf '%s-%s' "$1" "$2"; }
+lab_wg_if() { printf '%s%s' "$1" "$2"; }
+
+lab_check_side() {
+	[[ ${1:-} == a || ${1:-} == b ]] || lab_die "bad side '${1:-}': want a or b"
+}
+
+lab_check_nat() {
+	case ${1:-} in
+	full-cone | restricted-cone | port-restricted-cone | symmetric) ;;
+	*) lab_die "bad NAT type '${1:-}': want full-cone, restricted-cone, port-restricted-cone or symmetric" ;;
+	esac
+}
+
+lab_ns_exists() { [[ -e /var/run/netns/$1 ]]; }
+
+# lab_wait DESC TENTHS CMD...: run CMD every 0.1 s until it succeeds, at most
+# TENTHS times.
+lab_wait() {
+	local desc=$1 tries=$2 i
+	shift 2
+	for ((i = 0; i < tries; i++)); do
+		if "$@" >/dev/null 2>&1; then
+			return 0
+		fi
+		sleep 0.1
+	done
+	lab_log "timed out after $((tries / 10)).$((tries % 10)) s waiting for $desc"
+	return 1
+}
+
+lab_sysctl() {
+	ip netns exec "$1" sysctl -qw "$2" >/dev/null
+}
+
+# lab_nat_ruleset SIDE TYPE: the nftables ruleset of one NAT router. It
+# replaces table ip wgstunlab atomically (declare, delete, declare again).
+lab_nat_ruleset() {
+	local side=$1 type=$2 host lannet
+	host=LAB_HOST_$side
+	host=${!host}
+	lannet=LAB_LANNET_$side
+	lannet=${!lannet}
+	local sets="" learn="" inbound="" snat="masquerade"
+	case $type in
+	full-cone)
+		# Endpoint-independent filtering: once the host sent from port p,
+		# anybody may send to WAN:p. The mapping keeps the port, so the
+		# host's port is also the external one.
+		sets="set fc { type inet_service; flags timeout; timeout $LAB_NAT_TIMEOUT; }"
+		learn="iifname \"lan\" oifname \"wan\" meta l4proto udp update @fc { udp sport }"
+		inbound="iifname \"wan\" udp dport @fc dnat to $host"
+		;;
+	restricted-cone)
+		# Address-dependent filtering: WAN:p accepts remote R (any port)
+		# once the host sent from p to R.
+		sets="set rc { type inet_service . ipv4_addr; flags timeout; timeout $LAB_NAT_TIMEOUT; }"
+		learn="iifname \"lan\" oifname \"wan\" meta l4proto udp update @rc { udp sport . ip daddr }"
+		inbound="iifname \"wan\" udp dport . ip saddr @rc dnat to $host"
+		;;
+	port-restricted-cone)
+		# Linux's own behaviour: port-preserving SNAT, replies only.
+		;;
+	symmetric)
+		# A fresh random port for every new destination.
+		snat="masquerade fully-random"
+		;;
+	*) lab_die "bad NAT type '$type'" ;;
+	esac
+	cat <<EOF
+table ip wgstunlab {}
+delete table ip wgstunlab
+table ip wgstunlab {
+	$sets
+	chain input {
+		type filter hook input priority filter; policy accept;
+		iifname "wan" ct state established,related accept
+		iifname "wan" icmp type echo-request accept
+		# Dropping (not rejecting) keeps unsolicited flows out of the
+		# conntrack table, where they would steal the host's port.
+		iifname "wan" drop
+	}
+	chain forward {
+		type filter hook forward priority filter; policy drop;
+		$learn
+		iifname "lan" oifname "wan" accept
+		iifname "wan" oifname "lan" ct state established,related accept
+		iifname "wan" oifname "lan" ct status dnat accept
+	}
+	chain prerouting {
+		type nat hook prerouting priority dstnat; policy accept;
+		$inbound
+	}
+	chain postrouting {
+		type nat hook postrouting priority srcnat; policy accept;
+		oifname "wan" ip saddr $lannet $snat
+	}
+}
+EOF
+}
+
+# lab_nat_apply PREFIX SIDE: (re)load the NAT router's rules for the type
+# recorded at "up" and empty its conntrack table: fresh mappings.
+lab_nat_apply() {
+	local p=$1 side=$2 dir ns type
+	dir=$(lab_dir "$p")
+	ns=$(lab_ns "$p" "nat$side")
+	type=$(<"$dir/run/nat-$side.type")
+	lab_nat_ruleset "$side" "$type" | ip netns exec "$ns" nft -f - ||
+		lab_die "loading $type rules into $ns"
+	lab_flush_conntrack "$p" "$side"
+}
+
+lab_flush_conntrack() {
+	local ns
+	ns=$(lab_ns "$1" "nat$2")
+	ip netns exec "$ns" conntrack -F >/dev/null 2>&1 || true
+}
+
+lab_wan_addr() {
+	local dir
+	dir=$(lab_dir "$1")
+	cat "$dir/run/wan-$2.addr"
+}
+
+# lab_wan_set PREFIX SIDE ADDR: give the NAT router's WAN the address ADDR.
+lab_wan_set() {
+	local p=$1 side=$2 addr=$3 ns
+	ns=$(lab_ns "$p" "nat$side")
+	ip -n "$ns" addr flush dev wan
+	ip -n "$ns" addr add "$addr/24" dev wan
+	ip -n "$ns" route replace "$LAB_SRV_NET" via "$LAB_INET_GW" dev wan
+	printf '%s\n' "$addr" >"$(lab_dir "$p")/run/wan-$side.addr"
+}
+
+lab_write_env() {
+	local p=$1 dir f
+	dir=$(lab_dir "$p")
+	f=$dir/lab.env.tmp
+	{
+		echo "PREFIX=$p"
+		echo "LAB_DIR=$dir"
+		echo "STORE_DIR=$dir/store"
+		echo "NS_INET=$(lab_ns "$p" inet)"
+		echo "NS_NATA=$(lab_ns "$p" nata)"
+		echo "NS_NATB=$(lab_ns "$p" natb)"
+		echo "NS_A=$(lab_ns "$p" a)"
+		echo "NS_B=$(lab_ns "$p" b)"
+		echo "NAT_A=$(<"$dir/run/nat-a.type")"
+		echo "NAT_B=$(<"$dir/run/nat-b.type")"
+		echo "NATA_WAN=$(lab_wan_addr "$p" a)"
+		echo "NATB_WAN=$(lab_wan_addr "$p" b)"
+		echo "NATA_LAN=$LAB_LANGW_a"
+		echo "NATB_LAN=$LAB_LANGW_b"
+		echo "A_ADDR=$LAB_HOST_a"
+		echo "B_ADDR=$LAB_HOST_b"
+		echo "INET_GW=$LAB_INET_GW"
+		echo "STUN1_ADDR=$LAB_STUN1"
+		echo "STUN2_ADDR=$LAB_STUN2"
+		echo "STUN_PORT=$LAB_STUN_PORT"
+		echo "STUN_ALT_PORT=$LAB_STUN_ALT_PORT"
+		echo "PROBE_ADDR=$LAB_PROBE"
+		if [[ -f $dir/keys/b.pub ]]; then
+			echo "WG_PORT=$LAB_WG_PORT"
+			echo "WG_A_IF=$(lab_wg_if "$p" a)"
+			echo "WG_B_IF=$(lab_wg_if "$p" b)"
+			echo "WG_A_ADDR=$LAB_WG_a"
+			echo "WG_B_ADDR=$LAB_WG_b"
+			echo "WG_A_KEY_FILE=$dir/keys/a.key"
+			echo "WG_B_KEY_FILE=$dir/keys/b.key"
+			echo "WG_A_PUB=$(<"$dir/keys/a.pub")"
+			echo "WG_B_PUB=$(<"$dir/keys/b.pub")"
+		fi
+	} >"$f"
+	mv "$f" "$dir/lab.env"
+}
+
+lab_stun_answers() {
+	local out
+	out=$(ip netns exec "$1" timeout 1 turnutils_stunclient -p "$LAB_STUN_PORT" "$2" 2>&1) || true
+	[[ $out == *"reflexive addr"* ]]
+}
+
+lab_stun_pid() {
+	local dir pid
+	dir=$(lab_dir "$1")
+	[[ -f $dir/run/turnserver.pid ]] || return 1
+	pid=$(<"$dir/run/turnserver.pid")
+	# Only a process inside this lab's inet namespace is ours.
+	[[ $(ip netns identify "$pid" 2>/dev/null) == "$(lab_ns "$1" inet)" ]] || return 1
+	printf '%s' "$pid"
+}
+
+# lab_stun_start PREFIX: start coturn (STUN only, RFC 5780 on) on both
+# public server addresses and wait until both answer.
+lab_stun_start() {
+	local p=$1 dir ns
+	dir=$(lab_dir "$p")
+	ns=$(lab_ns "$p" inet)
+	if lab_stun_pid "$p" >/dev/null; then
+		return 0
+	fi
+	ip netns exec "$ns" turnserver -n --stun-only --no-cli --no-tls --no-dtls \
+		--listening-ip "$LAB_STUN1" --listening-ip "$LAB_STUN2" \
+		--listening-port "$LAB_STUN_PORT" --alt-listening-port "$LAB_STUN_ALT_PORT" \
+		--relay-threads 1 --log-file "$dir/log/turnserver.log" --simple-log \
+		--pidfile "$dir/run/turnserver.self.pid" --db "$dir/run/turndb" \
+		</dev/null >>"$dir/log/turnserver.out" 2>&1 &
+	echo $! >"$dir/run/turnserver.pid"
+	lab_wait "coturn on $LAB_STUN1:$LAB_STUN_PORT" 100 lab_stun_answers "$ns" "$LAB_STUN1" ||
+		lab_die "coturn did not answer; see $dir/log/turnserver.log"
+	lab_wait "coturn on $LAB_STUN2:$LAB_STUN_PORT" 50 lab_stun_answers "$ns" "$LAB_STUN2" ||
+		lab_die "coturn did not answer; see $dir/log/turnserver.log"
+}
+
+# lab_kill_wait PID...: TERM, wait at most 2 s, then KILL, wait at most 1 s.
+lab_kill_wait() {
+	local pid i alive
+	(($# > 0)) || return 0
+	kill -TERM "$@" 2>/dev/null || true
+	for ((i = 0; i < 30; i++)); do
+		alive=0
+		for pid in "$@"; do
+			if kill -0 "$pid" 2>/dev/null && [[ $(ps -o stat= -p "$pid" 2>/dev/null) != Z* ]]; then
+				alive=1
+				if ((i == 20)); then
+					kill -KILL "$pid" 2>/dev/null || true
+				fi
+			fi
+		done
+		((alive)) || return 0
+		sleep 0.1
+	done
+	lab_log "processes still alive after KILL: $*"
+}
+
+lab_stun_stop() {
+	local pid
+	if pid=$(lab_stun_pid "$1"); then
+		lab_kill_wait "$pid"
+	fi
+	rm -f "$(lab_dir "$1")/run/turnserver.pid"
+}
+
+# lab_stun_block PREFIX N on|off: drop (or stop dropping) STUN requests to
+# the server address N, as if that server had gone silent.
+lab_stun_block() {
+	local p=$1 n=$2 how=$3 ns addr
+	ns=$(lab_ns "$p" inet)
+	case $n in
+	1) addr=$LAB_STUN1 ;;
+	2) addr=$LAB_STUN2 ;;
+	*) lab_die "bad STUN server number '$n': want 1 or 2" ;;
+	esac
+	ip netns exec "$ns" nft -f - <<EOF
+table ip wgstunlab {
+	set blocked { type ipv4_addr; }
+	chain input {
+		type filter hook input priority filter; policy accept;
+		ip daddr @blocked udp dport { $LAB_STUN_PORT, $LAB_STUN_ALT_PORT } drop
+	}
+}
+EOF
+	if [[ $how == on ]]; then
+		ip netns exec "$ns" nft add element ip wgstunlab blocked "{ $addr }" 2>/dev/null || true
+	else
+		ip netns exec "$ns" nft delete element ip wgstunlab blocked "{ $addr }" 2>/dev/null || true
+	fi
+}
+
+# lab_link PREFIX NS1 IF1 NS2 IF2: a veth pair made directly inside the two
+# namespaces (never in the host's).
+lab_link() {
+	ip -n "$(lab_ns "$1" "$2")" link add "$3" type veth peer name "$5" netns "$(lab_ns "$1" "$4")"
+}
+
+lab_up() {
+	local p=$1 nat_a=$2 nat_b=$3 dir role ns side
+	lab_check_prefix "$p"
+	lab_check_nat "$nat_a"
+	lab_check_nat "$nat_b"
+	dir=$(lab_dir "$p")
+	for role in "${LAB_ROLES[@]}"; do
+		if lab_ns_exists "$(lab_ns "$p" "$role")"; then
+			lab_die "namespace $(lab_ns "$p" "$role") exists: lab $p is already up (run: lab.sh down $p)"
+		fi
+	done
+	[[ ! -e $dir ]] || lab_die "$dir exists: lab $p is already up (run: lab.sh down $p)"
+	# From here on a half-built lab is torn down again on failure.
+	LAB_UP_PREFIX=$p
+	trap 'lab_down "$LAB_UP_PREFIX" >/dev/null 2>&1 || true' EXIT
+	mkdir -p "$dir"
+	chmod 700 "$dir"
+	mkdir -p "$dir/run" "$dir/log" "$dir/keys" "$dir/store"
+	printf '%s\n' "$nat_a" >"$dir/run/nat-a.type"
+	printf '%s\n' "$nat_b" >"$dir/run/nat-b.type"
+
+	for role in "${LAB_ROLES[@]}"; do
+		ns=$(lab_ns "$p" "$role")
+		ip netns add "$ns"
+		ip -n "$ns" link set lo up
+		# IPv4 only: no router solicitations or DAD noise in captures.
+		lab_sysctl "$ns" net.ipv6.conf.all.disable_ipv6=1 2>/dev/null || true
+		lab_sysctl "$ns" net.ipv6.conf.default.disable_ipv6=1 2>/dev/null || true
+	done
+
+	ns=$(lab_ns "$p" inet)
+	lab_sysctl "$ns" net.bridge.bridge-nf-call-iptables=0 2>/dev/null || true
+	ip -n "$ns" link add br0 type bridge stp_state 0 forward_delay 0
+	ip -n "$ns" addr add "$LAB_INET_GW/24" dev br0
+	ip -n "$ns" link set br0 up
+	# The servers' addresses sit on lo (the kernel here has no dummy links).
+	ip -n "$ns" addr add "$LAB_STUN1/32" dev lo
+	ip -n "$ns" addr add "$LAB_STUN2/32" dev lo
+	ip -n "$ns" addr add "$LAB_PROBE/32" dev lo
+
+	for side in a b; do
+		local nat host gw wan
+		nat=$(lab_ns "$p" "nat$side")
+		host=LAB_HOST_$side
+		host=${!host}
+		gw=LAB_LANGW_$side
+		gw=${!gw}
+		wan=LAB_WAN_$side
+		wan=${!wan}
+		lab_link "$p" inet "wan-$side" "nat$side" wan
+		ip -n "$ns" link set "wan-$side" master br0 up
+		ip -n "$nat" link set wan up
+		lab_wan_set "$p" "$side" "$wan"
+		lab_link "$p" "nat$side" lan "$side" eth0
+		ip -n "$nat" addr add "$gw/24" dev lan
+		ip -n "$nat" link set lan up
+		lab_sysctl "$nat" net.ipv4.ip_forward=1
+		lab_sysctl "$nat" net.ipv4.conf.all.rp_filter=0
+		lab_nat_apply "$p" "$side"
+		ip -n "$(lab_ns "$p" "$side")" addr add "$host/24" dev eth0
+		ip -n "$(lab_ns "$p" "$side")" link set eth0 up
+		ip -n "$(lab_ns "$p" "$side")" route add "$LAB_INET_NET" via "$gw" dev eth0
+		ip -n "$(lab_ns "$p" "$side")" route add "$LAB_SRV_NET" via "$gw" dev eth0
+	done
+
+	lab_stun_start "$p"
+	lab_write_env "$p"
+	trap - EXIT
+	lab_log "lab $p up: a behind $nat_a ($LAB_WAN_a), b behind $nat_b ($LAB_WAN_b), state in $dir"
+}
+
+lab_wg() {
+	local p=$1 dir side ns ifname other pid
+	lab_check_prefix "$p"
+	dir=$(lab_dir "$p")
+	[[ -f $dir/lab.env ]] || lab_die "lab $p is not up (no $dir/lab.env)"
+	for side in a b; do
+		ns=$(lab_ns "$p" "$side")
+		ifname=$(lab_wg_if "$p" "$side")
+		if ip -n "$ns" link show "$ifname" >/dev/null 2>&1; then
+			lab_die "$ifname already exists in $ns"
+		fi
+		# The UAPI socket directory is shared by every namespace.
+		rm -f "$LAB_WG_SOCKDIR/$ifname.sock"
+		(umask 077 && wg genkey >"$dir/keys/$side.key")
+		wg pubkey <"$dir/keys/$side.key" >"$dir/keys/$side.pub"
+		ip netns exec "$ns" env LOG_LEVEL=verbose wireguard-go -f "$ifname" \
+			</dev/null >>"$dir/log/wireguard-go-$side.log" 2>&1 &
+		pid=$!
+		echo "$pid" >"$dir/run/wireguard-go-$side.pid"
+		lab_wait "wireguard-go $ifname" 50 test -S "$LAB_WG_SOCKDIR/$ifname.sock" ||
+			lab_die "wireguard-go $ifname did not start; see $dir/log/wireguard-go-$side.log"
+		lab_wait "interface $ifname" 20 ip -n "$ns" link show "$ifname" ||
+			lab_die "no interface $ifname in $ns"
+	done
+	for side in a b; do
+		ns=$(lab_ns "$p" "$side")
+		ifname=$(lab_wg_if "$p" "$side")
+		if [[ $side == a ]]; then other=b; else other=a; fi
+		local addr oaddr
+		addr=LAB_WG_$side
+		oaddr=LAB_WG_$other
+		ip netns exec "$ns" wg set "$ifname" private-key "$dir/keys/$side.key" \
+			listen-port "$LAB_WG_PORT" \
+			peer "$(<"$dir/keys/$other.pub")" allowed-ips "${!oaddr}/32" persistent-keepalive 25
+		ip -n "$ns" addr add "${!addr}/24" dev "$ifname"
+		ip -n "$ns" link set "$ifname" up
+	done
+	lab_write_env "$p"
+	lab_log "lab $p: wireguard-go $(lab_wg_if "$p" a) ($LAB_WG_a) and $(lab_wg_if "$p" b) ($LAB_WG_b), no endpoints"
+}
+
+lab_down() {
+	local p=$1 dir role ns pids=() pid
+	lab_check_prefix "$p"
+	dir=$(lab_dir "$p")
+	for role in "${LAB_ROLES[@]}"; do
+		ns=$(lab_ns "$p" "$role")
+		if lab_ns_exists "$ns"; then
+			for pid in $(ip netns pids "$ns" 2>/dev/null); do
+				pids+=("$pid")
+			done
+		fi
+	done
+	lab_kill_wait "${pids[@]}"
+	for role in "${LAB_ROLES[@]}"; do
+		ns=$(lab_ns "$p" "$role")
+		if lab_ns_exists "$ns"; then
+			ip netns del "$ns" 2>/dev/null || lab_log "could not delete namespace $ns"
+		fi
+	done
+	rm -f "$LAB_WG_SOCKDIR/$(lab_wg_if "$p" a).sock" "$LAB_WG_SOCKDIR/$(lab_wg_if "$p" b).sock"
+	rm -rf "$dir"
+}
+
+lab_diag() {
+	local p=$1 dir role ns f
+	lab_check_prefix "$p"
+	dir=$(lab_dir "$p")
+	for role in "${LAB_ROLES[@]}"; do
+		ns=$(lab_ns "$p" "$role")
+		lab_ns_exists "$ns" || continue
+		echo "=== $ns"
+		ip -n "$ns" -br addr || true
+		ip -n "$ns" route || true
+		ip netns exec "$ns" nft list ruleset 2>/dev/null || true
+		if [[ $role == nat* ]]; then
+			ip netns exec "$ns" conntrack -L -p udp 2>/dev/null || true
+		fi
+	done
+	for f in "$dir"/log/*; do
+		[[ -f $f ]] || continue
+		echo "=== $f (last 40 lines)"
+		tail -n 40 "$f" || true
+	done
+}
+
+lab_require_up() {
+	lab_check_prefix "$1"
+	[[ -f $(lab_dir "$1")/lab.env ]] || lab_die "lab $1 is not up"
+}
+
+lab_main() {
+	local cmd=${1:-}
+	(($# > 0)) && shift
+	case $cmd in
+	up)
+		(($# == 3)) || lab_die "usage: lab.sh up PREFIX NAT_A NAT_B"
+		lab_up "$@"
+		;;
+	wg)
+		(($# == 1)) || lab_die "usage: lab.sh wg PREFIX"
+		lab_wg "$1"
+		;;
+	down)
+		(($# == 1)) || lab_die "usage: lab.sh down PREFIX"
+		lab_down "$1"
+		;;
+	env)
+		(($# == 1)) || lab_die "usage: lab.sh env PREFIX"
+		lab_require_up "$1"
+		cat "$(lab_dir "$1")/lab.env"
+		;;
+	diag)
+		(($# == 1)) || lab_die "usage: lab.sh diag PREFIX"
+		lab_diag "$1"
+		;;
+	exec)
+		(($# >= 3)) || lab_die "usage: lab.sh exec PREFIX a|b|nata|natb|inet CMD..."
+		lab_check_prefix "$1"
+		case $2 in a | b | nata | natb | inet) ;; *) lab_die "bad namespace role '$2': want a, b, nata, natb or inet" ;; esac
+		local ns
+		ns=$(lab_ns "$1" "$2")
+		lab_ns_exists "$ns" || lab_die "no namespace $ns"
+		shift 2
+		exec ip netns exec "$ns" "$@"
+		;;
+	flush-conntrack)
+		(($# == 2)) || lab_die "usage: lab.sh flush-conntrack PREFIX a|b"
+		lab_require_up "$1"
+		lab_check_side "$2"
+		lab_flush_conntrack "$1" "$2"
+		;;
+	wan-readdress)
+		(($# == 3)) || lab_die "usage: lab.sh wan-readdress PREFIX a|b NEWADDR"
+		lab_require_up "$1"
+		lab_check_side "$2"
+		if ! [[ $3 =~ ^203\.0\.113\.([0-9]{1,3})$ ]] || ((BASH_REMATCH[1] < 2 || BASH_REMATCH[1] > 254)); then
+			lab_die "bad WAN address '$3': want 203.0.113.2 - 203.0.113.254"
+		fi
+		local other
+		if [[ $2 == a ]]; then other=b; else other=a; fi
+		[[ $3 != "$(lab_wan_addr "$1" "$other")" ]] || lab_die "WAN address $3 is in use by nat$other"
+		lab_wan_set "$1" "$2" "$3"
+		lab_nat_apply "$1" "$2"
+		lab_write_env "$1"
+		;;
+	nat-restart)
+		(($# == 2)) || lab_die "usage: lab.sh nat-restart PREFIX a|b"
+		lab_require_up "$1"
+		lab_check_side "$2"
+		lab_nat_apply "$1" "$2"
+		;;
+	stun-stop | stun-start)
+		(($# == 1 || $# == 2)) || lab_die "usage: lab.sh $cmd PREFIX [1|2]"
+		lab_require_up "$1"
+		if (($# == 2)); then
+			if [[ $cmd == stun-stop ]]; then lab_stun_block "$1" "$2" on; else lab_stun_block "$1" "$2" off; fi
+		elif [[ $cmd == stun-stop ]]; then
+			lab_stun_stop "$1"
+		else
+			lab_stun_start "$1"
+		fi
+		;;
+	*)
+		lab_die "usage: lab.sh up|wg|down|env|diag|exec|flush-conntrack|wan-readdress|nat-restart|stun-stop|stun-start PREFIX ..."
+		;;
+	esac
+}
+
+if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
+	[[ $(id -u) == 0 ]] || lab_die "must run as root"
+	lab_main "$@"
+fi
