@@ -31,6 +31,7 @@ const (
 	discoverFirst  = time.Second
 	impossibleWait = 20 * time.Second // no handshake this long with a symmetric NAT in the pair
 	storeTimeout   = 30 * time.Second
+	watchUnsettled = 2 * time.Second // device re-read while a peer is not connected
 )
 
 // path is one address family's packet path on WireGuard's port.
@@ -148,6 +149,11 @@ func (r *runner) step(ctx context.Context) time.Duration {
 	}
 	r.publishDue(ctx)
 	r.pollDue(ctx)
+	settled := true
+	for _, p := range r.peers {
+		r.judge(p, r.now()) // handshakes move between polls
+		settled = settled && p.state == StateConnected
+	}
 	r.report()
 
 	next := r.nextDiscover
@@ -157,8 +163,8 @@ func (r *runner) step(ctx context.Context) time.Duration {
 		}
 	}
 	wait := next.Sub(r.now())
-	if r.anyPublishFailed() && wait > pollCap {
-		wait = pollCap
+	if (r.anyPublishFailed() || !settled) && wait > watchUnsettled {
+		wait = watchUnsettled
 	}
 	return max(wait, 10*time.Millisecond)
 }

@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# bench.sh: wgstun's speed, size and memory, as tables. Run as root.
+#
+#   scripts/bench.sh [WGSTUN_BINARY]     (RUNS=5 connect runs by default)
+#
+# 1. connect: median over RUNS lab runs (both NATs port-restricted cone) of
+#    the time from starting both daemons to each endpoint being set and to
+#    the first ping answered through the tunnel.
+# 2. size: stripped (-s -w) binaries for the router targets, and what
+#    linking pion/stun would add.
+# 3. memory: RSS of each daemon after 60 s of running in the lab.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/.." && pwd)
+bin=$(realpath "${1:-$root/bin/wgstun}")
+runs=${RUNS:-5}
+size_budget=3670016 # 3.5 MiB: linux/mipsle stripped
+rss_budget_kb=8192
+
+[ "$(id -u)" -eq 0 ] || { echo "bench.sh: run as root" >&2; exit 1; }
+# shellcheck source=scripts/pair.sh
+. "$here/pair.sh"
+trap pair_down EXIT INT TERM
+
+median() { sort -n | awk '{a[NR]=$1} END {if (NR==0) print "-"; else if (NR%2) print a[(NR+1)/2]; else print int((a[NR/2]+a[NR/2+1])/2)}'; }
+
+echo "## Connect time (ms after both daemons start; port-restricted cone on both sides)"
+echo
+printf '| run | endpoint set on a | endpoint set on b | first ping through the tunnel |\n|---|---|---|---|\n'
+: >/tmp/wgstun-bench-$$.txt
+for i in $(seq 1 "$runs"); do
+	pair_up "bn$$" port-restricted-cone port-restricted-cone >/dev/null 2>&1
+	pair_start
+	pair_measure 30 || true
+	printf '| %s | %s | %s | %s |\n' "$i" "${t_set_a:--}" "${t_set_b:--}" "${t_ping:-none in 30 s}"
+	echo "$t_set_a $t_set_b ${t_ping:-}" >>/tmp/wgstun-bench-$$.txt
+	pair_down
+done
+ma=$(awk '{print $1}' /tmp/wgstun-bench-$$.txt | median)
+mb=$(awk '{print $2}' /tmp/wgstun-bench-$$.txt | median)
+mp=$(awk 'NF==3 {print $3}' /tmp/wgstun-bench-$$.txt | median)
+rm -f /tmp/wgstun-bench-$$.txt
+printf '| **median** | **%s** | **%s** | **%s** |\n\n' "$ma" "$mb" "$mp"
+echo "Target: endpoints set within 1 s. The first ping also waits for WireGuard's own"
+echo "handshake retry (at most one initiation per 5 s per peer), which wgstun cannot hurry."
+echo
+
+echo "## Binary size (stripped: -trimpath -ldflags '-s -w')"
+echo
+printf '| target | bytes | MiB |\n|---|---|---|\n'
+tmp=$(mktemp -d)
+build() { # name env... 
+	local out=$tmp/$1
+	shift
+	(cd "$root" && env CGO_ENABLED=0 "$@" go build -trimpath -ldflags '-s -w -buildid=' -o "$out" ./src)
+	stat -c %s "$out"
+}
+for t in "linux/mipsle GOOS=linux GOARCH=mipsle GOMIPS=softfloat" "linux/arm GOOS=linux GOARCH=arm GOARM=7" \
+	"linux/arm64 GOOS=linux GOARCH=arm64" "linux/amd64 GOOS=linux GOARCH=amd64"; do
+	read -r name envs <<<"$t"
+	# shellcheck disable=SC2086
+	n=$(build "${name//\//-}" $envs)
+	printf '| %s | %s | %s |\n' "$name" "$n" "$(awk -v n="$n" 'BEGIN {printf "%.2f", n/1048576}')"
+	[ "$name" = linux/mipsle ] && mips=$n
+done
+pion=$(build mipsle-pion GOOS=linux GOARCH=mipsle GOMIPS=softfloat GOFLAGS=-tags=pionsize)
+printf '| linux/mipsle with pion/stun linked | %s | %s (+%s bytes, +%s%%) |\n\n' "$pion" \
+	"$(awk -v n="$pion" 'BEGIN {printf "%.2f", n/1048576}')" "$((pion - mips))" \
+	"$(awk -v a="$pion" -v b="$mips" 'BEGIN {printf "%.0f", (a-b)*100/b}')"
+rm -rf "$tmp"
+echo "Budget: linux/mipsle at most $size_budget bytes (3.5 MiB): $([ "$mips" -le "$size_budget" ] && echo within || echo OVER)."
+echo
+
+echo "## Memory (RSS after 60 s in the lab, connected pair)"
+echo
+pair_up "bm$$" port-restricted-cone port-restricted-cone >/dev/null 2>&1
+pair_start
+pair_measure 30 || true
+sleep 60
+printf '| daemon | VmRSS (KiB) | VmHWM (KiB) |\n|---|---|---|\n'
+for side in a b; do
+	pid=$(pgrep -f "wgstun run -c $LAB_DIR/$side.toml" | head -n1)
+	rss=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")
+	hwm=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
+	printf '| %s | %s | %s |\n' "$side" "$rss" "$hwm"
+done
+echo
+echo "Target: RSS at most $rss_budget_kb KiB (8 MiB)."
