@@ -246,7 +246,7 @@ lab_write_env() {
 
 lab_stun_answers() {
 	local out
-	out=$(ip netns exec "$1" timeout 1 turnutils_stunclient -p "$LAB_STUN_PORT" "$2" 2>&1) || true
+	out=$(ip netns exec "$1" timeout 0.3 turnutils_stunclient -p "$LAB_STUN_PORT" "$2" 2>&1) || true
 	[[ $out == *"reflexive addr"* ]]
 }
 
