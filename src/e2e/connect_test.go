@@ -240,7 +240,9 @@ func (p *pair) endpoint(side string) netip.AddrPort {
 }
 
 // mapping is side's real NAT mapping for WireGuard's traffic to the other
-// side, read from the NAT router's connection tracking.
+// side, read from the NAT router's connection tracking. The flow may have
+// been opened from inside (the reply tuple's destination is the mapping) or,
+// through a full-cone NAT, from outside (the original tuple's destination is).
 func (p *pair) mapping(side string) (netip.AddrPort, error) {
 	other := "B"
 	if side == "b" {
@@ -248,28 +250,38 @@ func (p *pair) mapping(side string) (netip.AddrPort, error) {
 	}
 	host := p.env[strings.ToUpper(side)+"_ADDR"]
 	peerWAN := p.env["NAT"+other+"_WAN"]
+	port := p.env["WG_PORT"]
 	out, err := exec.Command("ip", "netns", "exec", p.env["NS_NAT"+strings.ToUpper(side)],
-		"conntrack", "-L", "-p", "udp", "--orig-src", host, "--orig-dst", peerWAN, "--sport", p.env["WG_PORT"]).CombinedOutput()
+		"conntrack", "-L", "-p", "udp").CombinedOutput()
 	if err != nil {
 		return netip.AddrPort{}, fmt.Errorf("conntrack: %v: %s", err, out)
 	}
-	// The reply tuple's destination is the mapping: "src=PEER dst=WAN sport=X dport=MAPPED".
 	for _, line := range strings.Split(string(out), "\n") {
-		f := strings.Fields(line)
-		var dsts, dports []string
-		for _, w := range f {
-			if v, ok := strings.CutPrefix(w, "dst="); ok {
-				dsts = append(dsts, v)
-			}
-			if v, ok := strings.CutPrefix(w, "dport="); ok {
-				dports = append(dports, v)
+		var src, dst, sport, dport []string
+		for _, w := range strings.Fields(line) {
+			k, v, _ := strings.Cut(w, "=")
+			switch k {
+			case "src":
+				src = append(src, v)
+			case "dst":
+				dst = append(dst, v)
+			case "sport":
+				sport = append(sport, v)
+			case "dport":
+				dport = append(dport, v)
 			}
 		}
-		if len(dsts) == 2 && len(dports) == 2 {
-			return netip.ParseAddrPort(dsts[1] + ":" + dports[1])
+		if len(src) != 2 || len(dst) != 2 || len(sport) != 2 || len(dport) != 2 {
+			continue
+		}
+		switch {
+		case src[0] == host && sport[0] == port && dst[0] == peerWAN:
+			return netip.ParseAddrPort(dst[1] + ":" + dport[1])
+		case src[1] == host && sport[1] == port && dst[1] == peerWAN:
+			return netip.ParseAddrPort(dst[0] + ":" + dport[0])
 		}
 	}
-	return netip.AddrPort{}, fmt.Errorf("no conntrack entry for %s:%s -> %s in\n%s", host, p.env["WG_PORT"], peerWAN, out)
+	return netip.AddrPort{}, fmt.Errorf("no conntrack entry for %s:%s <-> %s in\n%s", host, port, peerWAN, out)
 }
 
 func TestNATMatrix(t *testing.T) {
