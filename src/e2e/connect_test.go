@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"net/netip"
@@ -68,131 +67,44 @@ func wgstunBinary(t *testing.T) string {
 
 // pair is a lab with wgstun running on both peers.
 type pair struct {
-	t      *testing.T
-	prefix string
-	env    map[string]string
-	dir    string
+	lab *Lab
+	env map[string]string // lab.env
+	dir string
 }
 
-func labScript() string {
-	p, _ := filepath.Abs("../../scripts/lab/lab.sh")
-	return p
-}
-
-// needLab skips when the lab cannot run here, and fails instead in CI, where
-// a skipped lab would hide that the end-to-end tests did not run.
-func needLab(t *testing.T) {
-	t.Helper()
-	var missing []string
-	if os.Geteuid() != 0 {
-		missing = append(missing, "root")
-	}
-	for _, tool := range []string{"ip", "nft", "turnserver", "wireguard-go", "wg", "conntrack", "ping"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			missing = append(missing, tool)
-		}
-	}
-	if len(missing) == 0 {
-		return
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatalf("the NAT lab needs %s (run scripts/deps.sh as root)", strings.Join(missing, ", "))
-	}
-	t.Skipf("the NAT lab needs %s: run as root after scripts/deps.sh", strings.Join(missing, ", "))
-}
-
-func startPair(t *testing.T, prefix, natA, natB string) *pair {
+func startPair(t *testing.T, natA, natB string) *pair {
 	t.Helper()
 	bin := wgstunBinary(t)
-	p := &pair{t: t, prefix: prefix, dir: "/tmp/wgstun-lab-" + prefix}
-	run := func(args ...string) {
-		t.Helper()
-		out, err := exec.Command("bash", append([]string{labScript()}, args...)...).CombinedOutput()
-		if err != nil {
-			t.Fatalf("lab.sh %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-	}
-	exec.Command("bash", labScript(), "down", prefix).Run()
-	t.Cleanup(func() {
-		if t.Failed() {
-			out, _ := exec.Command("bash", labScript(), "diag", prefix).CombinedOutput()
-			for _, s := range []string{"a", "b"} {
-				log, _ := os.ReadFile(filepath.Join(p.dir, "wgstun-"+s+".log"))
-				out = append(out, fmt.Sprintf("\n--- wgstun %s log ---\n%s", s, log)...)
-			}
-			t.Logf("lab diagnostics:\n%s", out)
-		}
-		exec.Command("bash", labScript(), "down", prefix).Run()
-	})
-	run("up", prefix, natA, natB)
-	run("wg", prefix)
-	p.env = readEnv(t, filepath.Join(p.dir, "lab.env"))
-
-	for _, side := range []string{"a", "b"} {
+	l := StartLab(t, natA, natB)
+	l.SetupWireGuard()
+	p := &pair{lab: l, env: l.Env, dir: l.Dir}
+	for _, side := range []string{RoleA, RoleB} {
 		cfg := fmt.Sprintf(`[log]
 level = "debug"
 [daemon]
 socket = "%[1]s/%[2]s.sock"
 [stun]
-servers = ["%[3]s:%[4]s", "%[5]s:%[4]s"]
+servers = ["%[3]s", "%[4]s"]
 [store.lab]
 type = "file"
-path = "%[1]s/store"
+path = "%[5]s"
 [[interface]]
 name = "%[6]s"
 store = "lab"
 refresh = "1m"
-`, p.dir, side, p.env["STUN1_ADDR"], p.env["STUN_PORT"], p.env["STUN2_ADDR"], p.env["WG_"+strings.ToUpper(side)+"_IF"])
+`, p.dir, side, l.STUN1, l.STUN2, l.StoreDir, p.env["WG_"+strings.ToUpper(side)+"_IF"])
 		path := filepath.Join(p.dir, side+".toml")
 		if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		log, err := os.Create(filepath.Join(p.dir, "wgstun-"+side+".log"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		cmd := exec.Command("ip", "netns", "exec", p.env["NS_"+strings.ToUpper(side)], bin, "run", "-c", path)
-		cmd.Stdout, cmd.Stderr = log, log
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			cmd.Process.Signal(os.Interrupt)
-			done := make(chan struct{})
-			go func() { cmd.Wait(); close(done) }()
-			select {
-			case <-done:
-			case <-time.After(5 * time.Second):
-				cmd.Process.Kill()
-				<-done
-			}
-			log.Close()
-		})
+		l.Start(side, bin, "run", "-c", path)
 	}
 	return p
 }
 
-func readEnv(t *testing.T, path string) map[string]string {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	env := map[string]string{}
-	s := bufio.NewScanner(f)
-	for s.Scan() {
-		if k, v, ok := strings.Cut(s.Text(), "="); ok {
-			env[k] = v
-		}
-	}
-	return env
-}
-
 // ns runs a command inside one of the lab's namespaces.
 func (p *pair) ns(side string, args ...string) (string, error) {
-	out, err := exec.Command("ip", append([]string{"netns", "exec", p.env["NS_"+strings.ToUpper(side)]}, args...)...).CombinedOutput()
-	return string(out), err
+	return p.lab.Exec(side, args...)
 }
 
 func (p *pair) status(side string) (daemon.Status, error) {
@@ -285,18 +197,15 @@ func (p *pair) mapping(side string) (netip.AddrPort, error) {
 }
 
 func TestNATMatrix(t *testing.T) {
-	needLab(t)
+	RequireTools(t, append(labTools, "ping")...)
 	if testing.Short() {
 		t.Skip("-short: the NAT matrix takes minutes")
 	}
-	n := 0
 	for _, natA := range natTypes {
 		for _, natB := range natTypes {
-			n++
-			prefix := fmt.Sprintf("mx%02d", n)
 			t.Run(natA+"_vs_"+natB, func(t *testing.T) {
 				t.Parallel()
-				p := startPair(t, prefix, natA, natB)
+				p := startPair(t, natA, natB)
 				if reachable(natA, natB) {
 					checkConnects(t, p)
 				} else {
