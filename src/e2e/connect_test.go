@@ -44,6 +44,15 @@ var (
 	buildErr  error
 )
 
+// TestMain removes the daemon binary built for the run.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binPath != "" {
+		os.RemoveAll(filepath.Dir(binPath))
+	}
+	os.Exit(code)
+}
+
 // wgstunBinary builds the daemon once per test run.
 func wgstunBinary(t *testing.T) string {
 	t.Helper()
