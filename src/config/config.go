@@ -6,9 +6,12 @@ package config
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -30,6 +33,9 @@ const (
 	DefaultPluginTimeout = 10 * time.Second
 	MinRefresh           = 10 * time.Second
 	MaxRefresh           = 24 * time.Hour
+	DefaultPingInterval  = 2 * time.Second
+	MinPingInterval      = 200 * time.Millisecond
+	MaxPingInterval      = time.Minute
 )
 
 // Family selects which address families an interface discovers and uses.
@@ -70,11 +76,20 @@ type Store struct {
 
 // Interface is one WireGuard interface wgstun manages.
 type Interface struct {
-	Name    string
-	Store   string
-	Family  Family
-	Refresh time.Duration
-	Peers   []wgtypes.Key // empty: every peer on the device
+	Name         string
+	Store        string
+	Family       Family
+	Refresh      time.Duration
+	Peers        []wgtypes.Key // empty: every peer on the device
+	PingInterval time.Duration
+	Ping         map[wgtypes.Key]netip.Addr // tunnel address to ping, per peer
+}
+
+// Equal reports whether two interface configurations are the same.
+func (a Interface) Equal(b Interface) bool {
+	return a.Name == b.Name && a.Store == b.Store && a.Family == b.Family &&
+		a.Refresh == b.Refresh && a.PingInterval == b.PingInterval &&
+		slices.Equal(a.Peers, b.Peers) && maps.Equal(a.Ping, b.Ping)
 }
 
 // file mirrors the TOML document. Durations are strings so that a bad one
@@ -102,11 +117,19 @@ type fileStore struct {
 }
 
 type fileInterface struct {
-	Name    string   `toml:"name"`
-	Store   string   `toml:"store"`
-	Family  string   `toml:"family"`
-	Refresh string   `toml:"refresh"`
-	Peers   []string `toml:"peers"`
+	Name         string     `toml:"name"`
+	Store        string     `toml:"store"`
+	Family       string     `toml:"family"`
+	Refresh      string     `toml:"refresh"`
+	Peers        []string   `toml:"peers"`
+	PingInterval string     `toml:"ping_interval"`
+	Peer         []filePeer `toml:"peer"`
+}
+
+// filePeer is one [[interface.peer]] table: settings for one peer.
+type filePeer struct {
+	PublicKey string `toml:"public_key"`
+	Ping      string `toml:"ping"`
 }
 
 // splitDecodeError takes apart the decoder's type errors, which come as
@@ -325,9 +348,50 @@ func (v *validator) resolve(f *file) *Config {
 			dupPeer[pk] = true
 			ifc.Peers = append(ifc.Peers, pk)
 		}
+		ifc.PingInterval = v.duration(key+".ping_interval", fi.PingInterval, DefaultPingInterval, MinPingInterval, MaxPingInterval)
+		v.peerTables(key, fi, &ifc, dupPeer)
 		c.Interfaces = append(c.Interfaces, ifc)
 	}
 	return c
+}
+
+// peerTables reads the [[interface.peer]] tables. With a peers list, each
+// table must name a listed peer: a table alone never narrows which peers
+// are managed.
+func (v *validator) peerTables(key string, fi fileInterface, ifc *Interface, listed map[wgtypes.Key]bool) {
+	seen := map[wgtypes.Key]int{}
+	for j, fp := range fi.Peer {
+		pkey := fmt.Sprintf("%s.peer[%d]", key, j)
+		pk, err := wgtypes.ParseKey(fp.PublicKey)
+		switch {
+		case fp.PublicKey == "":
+			v.add(pkey+".public_key", "missing: the peer's WireGuard public key")
+			continue
+		case err != nil:
+			v.add(pkey+".public_key", "%q is not a WireGuard public key (44 characters of base64)", fp.PublicKey)
+			continue
+		}
+		if k, dup := seen[pk]; dup {
+			v.add(pkey+".public_key", "peer %s already has a table in %s.peer[%d]", fp.PublicKey, key, k)
+			continue
+		}
+		seen[pk] = j
+		if len(fi.Peers) > 0 && !listed[pk] {
+			v.add(pkey+".public_key", "peer %s is not in %s.peers; add it there or remove this table", fp.PublicKey, key)
+		}
+		if fp.Ping == "" {
+			continue
+		}
+		a, err := netip.ParseAddr(fp.Ping)
+		if err != nil || a.Zone() != "" || a.IsUnspecified() || a.IsMulticast() {
+			v.add(pkey+".ping", "%q is not an IPv4 or IPv6 address (the peer's address inside the tunnel, e.g. \"10.0.0.2\")", fp.Ping)
+			continue
+		}
+		if ifc.Ping == nil {
+			ifc.Ping = map[wgtypes.Key]netip.Addr{}
+		}
+		ifc.Ping[pk] = a.Unmap()
+	}
 }
 
 func (v *validator) store(name string, fs fileStore) Store {

@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"net/netip"
 	"os"
 	"strings"
 	"testing"
@@ -29,8 +30,15 @@ func TestParseGood(t *testing.T) {
 	if w0.Family != Dual || w0.Refresh != 2*time.Minute || len(w0.Peers) != 1 {
 		t.Errorf("wg0: %+v", w0)
 	}
-	if w1.Family != IPv4 || w1.Refresh != DefaultRefresh || len(w1.Peers) != 0 || c.Stores["home"].Timeout != 0 {
+	if w1.Family != IPv4 || w1.Refresh != DefaultRefresh || len(w1.Peers) != 0 || c.Stores["home"].Timeout != 0 ||
+		w1.PingInterval != DefaultPingInterval || len(w1.Ping) != 0 {
 		t.Errorf("wg1 defaults: %+v", w1)
+	}
+	if w0.PingInterval != time.Second || len(w0.Ping) != 1 || w0.Ping[w0.Peers[0]] != netip.MustParseAddr("fd00::2") {
+		t.Errorf("wg0 ping: %v %v", w0.PingInterval, w0.Ping)
+	}
+	if !w0.Equal(w0) || w0.Equal(w1) {
+		t.Error("Interface.Equal")
 	}
 }
 
@@ -98,6 +106,33 @@ store = "s"
 				`x.toml:13: interface[0].peers[0]: "nope" is not a WireGuard public key`,
 				`x.toml:13: interface[0].peers[2]: peer xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg= is listed twice`,
 				`x.toml:15: interface[1].name: interface "wg0" is already configured in interface[0]`,
+			},
+		},
+		{
+			name: "peer tables in the second interface",
+			in: base + `[[interface]]
+name = "wg0"
+store = "s"
+[[interface]]
+name = "wg1"
+store = "s"
+ping_interval = "10ms"
+peers = ["xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg="]
+[[interface.peer]]
+public_key = "xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg="
+ping = "10.0.0.300"
+[[interface.peer]]
+public_key = "HIgo9xNzJMWLKASShiTqIybxZ0U3wGLiUeJ1PKf8ykw="
+[[interface.peer]]
+public_key = "xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg="
+pong = "x"
+`,
+			want: []string{
+				`x.toml:12: interface[1].ping_interval: 10ms is out of range`,
+				`x.toml:16: interface[1].peer[0].ping: "10.0.0.300" is not an IPv4 or IPv6 address`,
+				`x.toml:18: interface[1].peer[1].public_key: peer HIgo9xNzJMWLKASShiTqIybxZ0U3wGLiUeJ1PKf8ykw= is not in interface[1].peers`,
+				`x.toml:20: interface[1].peer[2].public_key: peer xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg= already has a table in interface[1].peer[0]`,
+				`x.toml:21: interface[1].peer[2].pong: unknown key`,
 			},
 		},
 		{

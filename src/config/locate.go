@@ -47,14 +47,15 @@ func locate(data string) *locator {
 		case line == "":
 		case strings.HasPrefix(line, "[["):
 			name := cleanKey(strings.TrimSuffix(strings.TrimPrefix(line, "[["), "]]"))
-			idx := count[name]
-			count[name] = idx + 1
+			full := indexed(name, count)
+			idx := count[full]
+			count[full] = idx + 1
 			bareTable = name
-			table = fmt.Sprintf("%s[%d]", name, idx)
+			table = fmt.Sprintf("%s[%d]", full, idx)
 			l.add(bareTable, table, n)
 		case strings.HasPrefix(line, "["):
 			name := cleanKey(strings.TrimSuffix(strings.TrimPrefix(line, "["), "]"))
-			bareTable, table = name, name
+			bareTable, table = name, indexed(name, count)
 			l.add(bareTable, table, n)
 		default:
 			eq := strings.Index(line, "=")
@@ -107,6 +108,21 @@ func (l *locator) find(k toml.Key) []place {
 	for _, p := range l.keys {
 		if p.bare == want {
 			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// indexed gives the parents of a dotted table name that are arrays of
+// tables the index of their latest element: with two [[interface]] seen,
+// "interface.peer" becomes "interface[1].peer".
+func indexed(name string, count map[string]int) string {
+	parts := strings.Split(name, ".")
+	out := ""
+	for i, p := range parts {
+		out = join(out, p)
+		if n := count[out]; n > 0 && i < len(parts)-1 {
+			out = fmt.Sprintf("%s[%d]", out, n-1)
 		}
 	}
 	return out
