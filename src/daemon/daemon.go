@@ -6,11 +6,13 @@ package daemon
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -18,6 +20,7 @@ import (
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 
 	"github.com/wgstun/wgstun/src/config"
+	"github.com/wgstun/wgstun/src/ping"
 	"github.com/wgstun/wgstun/src/record"
 	"github.com/wgstun/wgstun/src/store"
 	"github.com/wgstun/wgstun/src/stun"
@@ -30,6 +33,15 @@ type WireGuard interface {
 	SetEndpoint(iface string, peer wgtypes.Key, ep netip.AddrPort) error
 }
 
+// Pinger is the ping watch of one interface (ping.Prober).
+type Pinger interface {
+	SetTargets(ts []netip.Addr)
+	Run(ctx context.Context)
+	Reopen()
+	Result(t netip.Addr) ping.Result
+	Changed() <-chan struct{}
+}
+
 // Deps are the daemon's ties to the outside world, wired in main.
 type Deps struct {
 	WG WireGuard
@@ -37,10 +49,14 @@ type Deps struct {
 	OpenConn func(port uint16, ipv6 bool, mark uint32) (stun.Conn, error)
 	// NewStore builds a store from its configuration.
 	NewStore func(s config.Store, log *slog.Logger) (store.Store, error)
+	// NewPinger builds the ping watch of an interface; nil disables it.
+	NewPinger func(iface string, interval time.Duration) (Pinger, error)
 	// Resolve turns a STUN server's host:port into addresses of one family.
 	Resolve func(ctx context.Context, hostport string, ipv6 bool) ([]netip.AddrPort, error)
-	Now     func() time.Time
-	Rand    io.Reader
+	// Level is the log level a reload may change; nil keeps it fixed.
+	Level *slog.LevelVar
+	Now   func() time.Time
+	Rand  io.Reader
 }
 
 // Daemon is a running wgstun.
@@ -51,6 +67,28 @@ type Daemon struct {
 	board   *board
 	guard   *record.Guard
 	workers int // store operations in flight per interface
+
+	reloads chan reloadReq
+	done    chan struct{}
+
+	// owned by Run's goroutine
+	stores  map[string]store.Store
+	runners map[string]*handle
+	ctl     net.Listener
+	ctlStop context.CancelFunc
+	wg      sync.WaitGroup
+}
+
+// handle is a started runner.
+type handle struct {
+	r      *runner
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+type reloadReq struct {
+	cfg *config.Config
+	err chan error
 }
 
 // New prepares a daemon; Run starts it.
@@ -71,45 +109,172 @@ func New(cfg *config.Config, version string, log *slog.Logger, deps Deps) *Daemo
 		board:   newBoard(version, deps.Now()),
 		guard:   &record.Guard{Now: deps.Now},
 		workers: 8,
+		reloads: make(chan reloadReq),
+		done:    make(chan struct{}),
+		runners: map[string]*handle{},
 	}
 }
 
 // Run serves until ctx ends. Errors of one interface never stop another;
 // only a failure to start (control socket, store) is returned.
 func (d *Daemon) Run(ctx context.Context) error {
-	stores := map[string]store.Store{}
-	for name, sc := range d.cfg.Stores {
-		s, err := d.deps.NewStore(sc, d.log.With("store", name))
-		if err != nil {
-			return fmt.Errorf("store %s: %w", name, err)
-		}
-		stores[name] = s
+	defer close(d.done)
+	stores, err := d.buildStores(d.cfg, nil, nil)
+	if err != nil {
+		return err
 	}
+	d.stores = stores
 	l, err := listenControl(d.cfg.Socket)
 	if err != nil {
 		return err
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		d.serveControl(ctx, l)
-	}()
+	d.serve(ctx, l)
 	for _, ic := range d.cfg.Interfaces {
-		r := newRunner(d, ic, stores[ic.Store])
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r.run(ctx)
-		}()
+		d.start(ctx, d.settingsFor(d.cfg, ic))
 	}
 	d.log.Info("wgstun started", "interfaces", len(d.cfg.Interfaces), "socket", d.cfg.Socket)
-	<-ctx.Done()
-	wg.Wait()
-	d.log.Info("wgstun stopped")
+	for {
+		select {
+		case <-ctx.Done():
+			for _, h := range d.runners {
+				h.cancel()
+			}
+			d.ctlStop()
+			d.wg.Wait()
+			d.log.Info("wgstun stopped")
+			return nil
+		case req := <-d.reloads:
+			req.err <- d.apply(ctx, req.cfg)
+		}
+	}
+}
+
+// Reload replaces the running configuration with cfg, which the caller has
+// loaded and validated. When a part of it cannot be put in place (a store
+// that does not start, a control socket that cannot be bound) nothing
+// changes and the error says why.
+func (d *Daemon) Reload(cfg *config.Config) error {
+	req := reloadReq{cfg: cfg, err: make(chan error, 1)}
+	select {
+	case d.reloads <- req:
+		return <-req.err
+	case <-d.done:
+		return errors.New("daemon is not running")
+	}
+}
+
+// apply is Reload in Run's goroutine.
+func (d *Daemon) apply(ctx context.Context, cfg *config.Config) error {
+	stores, err := d.buildStores(cfg, d.cfg, d.stores)
+	if err != nil {
+		return err
+	}
+	var l net.Listener
+	if cfg.Socket != d.cfg.Socket {
+		if l, err = listenControl(cfg.Socket); err != nil {
+			return err
+		}
+	}
+	old := d.cfg
+	d.cfg, d.stores = cfg, stores
+	if l != nil {
+		d.ctlStop()
+		d.serve(ctx, l)
+		d.log.Info("control socket moved", "socket", cfg.Socket, "was", old.Socket)
+	}
+	if d.deps.Level != nil && cfg.LogLevel != old.LogLevel {
+		d.deps.Level.Set(ParseLevel(cfg.LogLevel))
+	}
+	keep := map[string]bool{}
+	for _, ic := range cfg.Interfaces {
+		keep[ic.Name] = true
+		s := d.settingsFor(cfg, ic)
+		h, ok := d.runners[ic.Name]
+		if !ok {
+			d.log.Info("interface added by reload", "iface", ic.Name)
+			d.start(ctx, s)
+			continue
+		}
+		if !sameSettings(h.r.set, s) {
+			h.r.reconf <- s
+		}
+	}
+	for name, h := range d.runners {
+		if !keep[name] {
+			d.log.Info("interface removed by reload; its WireGuard peers are left as they are", "iface", name)
+			h.cancel()
+			<-h.done
+			delete(d.runners, name)
+		}
+	}
+	d.log.Info("configuration reloaded", "path", cfg.Path)
 	return nil
+}
+
+// buildStores makes the stores of cfg, reusing those of the running
+// configuration whose settings did not change.
+func (d *Daemon) buildStores(cfg, old *config.Config, running map[string]store.Store) (map[string]store.Store, error) {
+	out := map[string]store.Store{}
+	for name, sc := range cfg.Stores {
+		if old != nil {
+			if osc, ok := old.Stores[name]; ok && sameStore(osc, sc) && running[name] != nil {
+				out[name] = running[name]
+				continue
+			}
+		}
+		s, err := d.deps.NewStore(sc, d.log.With("store", name))
+		if err != nil {
+			return nil, fmt.Errorf("store %s: %w", name, err)
+		}
+		out[name] = s
+	}
+	return out, nil
+}
+
+func (d *Daemon) settingsFor(cfg *config.Config, ic config.Interface) settings {
+	return settings{ic: ic, store: d.stores[ic.Store], sc: cfg.Stores[ic.Store], stun: cfg.STUN}
+}
+
+func sameStore(a, b config.Store) bool {
+	return a.Name == b.Name && a.Type == b.Type && a.Path == b.Path && a.Command == b.Command &&
+		a.Timeout == b.Timeout && slices.Equal(a.Args, b.Args)
+}
+
+func sameSettings(a, b settings) bool {
+	return a.ic.Equal(b.ic) && a.store == b.store && slices.Equal(a.stun, b.stun)
+}
+
+func (d *Daemon) start(ctx context.Context, s settings) {
+	rctx, cancel := context.WithCancel(ctx)
+	h := &handle{r: newRunner(d, s), cancel: cancel, done: make(chan struct{})}
+	d.runners[s.ic.Name] = h
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		defer close(h.done)
+		h.r.run(rctx)
+	}()
+}
+
+func (d *Daemon) serve(ctx context.Context, l net.Listener) {
+	cctx, cancel := context.WithCancel(ctx)
+	d.ctl, d.ctlStop = l, cancel
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		d.serveControl(cctx, l)
+	}()
+}
+
+// ParseLevel turns a configured log level into slog's.
+func ParseLevel(s string) slog.Level {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return slog.LevelInfo
+	}
+	return l
 }
 
 // Resolve looks up a STUN server's addresses of one family.

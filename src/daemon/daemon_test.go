@@ -201,7 +201,8 @@ func newPair(t *testing.T) (a, b *side, st *memStore, clk *clock) {
 			Now:      clk.now,
 			Rand:     rand.Reader,
 		})
-		r := newRunner(d, config.Interface{Name: name, Store: "s", Family: config.IPv4, Refresh: 5 * time.Minute}, st)
+		ic := config.Interface{Name: name, Store: "s", Family: config.IPv4, Refresh: 5 * time.Minute, PingInterval: time.Second}
+		r := newRunner(d, settings{ic: ic, store: st, stun: cfg.STUN})
 		t.Cleanup(r.closePaths)
 		return &side{r: r, wg: fw, conn: conn, priv: priv, name: name}
 	}
@@ -212,26 +213,40 @@ func newPair(t *testing.T) (a, b *side, st *memStore, clk *clock) {
 
 func (s *side) peerKey(o *side) wgtypes.Key { return o.priv.PublicKey() }
 
+// settle steps the runner and applies the results of the jobs it starts,
+// until a step starts none: one deterministic turn of the loop.
+func settle(ctx context.Context, r *runner) time.Duration {
+	for {
+		wait := r.step(ctx)
+		if r.inflight == 0 && !r.discovering {
+			return wait
+		}
+		for r.inflight > 0 || r.discovering {
+			r.apply(<-r.results)
+		}
+	}
+}
+
 func TestPairFindsEachOther(t *testing.T) {
 	a, b, _, clk := newPair(t)
 	ctx := context.Background()
-	a.r.step(ctx) // publishes, finds no record of b yet
+	settle(ctx, a.r) // publishes, finds no record of b yet
 	if p := a.wg.peer("wga", a.peerKey(b)); p.Endpoint.IsValid() {
 		t.Fatalf("a set an endpoint before b published: %v", p.Endpoint)
 	}
-	b.r.step(ctx) // publishes, finds a's record, sets it
+	settle(ctx, b.r) // publishes, finds a's record, sets it
 	if got := b.wg.peer("wgb", b.peerKey(a)).Endpoint; got != netip.MustParseAddrPort("203.0.113.10:40001") {
 		t.Fatalf("b's endpoint for a = %v", got)
 	}
 	if len(b.conn.punches) != 1 || b.conn.punches[0].String() != "203.0.113.10:40001" {
 		t.Fatalf("b should punch towards a once on setting: %v", b.conn.punches)
 	}
-	wait := a.r.step(ctx) // a's poll is not due yet
+	wait := settle(ctx, a.r) // a's poll is not due yet
 	if wait <= 0 || wait > pollFirst {
 		t.Fatalf("a's next wake in %v, want within the first poll interval", wait)
 	}
 	clk.advance(wait)
-	a.r.step(ctx)
+	settle(ctx, a.r)
 	if got := a.wg.peer("wga", a.peerKey(b)).Endpoint; got != netip.MustParseAddrPort("203.0.113.20:40002") {
 		t.Fatalf("a's endpoint for b = %v", got)
 	}
@@ -244,20 +259,23 @@ func TestPairFindsEachOther(t *testing.T) {
 	// A handshake makes the peer connected and slows polling to the refresh.
 	a.wg.handshake("wga", a.peerKey(b), clk.t)
 	clk.advance(5 * time.Second)
-	wait = a.r.step(ctx)
+	wait = settle(ctx, a.r)
 	if s := a.r.peers[a.peerKey(b)].state; s != StateConnected {
 		t.Fatalf("state %s", s)
 	}
-	if wait < time.Minute {
-		t.Fatalf("connected peer polled again in %v", wait)
+	if wait != watchEvery {
+		t.Fatalf("next wake in %v, want the device watch (%v)", wait, watchEvery)
+	}
+	if next := a.r.peers[a.peerKey(b)].nextPoll.Sub(clk.t); next < time.Minute {
+		t.Fatalf("connected peer polled again in %v", next)
 	}
 }
 
 func TestGarbledRecordKeepsEndpoint(t *testing.T) {
 	a, b, st, clk := newPair(t)
 	ctx := context.Background()
-	a.r.step(ctx)
-	b.r.step(ctx)
+	settle(ctx, a.r)
+	settle(ctx, b.r)
 	good := b.wg.peer("wgb", b.peerKey(a)).Endpoint
 	if !good.IsValid() {
 		t.Fatal("no endpoint set")
@@ -266,7 +284,7 @@ func TestGarbledRecordKeepsEndpoint(t *testing.T) {
 	for _, bad := range []string{"zz-not-hex", "00", strings.Repeat("ab", 80)} {
 		st.Set(ctx, key, bad)
 		clk.advance(10 * time.Second)
-		b.r.step(ctx)
+		settle(ctx, b.r)
 		p := b.r.peers[b.peerKey(a)]
 		if got := b.wg.peer("wgb", b.peerKey(a)).Endpoint; got != good {
 			t.Fatalf("%q replaced the endpoint: %v", bad, got)
@@ -280,13 +298,12 @@ func TestGarbledRecordKeepsEndpoint(t *testing.T) {
 func TestOlderRecordRefused(t *testing.T) {
 	a, b, st, clk := newPair(t)
 	ctx := context.Background()
-	a.r.step(ctx)
+	settle(ctx, a.r)
 	key := record.Key(a.priv.PublicKey(), b.priv.PublicKey())
 	old, _ := st.Get(ctx, key) // sealed at clk.t
-	clk.advance(time.Minute)
-	a.r.nextDiscover = clk.t // republish a newer record
-	a.r.step(ctx)
-	b.r.step(ctx)
+	clk.advance(a.r.cfg.Refresh) // the refresh republishes a newer record
+	settle(ctx, a.r)
+	settle(ctx, b.r)
 	if !b.wg.peer("wgb", b.peerKey(a)).Endpoint.IsValid() {
 		t.Fatal("no endpoint from the newer record")
 	}
@@ -294,7 +311,7 @@ func TestOlderRecordRefused(t *testing.T) {
 	// the endpoint; a replay of the old one must be refused outright.
 	st.Set(ctx, key, old)
 	clk.advance(10 * time.Second)
-	b.r.step(ctx)
+	settle(ctx, b.r)
 	if p := b.r.peers[b.peerKey(a)]; !strings.Contains(p.lastErr, "record refused") {
 		t.Fatalf("replayed record: lastErr %q", p.lastErr)
 	}
@@ -308,8 +325,8 @@ func TestRecentHandshakeNotOverridden(t *testing.T) {
 	b.wg.devs["wgb"].Peers[0].Endpoint = roamed
 	b.wg.devs["wgb"].Peers[0].LastHandshake = clk.t.Add(-30 * time.Second)
 	b.wg.mu.Unlock()
-	a.r.step(ctx)
-	b.r.step(ctx)
+	settle(ctx, a.r)
+	settle(ctx, b.r)
 	if got := b.wg.peer("wgb", b.peerKey(a)).Endpoint; got != roamed {
 		t.Fatalf("endpoint of a live tunnel replaced: %v", got)
 	}
@@ -317,9 +334,9 @@ func TestRecentHandshakeNotOverridden(t *testing.T) {
 		t.Fatalf("state %s", b.r.peers[b.peerKey(a)].state)
 	}
 	// Once the handshake is stale, the record's address is used.
-	clk.advance(handshakeFresh)
+	clk.advance(rejectAfter)
 	b.r.peers[b.peerKey(a)].nextPoll = clk.t
-	b.r.step(ctx)
+	settle(ctx, b.r)
 	if got := b.wg.peer("wgb", b.peerKey(a)).Endpoint; got.String() != "203.0.113.10:40001" {
 		t.Fatalf("stale tunnel not repaired: %v", got)
 	}
@@ -328,7 +345,7 @@ func TestRecentHandshakeNotOverridden(t *testing.T) {
 func TestMissingDeviceWaits(t *testing.T) {
 	a, _, _, _ := newPair(t)
 	a.r.cfg.Name = "wgnone"
-	if wait := a.r.step(context.Background()); wait != deviceRetry {
+	if wait := settle(context.Background(), a.r); wait != deviceRetry {
 		t.Fatalf("wait %v", wait)
 	}
 	st := a.r.d.board.snapshot()

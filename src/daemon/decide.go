@@ -2,53 +2,106 @@ package daemon
 
 import (
 	"fmt"
-	"net/netip"
 	"time"
-
-	"github.com/wgstun/wgstun/src/wg"
 )
 
-// handshakeFresh is how long after a handshake a tunnel counts as working:
-// WireGuard rekeys every 2 minutes while traffic flows and rejects a session
-// after 3, so a handshake younger than that means packets get through.
-const handshakeFresh = 180 * time.Second
+// WireGuard's own timers (the protocol paper, section 6.1) bound how old a
+// working session's handshake can be.
+const (
+	// rejectAfter is REJECT_AFTER_TIME: a session older than this carries
+	// nothing, so a handshake this old means the tunnel is down.
+	rejectAfter = 180 * time.Second
+	// rekeyLimit applies with persistent keepalive: packets flow at least
+	// every keepalive interval, so the initiator starts a new handshake at
+	// REKEY_AFTER_TIME (120 s) and retries every REKEY_TIMEOUT (5 s); a
+	// working tunnel never shows a handshake older than that plus a few
+	// retries.
+	rekeyLimit = 120*time.Second + 3*5*time.Second
+	// rxRecent: received bytes this recent prove the peer reaches us.
+	rxRecent = 30 * time.Second
+)
 
-func fresh(now, hs time.Time) bool {
-	return !hs.IsZero() && now.Sub(hs) < handshakeFresh
+// alive decides whether the peer's tunnel works, and says why in words.
+// The ping watch, where configured and answering or failing, decides;
+// otherwise WireGuard's handshake time and receive counter do, which costs
+// no traffic and needs no address.
+func (r *runner) alive(p *peer, now time.Time) (bool, string) {
+	hs := p.wg.LastHandshake
+	if p.ping.IsValid() && r.pinger != nil {
+		pr := r.pinger.Result(p.ping)
+		switch {
+		case pr.Failing() && now.Sub(p.lastRx) < max(3*r.cfg.PingInterval, 2*watchEvery) && !hs.IsZero() && now.Sub(hs) < rejectAfter:
+			return true, fmt.Sprintf("%s does not answer ping, but packets from the peer arrive (handshake %s ago)", p.ping, ago(now, hs))
+		case pr.Failing():
+			return false, fmt.Sprintf("no ping reply from %s for %d tries", p.ping, pr.Misses)
+		case !pr.LastReply.IsZero():
+			return true, fmt.Sprintf("ping %s answers in %s", p.ping, pr.RTT.Round(100*time.Microsecond))
+		}
+	}
+	if hs.IsZero() {
+		return false, "no handshake yet"
+	}
+	age := now.Sub(hs)
+	limit := rejectAfter
+	if p.wg.Keepalive > 0 {
+		limit = rekeyLimit
+	}
+	switch {
+	case age < limit:
+		return true, fmt.Sprintf("handshake %s ago via %s", ago(now, hs), p.wg.Endpoint)
+	case age < rejectAfter && now.Sub(p.lastRx) < rxRecent:
+		return true, fmt.Sprintf("handshake %s ago, packets still arriving via %s", ago(now, hs), p.wg.Endpoint)
+	}
+	return false, fmt.Sprintf("last handshake %s ago", ago(now, hs))
 }
 
-// shouldSet reports whether to point the peer at cand. Never over a working
-// tunnel: a recent handshake means WireGuard found a path already (roaming
-// may have chosen a different address than the published one, for example
-// behind a symmetric NAT), and changing it could only break it.
-func shouldSet(now time.Time, p wg.Peer, cand netip.AddrPort) bool {
-	return cand.IsValid() && p.Endpoint != cand && !fresh(now, p.LastHandshake)
+// shouldSet reports whether to point the peer at its candidate. Never over
+// a working tunnel: WireGuard roams to wherever the peer's packets come
+// from (behind a symmetric NAT that is not the published address), and
+// changing that could only break it. The exceptions are an endpoint that
+// someone else removed or replaced, which is put back at once.
+func shouldSet(p *peer) bool {
+	switch {
+	case !p.cand.IsValid() || p.wg.Endpoint == p.cand:
+		return false
+	case !p.wg.Endpoint.IsValid() || p.external:
+		return true
+	}
+	return p.state != StateConnected
 }
 
-// judge sets the peer's state and its reason in words.
+// judge sets the peer's state and its reason in words, and starts a repair
+// when a tunnel goes down.
 func (r *runner) judge(p *peer, now time.Time) {
 	prev := p.state
+	ok, why := r.alive(p, now)
 	switch {
-	case fresh(now, p.wg.LastHandshake):
-		p.state = StateConnected
-		p.reason = "WireGuard has a working session via " + p.wg.Endpoint.String()
+	case ok:
+		p.state, p.reason = StateConnected, why
+		p.wasUp = true
 	case !p.haveRec || !p.cand.IsValid():
 		p.state = StateWaiting
 		if p.haveRec {
 			p.reason = "the peer's record has no usable address"
+		} else if p.reason == "" || prev == StateConnected {
+			p.reason = "no record from the peer yet"
 		}
+	case p.wasUp || !p.wg.LastHandshake.IsZero():
+		p.state = StateDown
+		p.reason = fmt.Sprintf("%s; trying %s", why, p.cand)
 	default:
-		if prev == StateConnected {
-			p.since = now
-		}
 		p.state, p.reason = r.connecting(p, now)
+	}
+	if p.state != StateConnected && prev == StateConnected {
+		p.since = now
+		r.repair(p, now)
 	}
 	if p.state != prev {
 		r.log.Info("peer state", "peer", p.key.String(), "state", p.state, "reason", p.reason)
 	}
 }
 
-// connecting explains a peer whose endpoint is known but that has not
+// connecting explains a peer whose endpoint is known but that has never
 // answered, using what both sides learned about their NATs.
 func (r *runner) connecting(p *peer, now time.Time) (state, reason string) {
 	waited := now.Sub(p.setAt)
@@ -56,9 +109,6 @@ func (r *runner) connecting(p *peer, now time.Time) (state, reason string) {
 		waited = now.Sub(p.since)
 	}
 	ours, theirs := r.nat, p.rec.NAT
-	if !p.wg.LastHandshake.IsZero() {
-		return StateDown, fmt.Sprintf("last handshake %s ago; trying %s", ago(now, p.wg.LastHandshake), p.cand)
-	}
 	if waited < impossibleWait {
 		return StateConnecting, fmt.Sprintf("endpoint %s set %s ago, waiting for a handshake", p.cand, waited.Round(time.Second))
 	}

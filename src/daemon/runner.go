@@ -6,8 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"sort"
-	"sync"
+	"strings"
 	"time"
 
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
@@ -21,17 +22,20 @@ import (
 
 // Timing of the loop. Polls start fast so that two daemons started together
 // find each other's records within a second, and slow down to the refresh
-// interval once the tunnel is up.
+// interval once the tunnel is up. A tunnel that goes down is repaired at
+// once, then again after 1 s, 2 s, 4 s ... up to the refresh interval.
 const (
 	pollFirst      = 250 * time.Millisecond
 	pollCap        = 5 * time.Second  // while a peer is new or connecting
 	pollSlowCap    = 60 * time.Second // once connecting has lasted slowAfter
 	slowAfter      = time.Minute
+	repairFirst    = time.Second
 	deviceRetry    = 2 * time.Second
+	watchEvery     = 2 * time.Second // the device is re-read this often
 	discoverFirst  = time.Second
-	impossibleWait = 20 * time.Second // no handshake this long with a symmetric NAT in the pair
-	storeTimeout   = 30 * time.Second
-	watchUnsettled = 2 * time.Second // device re-read while a peer is not connected
+	storeFirst     = time.Second // first retry after a store error
+	impossibleWait = 20 * time.Second
+	storeTimeout   = 30 * time.Second // the plugins' own timeouts are shorter
 )
 
 // path is one address family's packet path on WireGuard's port.
@@ -45,30 +49,59 @@ func (p *path) close() {
 	p.conn.Close()
 }
 
-// runner drives one WireGuard interface.
-type runner struct {
-	d     *Daemon
-	cfg   config.Interface
+// settings is what a reload may change under a running runner.
+type settings struct {
+	ic    config.Interface
 	store store.Store
-	log   *slog.Logger
+	sc    config.Store
+	stun  []string
+}
 
-	dev   wg.Device
-	paths [2]*path // IPv4, IPv6
-	port  uint16
-	mark  uint32
-	state string // last interface state logged
+// runner drives one WireGuard interface. One goroutine owns all of its
+// state; store operations and STUN discovery run in their own goroutines
+// and hand their results back, so a hung store or a dead STUN server never
+// stops the watch over the tunnels.
+type runner struct {
+	d   *Daemon
+	set settings
+	cfg config.Interface // == set.ic
+	log *slog.Logger
+
+	results  chan result
+	reconf   chan settings
+	inflight int // store jobs running
+	pinger   Pinger
+	pingStop context.CancelFunc
+
+	dev      wg.Device
+	haveDev  bool
+	index    int // interface index, to notice a recreated interface
+	pub      wgtypes.Key
+	nextRead time.Time
+	paths    [2]*path // IPv4, IPv6
+	pathGen  int      // bumped whenever paths are reopened
+	port     uint16
+	mark     uint32
+	state    string // last interface state logged
+	reason   string
 
 	mapped          [2]netip.AddrPort
 	server          [2]netip.AddrPort
 	nat             string // cone, symmetric, "" unknown
+	discovering     bool
 	discoveredAt    time.Time
 	nextDiscover    time.Time
 	discoverBackoff time.Duration
 	discoverErr     string
+	refreshing      bool      // this discovery starts a refresh cycle
+	cycleStart      time.Time // of the refresh cycle under way
+	repairAt        time.Time // last discovery started for a repair
+	repairBackoff   time.Duration
 
-	peers      map[wgtypes.Key]*peer
-	notOnDev   map[wgtypes.Key]bool // configured peers missing on the device, logged once
-	lastReason string
+	storeErr string // last store failure, logged once per change
+
+	peers    map[wgtypes.Key]*peer
+	notOnDev map[wgtypes.Key]bool // configured peers missing on the device, logged once
 }
 
 // peer is what the runner knows about one managed peer.
@@ -77,30 +110,65 @@ type peer struct {
 
 	nextPoll    time.Time
 	pollBackoff time.Duration
+	polling     bool
+	polledAt    time.Time
+	nextPub     time.Time
+	pubBackoff  time.Duration
+	publishing  bool
 	published   time.Time
 	pubFailed   bool
 
-	rec       record.Endpoints
-	haveRec   bool
-	cand      netip.AddrPort // endpoint chosen from the record
-	setAt     time.Time
-	since     time.Time // start of the current not-connected stretch
-	wg        wg.Peer
-	state     string
-	reason    string
-	lastErr   string
-	loggedErr string
+	rec      record.Endpoints
+	haveRec  bool
+	cand     netip.AddrPort // endpoint chosen from the record
+	setAt    time.Time
+	since    time.Time // start of the current not-connected stretch
+	wasUp    bool      // connected at some point
+	wg       wg.Peer
+	lastRx   time.Time // the receive counter last grew
+	external bool      // someone else changed the endpoint
+	ping     netip.Addr
+	state    string
+	reason   string
+	lastErr  string
+	logged   string
 }
 
-func newRunner(d *Daemon, ic config.Interface, s store.Store) *runner {
-	return &runner{
+// result is what a job hands back to the runner's goroutine.
+type result struct {
+	kind  int
+	peer  *peer
+	pub   wgtypes.Key // our public key when the job started
+	gen   int
+	val   string
+	err   error
+	found discovery
+}
+
+const (
+	jobPoll = iota
+	jobPublish
+	jobDiscover
+)
+
+type discovery struct {
+	mapped, server [2]netip.AddrPort
+	ok             [2]bool
+	nat            string
+	errs           []string
+}
+
+func newRunner(d *Daemon, set settings) *runner {
+	r := &runner{
 		d:        d,
-		cfg:      ic,
-		store:    s,
-		log:      d.log.With("iface", ic.Name),
+		results:  make(chan result, 64),
+		reconf:   make(chan settings, 1),
 		peers:    map[wgtypes.Key]*peer{},
 		notOnDev: map[wgtypes.Key]bool{},
+		log:      d.log.With("iface", set.ic.Name),
 	}
+	r.set, r.cfg = set, set.ic
+	return r
 }
 
 func (r *runner) now() time.Time { return r.d.deps.Now() }
@@ -108,21 +176,99 @@ func (r *runner) now() time.Time { return r.d.deps.Now() }
 func (r *runner) run(ctx context.Context) {
 	defer r.closePaths()
 	defer r.d.board.remove(r.cfg.Name)
+	defer r.stopPinger()
+	r.startPinger(ctx)
 	t := time.NewTimer(0)
 	defer t.Stop()
 	for {
+		var pingC <-chan struct{}
+		if r.pinger != nil {
+			pingC = r.pinger.Changed()
+		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case res := <-r.results:
+			r.apply(res)
+			r.drain()
+		case <-pingC:
+		case s := <-r.reconf:
+			r.reconfigure(ctx, s)
 		}
+		t.Stop()
 		t.Reset(r.step(ctx))
+	}
+}
+
+// drain applies every result already waiting, so that a burst of store
+// answers costs one step, not one each.
+func (r *runner) drain() {
+	for {
+		select {
+		case res := <-r.results:
+			r.apply(res)
+		default:
+			return
+		}
 	}
 }
 
 // step does whatever is due and returns how long to sleep.
 func (r *runner) step(ctx context.Context) time.Duration {
 	now := r.now()
+	if !now.Before(r.nextRead) || !r.haveDev {
+		if !r.readDevice(now) {
+			r.nextRead = now.Add(deviceRetry)
+			return deviceRetry
+		}
+		r.nextRead = now.Add(watchEvery)
+	}
+	r.setState("up", "")
+
+	if !r.discovering && !now.Before(r.nextDiscover) {
+		r.startDiscover(ctx, now)
+	}
+	r.startJobs(ctx, now)
+	anyDown := false
+	for _, p := range r.peers {
+		r.judge(p, now)
+		if p.state == StateDown {
+			anyDown = true
+		}
+		r.act(p, now)
+	}
+	if !anyDown {
+		r.repairBackoff = 0
+	}
+	r.endCycle(now)
+	r.report()
+	return max(r.nextWake().Sub(r.now()), 10*time.Millisecond)
+}
+
+// nextWake is the earliest time something is due. Running jobs wake the
+// runner themselves when they finish.
+func (r *runner) nextWake() time.Time {
+	next := r.nextRead
+	if !r.discovering && r.nextDiscover.Before(next) {
+		next = r.nextDiscover
+	}
+	if r.inflight < r.d.workers {
+		for _, p := range r.peers {
+			if !p.polling && p.nextPoll.Before(next) {
+				next = p.nextPoll
+			}
+			if r.canPublish() && !p.publishing && p.published.IsZero() && p.nextPub.Before(next) {
+				next = p.nextPub
+			}
+		}
+	}
+	return next
+}
+
+// readDevice reads the WireGuard device and follows what changed on it.
+// It reports false when the interface cannot be served now.
+func (r *runner) readDevice(now time.Time) bool {
 	dev, err := r.d.deps.WG.Device(r.cfg.Name)
 	switch {
 	case errors.Is(err, wg.ErrNoDevice):
@@ -134,57 +280,57 @@ func (r *runner) step(ctx context.Context) time.Duration {
 	case dev.PrivateKey == (wgtypes.Key{}):
 		return r.wait("the WireGuard interface has no private key")
 	}
-	r.dev = dev
-	if r.paths[0] == nil && r.paths[1] == nil || dev.ListenPort != r.port || dev.Mark != r.mark {
+	recreated := r.haveDev && dev.Index != r.index
+	if !r.haveDev || recreated {
+		if r.index != 0 && recreated {
+			r.log.Info("WireGuard interface was recreated; re-attaching", "index", dev.Index)
+		}
+		if r.pinger != nil && r.index != 0 {
+			r.pinger.Reopen()
+		}
+	}
+	r.dev, r.haveDev, r.index = dev, true, dev.Index
+	if r.paths[0] == nil && r.paths[1] == nil || recreated || dev.ListenPort != r.port || dev.Mark != r.mark {
+		if r.port != 0 && dev.ListenPort != r.port {
+			r.log.Info("listen port changed", "was", r.port, "now", dev.ListenPort)
+		}
 		if err := r.openPaths(dev.ListenPort, dev.Mark); err != nil {
+			r.haveDev = false
 			return r.wait(err.Error())
 		}
 		r.nextDiscover = now
 	}
-	r.setState("up", "")
-	r.syncPeers(now)
-
-	if !now.Before(r.nextDiscover) {
-		r.discover(ctx)
-	}
-	r.publishDue(ctx)
-	r.pollDue(ctx)
-	settled := true
-	for _, p := range r.peers {
-		r.judge(p, r.now()) // handshakes move between polls
-		settled = settled && p.state == StateConnected
-	}
-	r.report()
-
-	next := r.nextDiscover
-	for _, p := range r.peers {
-		if p.nextPoll.Before(next) {
-			next = p.nextPoll
+	if dev.PublicKey != r.pub {
+		if r.pub != (wgtypes.Key{}) {
+			r.log.Info("private key changed; publishing and reading records under the new key", "public_key", dev.PublicKey.String())
+		}
+		r.pub = dev.PublicKey
+		for _, p := range r.peers {
+			p.published, p.nextPub, p.pubBackoff = time.Time{}, now, 0
+			p.nextPoll, p.pollBackoff = now, pollFirst
 		}
 	}
-	wait := next.Sub(r.now())
-	if (r.anyPublishFailed() || !settled) && wait > watchUnsettled {
-		wait = watchUnsettled
-	}
-	return max(wait, 10*time.Millisecond)
+	r.syncPeers(now)
+	return true
 }
 
-// wait records why the interface cannot be served now and when to look again.
-func (r *runner) wait(reason string) time.Duration {
+// wait records why the interface cannot be served now.
+func (r *runner) wait(reason string) bool {
 	r.closePaths()
+	r.haveDev = false
 	r.setState("waiting", reason)
 	r.d.board.update(r.cfg.Name, func(s *InterfaceStatus) {
 		s.State, s.Reason, s.Store = "waiting", reason, r.cfg.Store
 		s.Peers = nil
 	})
-	return deviceRetry
+	return false
 }
 
 func (r *runner) setState(state, reason string) {
-	if state == r.state && reason == r.lastReason {
+	if state == r.state && reason == r.reason {
 		return
 	}
-	r.state, r.lastReason = state, reason
+	r.state, r.reason = state, reason
 	if state == "up" {
 		r.log.Info("interface ready", "port", r.dev.ListenPort, "peers", len(r.dev.Peers))
 		return
@@ -206,6 +352,7 @@ func (r *runner) openPaths(port uint16, mark uint32) error {
 		r.paths[i] = &path{conn: c, client: stun.NewClient(c)}
 	}
 	r.port, r.mark = port, mark
+	r.pathGen++
 	return nil
 }
 
@@ -219,7 +366,7 @@ func (r *runner) closePaths() {
 	r.port, r.mark = 0, 0
 }
 
-// syncPeers follows the device's peer list.
+// syncPeers follows the device's peer list and each peer's counters.
 func (r *runner) syncPeers(now time.Time) {
 	want := map[wgtypes.Key]wg.Peer{}
 	if len(r.cfg.Peers) == 0 {
@@ -236,80 +383,102 @@ func (r *runner) syncPeers(now time.Time) {
 				}
 				continue
 			}
+			if r.notOnDev[k] {
+				r.log.Info("configured peer appeared on the device", "peer", k.String())
+			}
 			delete(r.notOnDev, k)
 			want[k] = p
 		}
 	}
-	for k, p := range r.peers {
+	for k := range r.peers {
 		if _, ok := want[k]; !ok {
 			r.log.Info("peer left the device", "peer", k.String())
 			delete(r.peers, k)
-			_ = p
 		}
 	}
 	for k, wp := range want {
 		p, ok := r.peers[k]
 		if !ok {
-			p = &peer{key: k, nextPoll: now, pollBackoff: pollFirst, since: now, state: StateWaiting}
+			p = &peer{key: k, nextPoll: now, pollBackoff: pollFirst, nextPub: now, since: now, state: StateWaiting}
 			r.peers[k] = p
+			r.observe(p, wp, now, true)
+		} else {
+			r.observe(p, wp, now, false)
 		}
-		p.wg = wp
+		p.ping = r.cfg.Ping[k]
 	}
 }
 
-// discover asks the STUN servers for WireGuard's mapping, per family.
-func (r *runner) discover(ctx context.Context) {
-	now := r.now()
-	var errs []string
-	ok := false
-	for i, p := range r.paths {
-		if p == nil {
-			continue
-		}
-		mapped, server, nat, err := r.discoverFamily(ctx, p, i == 1)
-		if err != nil {
-			errs = append(errs, err.Error())
-			continue
-		}
-		ok = true
-		if mapped != r.mapped[i] {
-			r.log.Info("discovered mapping", "family", familyName(i), "endpoint", mapped, "server", server, "nat", nat)
-		}
-		r.mapped[i], r.server[i] = mapped, server
-		if nat != "" {
-			r.nat = nat
-		}
-	}
-	if !ok {
-		msg := "STUN failed: " + joinErrs(errs)
-		if msg != r.discoverErr {
-			r.log.Warn("discovery failed; retrying with backoff", "err", msg)
-		}
-		r.discoverErr = msg
-		r.discoverBackoff = min(max(2*r.discoverBackoff, discoverFirst), r.cfg.Refresh)
-		r.nextDiscover = now.Add(r.discoverBackoff)
+// observe takes in a fresh reading of a peer and works out why its endpoint
+// changed: WireGuard roams to where authenticated packets come from, so a
+// change without new received bytes was made by someone else (wg set,
+// wg setconf, netifd, a VyOS commit).
+func (r *runner) observe(p *peer, wp wg.Peer, now time.Time, first bool) {
+	old := p.wg
+	p.wg = wp
+	if first {
+		p.lastRx = now
 		return
 	}
-	if r.discoverErr != "" {
-		r.log.Info("discovery works again")
+	if wp.RxBytes > old.RxBytes {
+		p.lastRx = now
 	}
-	r.discoverErr = ""
-	r.discoverBackoff = 0
-	r.discoveredAt = now
-	r.nextDiscover = now.Add(r.cfg.Refresh)
-	// Republish on every refresh, which is also at once when the mapping moved.
-	for _, p := range r.peers {
-		p.published = time.Time{}
+	reset := wp.RxBytes < old.RxBytes || !old.LastHandshake.IsZero() && wp.LastHandshake.IsZero()
+	if reset {
+		r.log.Info("peer was re-created on the device (counters and handshake reset)", "peer", p.key.String())
 	}
+	if wp.Endpoint == old.Endpoint {
+		return
+	}
+	switch {
+	case !wp.Endpoint.IsValid():
+		p.external = true
+		r.log.Info("peer's endpoint was removed by someone else", "peer", p.key.String(), "was", old.Endpoint)
+	case wp.RxBytes > old.RxBytes && !reset:
+		p.external = false
+		r.log.Debug("WireGuard roamed the peer", "peer", p.key.String(), "endpoint", wp.Endpoint, "was", old.Endpoint)
+	default:
+		p.external = true
+		r.log.Info("peer's endpoint was changed by someone else", "peer", p.key.String(), "endpoint", wp.Endpoint, "was", old.Endpoint)
+	}
+}
+
+// startDiscover asks the STUN servers for WireGuard's mapping, per family,
+// in the background.
+func (r *runner) startDiscover(ctx context.Context, now time.Time) {
+	paths, gen, servers := r.paths, r.pathGen, r.set.stun
+	if paths[0] == nil && paths[1] == nil {
+		return
+	}
+	r.discovering = true
+	r.refreshing = !now.Before(r.discoveredAt.Add(r.cfg.Refresh)) || r.discoveredAt.IsZero()
+	go func() {
+		var f discovery
+		for i, p := range paths {
+			if p == nil {
+				continue
+			}
+			m, s, nat, err := r.discoverFamily(ctx, p, i == 1, servers)
+			if err != nil {
+				f.errs = append(f.errs, err.Error())
+				continue
+			}
+			f.mapped[i], f.server[i], f.ok[i] = m, s, true
+			if nat != "" {
+				f.nat = nat
+			}
+		}
+		r.deliver(ctx, result{kind: jobDiscover, gen: gen, found: f})
+	}()
 }
 
 // discoverFamily tries the servers in order; with a second server at
 // another address it also tells whether the mapping depends on the
 // destination (a symmetric NAT).
-func (r *runner) discoverFamily(ctx context.Context, p *path, v6 bool) (mapped, server netip.AddrPort, nat string, err error) {
+func (r *runner) discoverFamily(ctx context.Context, p *path, v6 bool, servers []string) (mapped, server netip.AddrPort, nat string, err error) {
 	var addrs []netip.AddrPort
 	var errs []string
-	for _, s := range r.d.cfg.STUN {
+	for _, s := range servers {
 		a, err := r.d.deps.Resolve(ctx, s, v6)
 		if err != nil {
 			errs = append(errs, fmt.Sprintf("resolve %s: %v", s, err))
@@ -350,110 +519,236 @@ func (r *runner) discoverFamily(ctx context.Context, p *path, v6 bool) (mapped, 
 	return mapped, server, nat, nil
 }
 
-// publishDue seals the current mapping for every peer whose record is due.
-func (r *runner) publishDue(ctx context.Context) {
-	if !r.mapped[0].IsValid() && !r.mapped[1].IsValid() {
+// discovered takes in a finished discovery.
+func (r *runner) discovered(res result) {
+	r.discovering = false
+	now := r.now()
+	if res.gen != r.pathGen {
+		r.nextDiscover = now // the paths were reopened meanwhile
 		return
 	}
-	e := record.Endpoints{IPv4: r.mapped[0], IPv6: r.mapped[1], Time: r.now(), NAT: r.nat}
-	var due []*peer
+	f := res.found
+	if !f.ok[0] && !f.ok[1] {
+		msg := "STUN failed: " + joinErrs(f.errs)
+		if msg != r.discoverErr {
+			r.log.Warn("discovery failed; keeping the last published mapping and retrying with backoff", "err", msg)
+		}
+		r.discoverErr = msg
+		r.discoverBackoff = min(max(2*r.discoverBackoff, discoverFirst), r.cfg.Refresh)
+		r.nextDiscover = now.Add(r.discoverBackoff)
+		if r.refreshing {
+			r.beginCycle(now, false)
+		}
+		return
+	}
+	if r.discoverErr != "" {
+		r.log.Info("discovery works again")
+	}
+	moved := false
+	for i := range f.ok {
+		if !f.ok[i] {
+			continue
+		}
+		if f.mapped[i] != r.mapped[i] {
+			moved = true
+			r.log.Info("discovered mapping", "family", familyName(i), "endpoint", f.mapped[i], "was", r.mapped[i], "server", f.server[i], "nat", f.nat)
+		}
+		r.mapped[i], r.server[i] = f.mapped[i], f.server[i]
+	}
+	if f.nat != "" && f.nat != r.nat {
+		r.nat, moved = f.nat, true
+	}
+	r.discoverErr = ""
+	r.discoverBackoff = 0
+	r.discoveredAt = now
+	r.nextDiscover = now.Add(r.cfg.Refresh)
+	if r.refreshing || moved {
+		r.beginCycle(now, true)
+	}
+}
+
+// beginCycle starts a refresh: every record is republished (when the
+// mapping is known) and read again.
+func (r *runner) beginCycle(now time.Time, publish bool) {
+	r.cycleStart = now
 	for _, p := range r.peers {
-		if p.published.IsZero() {
-			due = append(due, p)
+		if publish {
+			p.published, p.nextPub, p.pubBackoff = time.Time{}, now, 0
+		}
+		if p.state == StateConnected && p.nextPoll.After(now) {
+			p.nextPoll = now // others poll often anyway
 		}
 	}
-	r.parallel(due, func(p *peer) {
-		key := record.Key(r.dev.PublicKey, p.key)
-		val, err := record.Seal(e, r.dev.PrivateKey, p.key, r.d.deps.Rand)
-		if err == nil {
-			sctx, cancel := context.WithTimeout(ctx, storeTimeout)
-			err = r.store.Set(sctx, key, val)
-			cancel()
-		}
-		if err != nil {
-			p.pubFailed = true
-			p.lastErr = "publish: " + err.Error()
+}
+
+// endCycle logs the end of a refresh cycle: every peer published and read.
+func (r *runner) endCycle(now time.Time) {
+	if r.cycleStart.IsZero() {
+		return
+	}
+	for _, p := range r.peers {
+		if p.polledAt.Before(r.cycleStart) || p.publishing || p.polling ||
+			p.published.Before(r.cycleStart) && !p.pubFailed && r.canPublish() {
 			return
 		}
-		p.pubFailed = false
-		p.published = r.now()
-	})
-	for _, p := range due {
-		if p.pubFailed {
-			r.logPeerErr(p)
-		} else {
-			r.log.Debug("published", "peer", p.key.String(), "ipv4", e.IPv4, "ipv6", e.IPv6)
-		}
 	}
+	r.log.Debug("refresh done", "peers", len(r.peers), "took", now.Sub(r.cycleStart).Round(time.Millisecond))
+	r.cycleStart = time.Time{}
 }
 
-func (r *runner) anyPublishFailed() bool {
-	for _, p := range r.peers {
-		if p.pubFailed {
-			return true
-		}
-	}
-	return false
+func (r *runner) canPublish() bool {
+	return r.mapped[0].IsValid() || r.mapped[1].IsValid()
 }
 
-// pollDue reads the records of the peers whose poll is due.
-func (r *runner) pollDue(ctx context.Context) {
-	now := r.now()
+// startJobs starts the publishes and polls that are due, at most
+// d.workers at a time.
+func (r *runner) startJobs(ctx context.Context, now time.Time) {
+	if r.inflight >= r.d.workers {
+		return
+	}
 	var due []*peer
 	for _, p := range r.peers {
-		if !now.Before(p.nextPoll) {
+		if !p.publishing && r.canPublish() && p.published.IsZero() && !now.Before(p.nextPub) ||
+			!p.polling && !now.Before(p.nextPoll) {
 			due = append(due, p)
 		}
 	}
-	r.parallel(due, func(p *peer) { r.poll(ctx, p) })
+	sort.Slice(due, func(i, j int) bool { return due[i].nextPoll.Before(due[j].nextPoll) })
+	e := record.Endpoints{IPv4: r.mapped[0], IPv6: r.mapped[1], Time: now, NAT: r.nat}
 	for _, p := range due {
-		r.logPeerErr(p)
-	}
-}
-
-// parallel runs fn for each peer with at most d.workers at once.
-func (r *runner) parallel(ps []*peer, fn func(*peer)) {
-	sem := make(chan struct{}, r.d.workers)
-	var wg sync.WaitGroup
-	for _, p := range ps {
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			fn(p)
-		}()
-	}
-	wg.Wait()
-}
-
-// poll reads one peer's record and acts on it. It runs concurrently with
-// polls of other peers and touches only p and goroutine-safe state.
-func (r *runner) poll(ctx context.Context, p *peer) {
-	key := record.Key(p.key, r.dev.PublicKey)
-	sctx, cancel := context.WithTimeout(ctx, storeTimeout)
-	val, err := r.store.Get(sctx, key)
-	cancel()
-	now := r.now()
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		if !p.haveRec {
-			p.reason = "no record from the peer yet (store key " + key + ")"
+		if !p.publishing && r.canPublish() && p.published.IsZero() && !now.Before(p.nextPub) {
+			if r.inflight >= r.d.workers {
+				return
+			}
+			r.startPublish(ctx, p, e)
 		}
-		p.lastErr = ""
-	case err != nil:
-		p.lastErr = "read record: " + err.Error()
-	default:
-		r.accept(p, val, now)
+		if !p.polling && !now.Before(p.nextPoll) {
+			if r.inflight >= r.d.workers {
+				return
+			}
+			r.startPoll(ctx, p)
+		}
 	}
-	r.judge(p, now)
-	if p.state != StateConnected && p.cand.IsValid() {
-		r.punch(p.cand)
+}
+
+func (r *runner) startPublish(ctx context.Context, p *peer, e record.Endpoints) {
+	p.publishing = true
+	r.inflight++
+	priv, pub, st := r.dev.PrivateKey, r.dev.PublicKey, r.set.store
+	go func() {
+		key := record.Key(pub, p.key)
+		val, err := record.Seal(e, priv, p.key, r.d.deps.Rand)
+		if err == nil {
+			sctx, cancel := context.WithTimeout(ctx, storeTimeout)
+			err = st.Set(sctx, key, val)
+			cancel()
+		}
+		r.deliver(ctx, result{kind: jobPublish, peer: p, pub: pub, err: err})
+	}()
+}
+
+func (r *runner) startPoll(ctx context.Context, p *peer) {
+	p.polling = true
+	r.inflight++
+	pub, st := r.dev.PublicKey, r.set.store
+	go func() {
+		sctx, cancel := context.WithTimeout(ctx, storeTimeout)
+		val, err := st.Get(sctx, record.Key(p.key, pub))
+		cancel()
+		r.deliver(ctx, result{kind: jobPoll, peer: p, pub: pub, val: val, err: err})
+	}()
+}
+
+// deliver hands a job's result back, unless the runner has stopped.
+func (r *runner) deliver(ctx context.Context, res result) {
+	select {
+	case r.results <- res:
+	case <-ctx.Done():
 	}
-	r.schedule(p, now)
+}
+
+// apply takes in a finished job.
+func (r *runner) apply(res result) {
+	if res.kind == jobDiscover {
+		r.discovered(res)
+		return
+	}
+	r.inflight--
+	p := res.peer
+	now := r.now()
+	switch res.kind {
+	case jobPublish:
+		p.publishing = false
+	case jobPoll:
+		p.polling = false
+	}
+	if r.peers[p.key] != p || res.pub != r.pub {
+		return // the peer left, or our key changed, while the job ran
+	}
+	if res.err != nil && !errors.Is(res.err, store.ErrNotFound) {
+		r.storeFailed(res.err)
+	} else {
+		r.storeWorks()
+	}
+	switch res.kind {
+	case jobPublish:
+		if res.err != nil {
+			p.pubFailed = true
+			p.lastErr = "publish: " + res.err.Error()
+			p.pubBackoff = min(max(2*p.pubBackoff, storeFirst), r.cfg.Refresh)
+			p.nextPub = now.Add(p.pubBackoff)
+			return
+		}
+		if p.pubFailed {
+			p.lastErr = ""
+		}
+		p.pubFailed, p.pubBackoff = false, 0
+		p.published = now
+		r.log.Debug("published", "peer", p.key.String())
+	case jobPoll:
+		p.polledAt = now
+		switch {
+		case errors.Is(res.err, store.ErrNotFound):
+			if !p.haveRec {
+				p.reason = "no record from the peer yet (store key " + record.Key(p.key, r.pub) + ")"
+			}
+			p.lastErr = ""
+		case res.err != nil:
+			p.lastErr = "read record: " + res.err.Error()
+		default:
+			r.accept(p, res.val, now)
+		}
+		r.judge(p, now)
+		r.act(p, now)
+		if p.state != StateConnected && p.cand.IsValid() && !p.setAt.Equal(now) {
+			r.punch(p.cand)
+		}
+		r.schedule(p, now)
+	}
+	r.logPeerErr(p)
+}
+
+// storeFailed logs a store failure once per change of message: with a
+// store down, every peer fails the same way, and one line says it.
+func (r *runner) storeFailed(err error) {
+	msg := err.Error()
+	if msg == r.storeErr {
+		return
+	}
+	r.storeErr = msg
+	r.log.Warn("store failing; endpoints in use are kept, retrying with backoff", "store", r.cfg.Store, "err", msg)
+}
+
+func (r *runner) storeWorks() {
+	if r.storeErr == "" {
+		return
+	}
+	r.storeErr = ""
+	r.log.Info("store works again", "store", r.cfg.Store)
 }
 
 // accept opens a record and, when it is good and not older than the last
-// one, makes its address the candidate endpoint and sets it if that is right.
+// one, makes its address the candidate endpoint.
 func (r *runner) accept(p *peer, val string, now time.Time) {
 	e, err := record.Open(val, r.dev.PrivateKey, p.key)
 	if err != nil {
@@ -475,17 +770,26 @@ func (r *runner) accept(p *peer, val string, now time.Time) {
 		p.lastErr = "the peer's record has no address of a family this interface uses (" + string(r.cfg.Family) + ")"
 		return
 	}
+	if cand != p.cand && p.cand.IsValid() {
+		r.log.Info("peer published a new address", "peer", p.key.String(), "endpoint", cand, "was", p.cand)
+	}
 	p.cand = cand
-	if !shouldSet(now, p.wg, cand) {
+}
+
+// act sets the peer's endpoint when that is right (see shouldSet).
+func (r *runner) act(p *peer, now time.Time) {
+	if !shouldSet(p) {
 		return
 	}
-	if err := r.d.deps.WG.SetEndpoint(r.cfg.Name, p.key, cand); err != nil {
+	if err := r.d.deps.WG.SetEndpoint(r.cfg.Name, p.key, p.cand); err != nil {
 		p.lastErr = err.Error()
+		r.logPeerErr(p)
 		return
 	}
-	r.log.Info("endpoint set", "peer", p.key.String(), "endpoint", cand, "was", p.wg.Endpoint)
-	p.wg.Endpoint = cand
+	r.log.Info("endpoint set", "peer", p.key.String(), "endpoint", p.cand, "was", p.wg.Endpoint)
+	p.wg.Endpoint, p.external = p.cand, false
 	p.setAt = now
+	r.punch(p.cand)
 }
 
 // choose picks the address to use from a peer's record: IPv6 when both
@@ -514,11 +818,17 @@ func (r *runner) punch(ep netip.AddrPort) {
 }
 
 // schedule sets the next poll: fast while the peer is new or connecting,
-// once per refresh when it is connected.
+// 1 s doubling while it is down, once per refresh when it is connected.
 func (r *runner) schedule(p *peer, now time.Time) {
-	if p.state == StateConnected {
+	switch {
+	case p.state == StateConnected:
 		p.pollBackoff = pollFirst
 		p.nextPoll = now.Add(r.cfg.Refresh)
+		return
+	case p.state == StateDown:
+		p.pollBackoff = max(p.pollBackoff, repairFirst)
+		p.nextPoll = now.Add(p.pollBackoff)
+		p.pollBackoff = min(2*p.pollBackoff, r.cfg.Refresh)
 		return
 	}
 	limit := pollCap
@@ -529,16 +839,98 @@ func (r *runner) schedule(p *peer, now time.Time) {
 	p.pollBackoff = min(2*p.pollBackoff, limit)
 }
 
+// repair starts over for a peer whose tunnel just went down: read its
+// record at once and then quickly, and look at our own mapping again in
+// case it moved (a new WAN address, a NAT reboot), which republishes.
+func (r *runner) repair(p *peer, now time.Time) {
+	p.nextPoll, p.pollBackoff = now, repairFirst
+	if r.discovering || now.Before(r.repairAt.Add(r.repairBackoff)) {
+		return
+	}
+	r.repairAt = now
+	r.repairBackoff = min(max(2*r.repairBackoff, repairFirst), r.cfg.Refresh)
+	r.nextDiscover = now
+}
+
 func (r *runner) logPeerErr(p *peer) {
-	if p.lastErr == p.loggedErr {
+	if p.lastErr == p.logged {
 		return
 	}
-	p.loggedErr = p.lastErr
-	if p.lastErr == "" {
+	old := p.logged
+	p.logged = p.lastErr
+	switch {
+	case p.lastErr == "":
 		r.log.Info("peer problem cleared", "peer", p.key.String())
+	case r.storeErr != "" && (strings.Contains(p.lastErr, r.storeErr) || strings.Contains(old, r.storeErr)):
+		// said once for the whole store
+	default:
+		r.log.Warn("peer problem", "peer", p.key.String(), "err", p.lastErr)
+	}
+}
+
+// reconfigure applies a reloaded configuration without dropping what the
+// runner knows: only what changed is redone.
+func (r *runner) reconfigure(ctx context.Context, s settings) {
+	old := r.set
+	r.set, r.cfg = s, s.ic
+	now := r.now()
+	r.nextRead = now
+	if old.ic.Family != s.ic.Family {
+		r.closePaths()
+		r.mapped = [2]netip.AddrPort{}
+	}
+	if !slices.Equal(old.stun, s.stun) {
+		r.nextDiscover = now
+	}
+	if old.store != s.store {
+		r.storeErr = ""
+		for _, p := range r.peers {
+			p.published, p.nextPub, p.pubBackoff = time.Time{}, now, 0
+			p.nextPoll, p.pollBackoff = now, pollFirst
+		}
+	}
+	if old.ic.Refresh != s.ic.Refresh && !r.discoveredAt.IsZero() {
+		r.nextDiscover = r.discoveredAt.Add(s.ic.Refresh)
+	}
+	if old.ic.PingInterval != s.ic.PingInterval || (len(old.ic.Ping) == 0) != (len(s.ic.Ping) == 0) {
+		r.stopPinger()
+		r.startPinger(ctx)
+	} else if r.pinger != nil {
+		r.pinger.SetTargets(pingTargets(s.ic))
+	}
+	r.log.Info("configuration reloaded")
+}
+
+func (r *runner) startPinger(ctx context.Context) {
+	if len(r.cfg.Ping) == 0 || r.d.deps.NewPinger == nil {
 		return
 	}
-	r.log.Warn("peer problem", "peer", p.key.String(), "err", p.lastErr)
+	pg, err := r.d.deps.NewPinger(r.cfg.Name, r.cfg.PingInterval)
+	if err != nil {
+		r.log.Warn("ping watch unavailable; watching handshakes only", "err", err)
+		return
+	}
+	r.pinger = pg
+	r.pinger.SetTargets(pingTargets(r.cfg))
+	pctx, cancel := context.WithCancel(ctx)
+	r.pingStop = cancel
+	go r.pinger.Run(pctx)
+}
+
+func (r *runner) stopPinger() {
+	if r.pingStop != nil {
+		r.pingStop()
+	}
+	r.pinger, r.pingStop = nil, nil
+}
+
+func pingTargets(ic config.Interface) []netip.Addr {
+	out := make([]netip.Addr, 0, len(ic.Ping))
+	for _, a := range ic.Ping {
+		out = append(out, a)
+	}
+	slices.SortFunc(out, netip.Addr.Compare)
+	return slices.Compact(out)
 }
 
 // report publishes the runner's state to the status board.
@@ -564,12 +956,26 @@ func (r *runner) report() {
 		if p.haveRec {
 			ps.Record, ps.RecordTime, ps.PeerNAT = p.cand, p.rec.Time, p.rec.NAT
 		}
+		if p.ping.IsValid() && r.pinger != nil {
+			pr := r.pinger.Result(p.ping)
+			ps.Ping = p.ping.String()
+			ps.PingSent = pr.Sent
+			if pr.Sent > 0 {
+				ps.PingLoss = pr.Loss()
+			}
+			if !pr.LastReply.IsZero() {
+				ps.PingRTT = float64(pr.RTT.Microseconds()) / 1000
+			}
+			ps.PingError = pr.Err
+		}
 		switch {
 		case !p.wg.Endpoint.IsValid():
 		case p.setAt.IsZero():
 			ps.EndpointFrom = "device (not set by wgstun)"
 		case p.wg.Endpoint == p.cand:
 			ps.EndpointFrom = "peer's record"
+		case p.external:
+			ps.EndpointFrom = "set by someone else"
 		default:
 			ps.EndpointFrom = "WireGuard roaming (the peer's packets came from here)"
 		}
@@ -580,6 +986,7 @@ func (r *runner) report() {
 		s.PublicKey = r.dev.PublicKey.String()
 		s.ListenPort = r.dev.ListenPort
 		s.Store = r.cfg.Store
+		s.StoreError = r.storeErr
 		s.IPv4, s.IPv6, s.NAT = r.mapped[0], r.mapped[1], r.nat
 		s.STUNServer = ""
 		for _, sv := range r.server {

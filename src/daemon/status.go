@@ -32,6 +32,7 @@ type InterfaceStatus struct {
 	PublicKey  string         `json:"public_key,omitempty"`
 	ListenPort uint16         `json:"listen_port,omitempty"`
 	Store      string         `json:"store"`
+	StoreError string         `json:"store_error,omitempty"`
 	IPv4       netip.AddrPort `json:"ipv4,omitzero"` // discovered mapping
 	IPv6       netip.AddrPort `json:"ipv6,omitzero"`
 	NAT        string         `json:"nat,omitempty"` // cone, symmetric
@@ -54,6 +55,11 @@ type PeerStatus struct {
 	EndpointFrom  string         `json:"endpoint_from,omitempty"`
 	SetAt         time.Time      `json:"set_at,omitzero"`
 	LastHandshake time.Time      `json:"last_handshake,omitzero"`
+	Ping          string         `json:"ping,omitempty"`        // tunnel address watched
+	PingSent      int            `json:"ping_sent,omitempty"`   // probes in the loss window
+	PingLoss      float64        `json:"ping_loss,omitempty"`   // percent over the window
+	PingRTT       float64        `json:"ping_rtt_ms,omitempty"` // of the last reply
+	PingError     string         `json:"ping_error,omitempty"`
 	LastError     string         `json:"last_error,omitempty"`
 }
 

@@ -5,6 +5,7 @@ package wg
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 
@@ -38,7 +39,11 @@ func (c *Client) Device(name string) (Device, error) {
 		}
 		return Device{}, fmt.Errorf("wg: read %s: %w", name, err)
 	}
-	return fromWgtypes(d), nil
+	out := fromWgtypes(d)
+	if ifi, err := net.InterfaceByName(name); err == nil {
+		out.Index = ifi.Index
+	}
+	return out, nil
 }
 
 // SetEndpoint points an existing peer at ep and changes nothing else.

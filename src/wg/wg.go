@@ -20,6 +20,7 @@ var errNotSupported = errors.New("wg: not supported in this build")
 // Device is what wgstun needs to know about one WireGuard interface.
 type Device struct {
 	Name       string
+	Index      int // interface index: changes when the interface is recreated
 	PrivateKey wgtypes.Key
 	PublicKey  wgtypes.Key
 	ListenPort uint16
