@@ -13,10 +13,12 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/wgstun/wgstun/src/capture"
 	"github.com/wgstun/wgstun/src/config"
 	"github.com/wgstun/wgstun/src/daemon"
+	"github.com/wgstun/wgstun/src/ping"
 	"github.com/wgstun/wgstun/src/store"
 	"github.com/wgstun/wgstun/src/wg"
 )
@@ -100,7 +102,9 @@ func cmdRun(args []string, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return 2
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: logLevel(cfg.LogLevel)}))
+	level := new(slog.LevelVar)
+	level.Set(daemon.ParseLevel(cfg.LogLevel))
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	wgc, err := wg.Open()
 	if err != nil {
 		log.Error("cannot reach WireGuard", "err", err)
@@ -110,10 +114,16 @@ func cmdRun(args []string, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	d := daemon.New(cfg, version, log, daemon.Deps{
-		WG:       wgc,
-		OpenConn: capture.Open,
-		NewStore: newStore,
+		WG:        wgc,
+		OpenConn:  capture.Open,
+		NewStore:  newStore,
+		NewPinger: newPinger,
+		Level:     level,
 	})
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go d.WatchConfig(ctx, path, hup)
 	if err := d.Run(ctx); err != nil {
 		log.Error("wgstun failed", "err", err)
 		return 1
@@ -147,12 +157,12 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-func logLevel(s string) slog.Level {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(s)); err != nil {
-		return slog.LevelInfo
+func newPinger(iface string, interval time.Duration) (daemon.Pinger, error) {
+	p, err := ping.NewProber(iface, interval)
+	if err != nil {
+		return nil, err
 	}
-	return l
+	return p, nil
 }
 
 // newStore wires a configured store to its implementation.

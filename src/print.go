@@ -32,10 +32,17 @@ func printPlan(w io.Writer, cfg *config.Config) {
 		fmt.Fprintf(w, "  %s: store %s, %s, refresh every %s\n", ic.Name, ic.Store, ic.Family, ic.Refresh)
 		if len(ic.Peers) == 0 {
 			fmt.Fprintln(w, "    peers: every peer on the device")
-			continue
 		}
 		for _, p := range ic.Peers {
 			fmt.Fprintf(w, "    peer %s\n", p)
+		}
+		watched := make([]string, 0, len(ic.Ping))
+		for k, a := range ic.Ping {
+			watched = append(watched, fmt.Sprintf("    ping watch: peer %s at %s every %s", k, a, ic.PingInterval))
+		}
+		sort.Strings(watched)
+		for _, line := range watched {
+			fmt.Fprintln(w, line)
 		}
 	}
 }
@@ -81,7 +88,10 @@ func printStatus(w io.Writer, st *daemon.Status) {
 			fmt.Fprintf(w, "  error: %s\n", ifc.LastError)
 		}
 		tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "  PEER\tSTATE\tENDPOINT\tFROM\tHANDSHAKE")
+		if ifc.StoreError != "" {
+			fmt.Fprintf(w, "  store error: %s\n", ifc.StoreError)
+		}
+		fmt.Fprintln(tw, "  PEER\tSTATE\tENDPOINT\tFROM\tHANDSHAKE\tPING")
 		for _, p := range ifc.Peers {
 			ep := "-"
 			if p.Endpoint.IsValid() {
@@ -95,7 +105,7 @@ func printStatus(w io.Writer, st *daemon.Status) {
 			if from == "" {
 				from = "-"
 			}
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", p.PublicKey[:8]+"…", p.State, ep, from, hs)
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\n", p.PublicKey[:8]+"…", p.State, ep, from, hs, pingText(p))
 		}
 		tw.Flush()
 		for _, p := range ifc.Peers {
@@ -107,6 +117,22 @@ func printStatus(w io.Writer, st *daemon.Status) {
 			}
 		}
 	}
+}
+
+// pingText sums up the ping watch of a peer: target, last round trip and
+// loss over the recent probes.
+func pingText(p daemon.PeerStatus) string {
+	switch {
+	case p.Ping == "":
+		return "-"
+	case p.PingError != "":
+		return p.Ping + " (" + p.PingError + ")"
+	case p.PingSent == 0:
+		return p.Ping + " (starting)"
+	case p.PingRTT == 0:
+		return fmt.Sprintf("%s no reply, %.0f%% loss", p.Ping, p.PingLoss)
+	}
+	return fmt.Sprintf("%s %.1f ms, %.0f%% loss", p.Ping, p.PingRTT, p.PingLoss)
 }
 
 func since(now, t time.Time) string {

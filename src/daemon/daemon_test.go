@@ -190,7 +190,7 @@ func newPair(t *testing.T) (a, b *side, st *memStore, clk *clock) {
 	pb, _ := wgtypes.GeneratePrivateKey()
 	mk := func(name string, priv, peer wgtypes.Key, mapping string) *side {
 		fw := &fakeWG{devs: map[string]*wg.Device{name: {
-			Name: name, PrivateKey: priv, PublicKey: priv.PublicKey(), ListenPort: 51820,
+			Name: name, Index: 1, PrivateKey: priv, PublicKey: priv.PublicKey(), ListenPort: 51820,
 			Peers: []wg.Peer{{PublicKey: peer.PublicKey()}},
 		}}}
 		conn := newStunConn(mapping)
@@ -300,7 +300,7 @@ func TestOlderRecordRefused(t *testing.T) {
 	ctx := context.Background()
 	settle(ctx, a.r)
 	key := record.Key(a.priv.PublicKey(), b.priv.PublicKey())
-	old, _ := st.Get(ctx, key) // sealed at clk.t
+	old, _ := st.Get(ctx, key)   // sealed at clk.t
 	clk.advance(a.r.cfg.Refresh) // the refresh republishes a newer record
 	settle(ctx, a.r)
 	settle(ctx, b.r)

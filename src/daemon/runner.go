@@ -226,20 +226,20 @@ func (r *runner) step(ctx context.Context) time.Duration {
 	}
 	r.setState("up", "")
 
+	anyDown := false
+	for _, p := range r.peers {
+		r.judge(p, now) // may start a repair, which is due at once
+		anyDown = anyDown || p.state == StateDown
+	}
+	if !anyDown {
+		r.repairBackoff = 0
+	}
 	if !r.discovering && !now.Before(r.nextDiscover) {
 		r.startDiscover(ctx, now)
 	}
 	r.startJobs(ctx, now)
-	anyDown := false
 	for _, p := range r.peers {
-		r.judge(p, now)
-		if p.state == StateDown {
-			anyDown = true
-		}
 		r.act(p, now)
-	}
-	if !anyDown {
-		r.repairBackoff = 0
 	}
 	r.endCycle(now)
 	r.report()
@@ -280,12 +280,10 @@ func (r *runner) readDevice(now time.Time) bool {
 	case dev.PrivateKey == (wgtypes.Key{}):
 		return r.wait("the WireGuard interface has no private key")
 	}
-	recreated := r.haveDev && dev.Index != r.index
-	if !r.haveDev || recreated {
-		if r.index != 0 && recreated {
-			r.log.Info("WireGuard interface was recreated; re-attaching", "index", dev.Index)
-		}
-		if r.pinger != nil && r.index != 0 {
+	recreated := r.index != 0 && dev.Index != r.index
+	if recreated {
+		r.log.Info("WireGuard interface was recreated; re-attaching", "index", dev.Index, "was", r.index)
+		if r.pinger != nil {
 			r.pinger.Reopen()
 		}
 	}
