@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -191,9 +192,15 @@ func TestPingLossRepairs(t *testing.T) {
 	if !punched {
 		t.Fatal("no hole punch towards the new endpoint")
 	}
-	// While down, the record is read again after about a second, doubling.
-	if d := pb.nextPoll.Sub(clk.t); d != repairFirst {
-		t.Fatalf("next poll in %v, want %v", d, repairFirst)
+	// While down, the record is read again soon, then less often.
+	var gaps []time.Duration
+	for range 4 {
+		gaps = append(gaps, pb.nextPoll.Sub(clk.t))
+		clk.advance(pb.nextPoll.Sub(clk.t))
+		settle(ctx, b.r)
+	}
+	if want := []time.Duration{pollFirst, 2 * pollFirst, 4 * pollFirst, 8 * pollFirst}; !slices.Equal(gaps, want) {
+		t.Fatalf("repair polls after %v, want %v", gaps, want)
 	}
 }
 

@@ -23,7 +23,11 @@ import (
 // Timing of the loop. Polls start fast so that two daemons started together
 // find each other's records within a second, and slow down to the refresh
 // interval once the tunnel is up. A tunnel that goes down is repaired at
-// once, then again after 1 s, 2 s, 4 s ... up to the refresh interval.
+// once: the mapping is looked up again (then after 1 s, 2 s, 4 s ... up to
+// the refresh interval while the tunnel stays down) and the peer's record
+// is read at once, then after 0.25 s, 0.5 s, 1 s ... up to the refresh
+// interval, so that a record the peer republishes a moment later is seen
+// within a fraction of a second.
 const (
 	pollFirst      = 250 * time.Millisecond
 	pollCap        = 5 * time.Second  // while a peer is new or connecting
@@ -816,7 +820,8 @@ func (r *runner) punch(ep netip.AddrPort) {
 }
 
 // schedule sets the next poll: fast while the peer is new or connecting,
-// 1 s doubling while it is down, once per refresh when it is connected.
+// doubling up to the refresh interval while it is down, once per refresh
+// when it is connected.
 func (r *runner) schedule(p *peer, now time.Time) {
 	switch {
 	case p.state == StateConnected:
@@ -824,7 +829,6 @@ func (r *runner) schedule(p *peer, now time.Time) {
 		p.nextPoll = now.Add(r.cfg.Refresh)
 		return
 	case p.state == StateDown:
-		p.pollBackoff = max(p.pollBackoff, repairFirst)
 		p.nextPoll = now.Add(p.pollBackoff)
 		p.pollBackoff = min(2*p.pollBackoff, r.cfg.Refresh)
 		return
@@ -841,7 +845,7 @@ func (r *runner) schedule(p *peer, now time.Time) {
 // record at once and then quickly, and look at our own mapping again in
 // case it moved (a new WAN address, a NAT reboot), which republishes.
 func (r *runner) repair(p *peer, now time.Time) {
-	p.nextPoll, p.pollBackoff = now, repairFirst
+	p.nextPoll, p.pollBackoff = now, pollFirst
 	if r.discovering || now.Before(r.repairAt.Add(r.repairBackoff)) {
 		return
 	}
