@@ -23,7 +23,20 @@
 #   lab.sh exec PREFIX a|b|nata|natb|inet CMD...
 #   lab.sh flush-conntrack PREFIX a|b
 #   lab.sh wan-readdress PREFIX a|b NEWADDR    (NEWADDR in 203.0.113.0/24)
-#   lab.sh nat-restart PREFIX a|b    re-apply rules, empty sets and conntrack
+#   lab.sh nat-restart PREFIX a|b [NEWPORT]
+#                                    re-apply rules, empty sets and conntrack;
+#                                    NEWPORT (port-restricted-cone only): map
+#                                    the host's WireGuard port to NEWPORT on
+#                                    the WAN from now on; without it the NAT
+#                                    is port-preserving again
+#   lab.sh wg-recreate PREFIX a|b [PORT]
+#                                    kill that side's wireguard-go and build
+#                                    the interface again: same name, key and
+#                                    peer, listen port PORT, no endpoint
+#   lab.sh wg-wipe PREFIX a|b        remove the peer and add it back without
+#                                    an endpoint (what wg setconf does)
+#   lab.sh wg-bogus PREFIX a|b ADDR:PORT
+#                                    set a wrong endpoint (inside the lab)
 #   lab.sh stun-stop PREFIX [1|2]    no number: stop coturn; 1|2: drop STUN
 #   lab.sh stun-start PREFIX [1|2]   traffic to that address / undo it
 #
@@ -70,6 +83,18 @@ lab_dir() { printf '/tmp/wgstun-lab-%s' "$1"; }
 lab_ns() { printf '%s-%s' "$1" "$2"; }
 lab_wg_if() { printf '%s%s' "$1" "$2"; }
 
+# lab_wg_port PREFIX SIDE: the listen port of that side's WireGuard, which
+# wg-recreate may have changed.
+lab_wg_port() {
+	local f
+	f=$(lab_dir "$1")/run/wg-port-$2
+	if [[ -f $f ]]; then
+		cat "$f"
+	else
+		printf '%s\n' "$LAB_WG_PORT"
+	fi
+}
+
 lab_check_side() {
 	[[ ${1:-} == a || ${1:-} == b ]] || lab_die "bad side '${1:-}': want a or b"
 }
@@ -102,10 +127,12 @@ lab_sysctl() {
 	ip netns exec "$1" sysctl -qw "$2" >/dev/null
 }
 
-# lab_nat_ruleset SIDE TYPE: the nftables ruleset of one NAT router. It
-# replaces table ip wgstunlab atomically (declare, delete, declare again).
+# lab_nat_ruleset SIDE TYPE [NEWPORT [WGPORT]]: the nftables ruleset of one
+# NAT router. It replaces table ip wgstunlab atomically (declare, delete,
+# declare again). With NEWPORT the host's UDP port WGPORT (default the lab's
+# WireGuard port) leaves the WAN from port NEWPORT.
 lab_nat_ruleset() {
-	local side=$1 type=$2 host lannet
+	local side=$1 type=$2 newport=${3:-} wgport=${4:-$LAB_WG_PORT} host lannet
 	host=LAB_HOST_$side
 	host=${!host}
 	lannet=LAB_LANNET_$side
@@ -136,6 +163,12 @@ lab_nat_ruleset() {
 		;;
 	*) lab_die "bad NAT type '$type'" ;;
 	esac
+	local portmap=""
+	if [[ -n $newport ]]; then
+		# A fresh mapping for WireGuard's port, as a CGNAT hands out after
+		# a reboot; mapping and filtering otherwise stay port-restricted.
+		portmap="oifname \"wan\" ip saddr $host udp sport $wgport masquerade to :$newport"
+	fi
 	cat <<EOF
 table ip wgstunlab {}
 delete table ip wgstunlab
@@ -162,6 +195,7 @@ table ip wgstunlab {
 	}
 	chain postrouting {
 		type nat hook postrouting priority srcnat; policy accept;
+		$portmap
 		oifname "wan" ip saddr $lannet $snat
 	}
 }
@@ -175,7 +209,11 @@ lab_nat_apply() {
 	dir=$(lab_dir "$p")
 	ns=$(lab_ns "$p" "nat$side")
 	type=$(<"$dir/run/nat-$side.type")
-	lab_nat_ruleset "$side" "$type" | ip netns exec "$ns" nft -f - ||
+	local newport=""
+	if [[ -f $dir/run/nat-$side.port ]]; then
+		newport=$(<"$dir/run/nat-$side.port")
+	fi
+	lab_nat_ruleset "$side" "$type" "$newport" "$(lab_wg_port "$p" "$side")" | ip netns exec "$ns" nft -f - ||
 		lab_die "loading $type rules into $ns"
 	lab_flush_conntrack "$p" "$side"
 }
@@ -231,6 +269,8 @@ lab_write_env() {
 		echo "PROBE_ADDR=$LAB_PROBE"
 		if [[ -f $dir/keys/b.pub ]]; then
 			echo "WG_PORT=$LAB_WG_PORT"
+			echo "WG_A_PORT=$(lab_wg_port "$p" a)"
+			echo "WG_B_PORT=$(lab_wg_port "$p" b)"
 			echo "WG_A_IF=$(lab_wg_if "$p" a)"
 			echo "WG_B_IF=$(lab_wg_if "$p" b)"
 			echo "WG_A_ADDR=$LAB_WG_a"
@@ -414,8 +454,49 @@ lab_up() {
 	lab_log "lab $p up: a behind $nat_a ($LAB_WAN_a), b behind $nat_b ($LAB_WAN_b), state in $dir"
 }
 
+# lab_wg_start PREFIX SIDE: start wireguard-go for SIDE's interface and wait
+# until its UAPI socket and interface exist.
+lab_wg_start() {
+	local p=$1 side=$2 dir ns ifname
+	dir=$(lab_dir "$p")
+	ns=$(lab_ns "$p" "$side")
+	ifname=$(lab_wg_if "$p" "$side")
+	# The UAPI socket directory is shared by every namespace.
+	rm -f "$LAB_WG_SOCKDIR/$ifname.sock"
+	ip netns exec "$ns" env LOG_LEVEL=verbose wireguard-go -f "$ifname" \
+		</dev/null >>"$dir/log/wireguard-go-$side.log" 2>&1 &
+	echo "$!" >"$dir/run/wireguard-go-$side.pid"
+	lab_wait "wireguard-go $ifname" 50 test -S "$LAB_WG_SOCKDIR/$ifname.sock" ||
+		lab_die "wireguard-go $ifname did not start; see $dir/log/wireguard-go-$side.log"
+	lab_wait "interface $ifname" 20 ip -n "$ns" link show "$ifname" ||
+		lab_die "no interface $ifname in $ns"
+}
+
+# lab_wg_peer_add PREFIX SIDE: SIDE's one peer (the other side) with its
+# allowed IP and keepalive 25, no endpoint.
+lab_wg_peer_add() {
+	local p=$1 side=$2 other oaddr
+	if [[ $side == a ]]; then other=b; else other=a; fi
+	oaddr=LAB_WG_$other
+	ip netns exec "$(lab_ns "$p" "$side")" wg set "$(lab_wg_if "$p" "$side")" \
+		peer "$(<"$(lab_dir "$p")/keys/$other.pub")" allowed-ips "${!oaddr}/32" persistent-keepalive 25
+}
+
+# lab_wg_conf PREFIX SIDE PORT: key, listen port, the peer, address, link up.
+lab_wg_conf() {
+	local p=$1 side=$2 port=$3 ns ifname addr
+	ns=$(lab_ns "$p" "$side")
+	ifname=$(lab_wg_if "$p" "$side")
+	addr=LAB_WG_$side
+	ip netns exec "$ns" wg set "$ifname" private-key "$(lab_dir "$p")/keys/$side.key" listen-port "$port"
+	lab_wg_peer_add "$p" "$side"
+	ip -n "$ns" addr add "${!addr}/24" dev "$ifname"
+	ip -n "$ns" link set "$ifname" up
+	printf '%s\n' "$port" >"$(lab_dir "$p")/run/wg-port-$side"
+}
+
 lab_wg() {
-	local p=$1 dir side ns ifname other pid
+	local p=$1 dir side ns ifname
 	lab_check_prefix "$p"
 	dir=$(lab_dir "$p")
 	[[ -f $dir/lab.env ]] || lab_die "lab $p is not up (no $dir/lab.env)"
@@ -425,34 +506,77 @@ lab_wg() {
 		if ip -n "$ns" link show "$ifname" >/dev/null 2>&1; then
 			lab_die "$ifname already exists in $ns"
 		fi
-		# The UAPI socket directory is shared by every namespace.
-		rm -f "$LAB_WG_SOCKDIR/$ifname.sock"
 		(umask 077 && wg genkey >"$dir/keys/$side.key")
 		wg pubkey <"$dir/keys/$side.key" >"$dir/keys/$side.pub"
-		ip netns exec "$ns" env LOG_LEVEL=verbose wireguard-go -f "$ifname" \
-			</dev/null >>"$dir/log/wireguard-go-$side.log" 2>&1 &
-		pid=$!
-		echo "$pid" >"$dir/run/wireguard-go-$side.pid"
-		lab_wait "wireguard-go $ifname" 50 test -S "$LAB_WG_SOCKDIR/$ifname.sock" ||
-			lab_die "wireguard-go $ifname did not start; see $dir/log/wireguard-go-$side.log"
-		lab_wait "interface $ifname" 20 ip -n "$ns" link show "$ifname" ||
-			lab_die "no interface $ifname in $ns"
+		lab_wg_start "$p" "$side"
 	done
 	for side in a b; do
-		ns=$(lab_ns "$p" "$side")
-		ifname=$(lab_wg_if "$p" "$side")
-		if [[ $side == a ]]; then other=b; else other=a; fi
-		local addr oaddr
-		addr=LAB_WG_$side
-		oaddr=LAB_WG_$other
-		ip netns exec "$ns" wg set "$ifname" private-key "$dir/keys/$side.key" \
-			listen-port "$LAB_WG_PORT" \
-			peer "$(<"$dir/keys/$other.pub")" allowed-ips "${!oaddr}/32" persistent-keepalive 25
-		ip -n "$ns" addr add "${!addr}/24" dev "$ifname"
-		ip -n "$ns" link set "$ifname" up
+		lab_wg_conf "$p" "$side" "$LAB_WG_PORT"
 	done
 	lab_write_env "$p"
 	lab_log "lab $p: wireguard-go $(lab_wg_if "$p" a) ($LAB_WG_a) and $(lab_wg_if "$p" b) ($LAB_WG_b), no endpoints"
+}
+
+lab_require_wg() {
+	[[ -f $(lab_dir "$1")/keys/b.pub ]] || lab_die "lab $1 has no WireGuard (run: lab.sh wg $1)"
+}
+
+lab_check_port() {
+	if ! [[ ${1:-} =~ ^[0-9]{1,5}$ ]] || ((10#$1 < 1 || 10#$1 > 65535)); then
+		lab_die "bad port '${1:-}': want 1-65535"
+	fi
+}
+
+# lab_wg_recreate PREFIX SIDE PORT: kill SIDE's wireguard-go, wait until its
+# interface is gone, and build it again with the same name, key and peer but
+# listen port PORT and no endpoint, as netifd or a VyOS commit does.
+lab_wg_recreate() {
+	local p=$1 side=$2 port=$3 dir ns ifname pid
+	dir=$(lab_dir "$p")
+	ns=$(lab_ns "$p" "$side")
+	ifname=$(lab_wg_if "$p" "$side")
+	if [[ -f $dir/run/wireguard-go-$side.pid ]]; then
+		pid=$(<"$dir/run/wireguard-go-$side.pid")
+		# Only a process inside this lab's namespace is ours.
+		if [[ $(ip netns identify "$pid" 2>/dev/null) == "$ns" ]]; then
+			lab_kill_wait "$pid"
+		fi
+	fi
+	if ! lab_wait "interface $ifname to go away" 50 lab_link_gone "$ns" "$ifname"; then
+		ip -n "$ns" link del "$ifname" 2>/dev/null || true
+		lab_wait "interface $ifname to go away" 20 lab_link_gone "$ns" "$ifname" ||
+			lab_die "interface $ifname in $ns does not go away"
+	fi
+	lab_wg_start "$p" "$side"
+	lab_wg_conf "$p" "$side" "$port"
+	lab_write_env "$p"
+	lab_log "lab $p: $ifname recreated, listen port $port, no endpoint"
+}
+
+lab_link_gone() { ! ip -n "$1" link show "$2" >/dev/null 2>&1; }
+
+# lab_wg_wipe PREFIX SIDE: remove the peer and add it again without an
+# endpoint, as `wg setconf` with a file lacking Endpoint lines does.
+lab_wg_wipe() {
+	local p=$1 side=$2 other
+	if [[ $side == a ]]; then other=b; else other=a; fi
+	ip netns exec "$(lab_ns "$p" "$side")" wg set "$(lab_wg_if "$p" "$side")" \
+		peer "$(<"$(lab_dir "$p")/keys/$other.pub")" remove
+	lab_wg_peer_add "$p" "$side"
+}
+
+# lab_wg_bogus PREFIX SIDE ADDR:PORT: a wrong endpoint for SIDE's peer. Only
+# the lab's public ranges are accepted, so nothing is ever sent outside.
+lab_wg_bogus() {
+	local p=$1 side=$2 ep=$3 other
+	if ! [[ $ep =~ ^(203\.0\.113|198\.51\.100)\.([0-9]{1,3}):([0-9]{1,5})$ ]] ||
+		((BASH_REMATCH[2] > 255)); then
+		lab_die "bad endpoint '$ep': want ADDR:PORT with ADDR in 203.0.113.0/24 or 198.51.100.0/24"
+	fi
+	lab_check_port "${BASH_REMATCH[3]}"
+	if [[ $side == a ]]; then other=b; else other=a; fi
+	ip netns exec "$(lab_ns "$p" "$side")" wg set "$(lab_wg_if "$p" "$side")" \
+		peer "$(<"$(lab_dir "$p")/keys/$other.pub")" endpoint "$ep"
 }
 
 lab_down() {
@@ -561,10 +685,46 @@ lab_main() {
 		lab_write_env "$1"
 		;;
 	nat-restart)
-		(($# == 2)) || lab_die "usage: lab.sh nat-restart PREFIX a|b"
+		(($# == 2 || $# == 3)) || lab_die "usage: lab.sh nat-restart PREFIX a|b [NEWPORT]"
 		lab_require_up "$1"
 		lab_check_side "$2"
+		local portfile
+		portfile=$(lab_dir "$1")/run/nat-$2.port
+		if (($# == 3)); then
+			lab_check_port "$3"
+			[[ $(<"$(lab_dir "$1")/run/nat-$2.type") == port-restricted-cone ]] ||
+				lab_die "nat-restart with a new port needs a port-restricted-cone NAT; nat$2 is $(<"$(lab_dir "$1")/run/nat-$2.type")"
+			printf '%s\n' "$((10#$3))" >"$portfile"
+		else
+			rm -f "$portfile"
+		fi
 		lab_nat_apply "$1" "$2"
+		;;
+	wg-recreate)
+		(($# == 2 || $# == 3)) || lab_die "usage: lab.sh wg-recreate PREFIX a|b [PORT]"
+		lab_require_up "$1"
+		lab_require_wg "$1"
+		lab_check_side "$2"
+		local port=$LAB_WG_PORT
+		if (($# == 3)); then
+			lab_check_port "$3"
+			port=$((10#$3))
+		fi
+		lab_wg_recreate "$1" "$2" "$port"
+		;;
+	wg-wipe)
+		(($# == 2)) || lab_die "usage: lab.sh wg-wipe PREFIX a|b"
+		lab_require_up "$1"
+		lab_require_wg "$1"
+		lab_check_side "$2"
+		lab_wg_wipe "$1" "$2"
+		;;
+	wg-bogus)
+		(($# == 3)) || lab_die "usage: lab.sh wg-bogus PREFIX a|b ADDR:PORT"
+		lab_require_up "$1"
+		lab_require_wg "$1"
+		lab_check_side "$2"
+		lab_wg_bogus "$1" "$2" "$3"
 		;;
 	stun-stop | stun-start)
 		(($# == 1 || $# == 2)) || lab_die "usage: lab.sh $cmd PREFIX [1|2]"
@@ -578,7 +738,7 @@ lab_main() {
 		fi
 		;;
 	*)
-		lab_die "usage: lab.sh up|wg|down|env|diag|exec|flush-conntrack|wan-readdress|nat-restart|stun-stop|stun-start PREFIX ..."
+		lab_die "usage: lab.sh up|wg|down|env|diag|exec|flush-conntrack|wan-readdress|nat-restart|wg-recreate|wg-wipe|wg-bogus|stun-stop|stun-start PREFIX ..."
 		;;
 	esac
 }

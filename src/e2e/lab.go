@@ -88,7 +88,7 @@ type WGPeer struct {
 	Netns      string       // namespace holding the interface
 	Iface      string       // interface name, unique across namespaces
 	Addr       netip.Prefix // tunnel address, 10.77.0.1/24 or 10.77.0.2/24
-	ListenPort uint16
+	ListenPort uint16       // follows WGRecreate
 	PrivateKey wgtypes.Key
 	PublicKey  wgtypes.Key
 	KeyFile    string // file holding the base64 private key
@@ -354,6 +354,60 @@ func (l *Lab) NATRestart(side string) error {
 	return scriptErr(out, err)
 }
 
+// NATRestartPort restarts side's NAT like NATRestart, and from then on maps
+// the host's WireGuard port to port on the WAN: a fresh mapping, as a CGNAT
+// hands out after a reboot. Only a port-restricted-cone NAT takes a port;
+// a later NATRestart makes the NAT port-preserving again.
+func (l *Lab) NATRestartPort(side string, port uint16) error {
+	if err := checkSide(side); err != nil {
+		return err
+	}
+	if port == 0 {
+		return fmt.Errorf("e2e: nat-restart %s: port 0", side)
+	}
+	out, err := l.LabSh("nat-restart", side, strconv.Itoa(int(port)))
+	return scriptErr(out, err)
+}
+
+// WGRecreate kills side's wireguard-go, waits until its interface is gone
+// and builds it again with the same name, private key and peer (allowed IP,
+// keepalive 25, no endpoint) listening on port (0: the lab's 51820), as
+// netifd or a VyOS commit does. The side's WGPeer.ListenPort follows.
+func (l *Lab) WGRecreate(side string, port uint16) error {
+	if err := checkSide(side); err != nil {
+		return err
+	}
+	var args []string
+	if port != 0 {
+		args = []string{strconv.Itoa(int(port))}
+	}
+	out, err := l.LabSh("wg-recreate", append([]string{side}, args...)...)
+	if err := scriptErr(out, err); err != nil {
+		return err
+	}
+	return l.reload()
+}
+
+// WGWipe removes side's peer and adds it back without an endpoint, which is
+// what `wg setconf` with a file lacking Endpoint lines does.
+func (l *Lab) WGWipe(side string) error {
+	if err := checkSide(side); err != nil {
+		return err
+	}
+	out, err := l.LabSh("wg-wipe", side)
+	return scriptErr(out, err)
+}
+
+// WGBogus sets a wrong endpoint ep for side's peer; ep must be inside the
+// lab's public ranges (203.0.113.0/24, 198.51.100.0/24).
+func (l *Lab) WGBogus(side string, ep netip.AddrPort) error {
+	if err := checkSide(side); err != nil {
+		return err
+	}
+	out, err := l.LabSh("wg-bogus", side, ep.String())
+	return scriptErr(out, err)
+}
+
 // WANReaddress moves side's NAT router to the public address addr (in
 // 203.0.113.0/24) with fresh mappings, and updates WANA or WANB.
 func (l *Lab) WANReaddress(side string, addr netip.Addr) error {
@@ -560,10 +614,14 @@ func (l *Lab) fill(env map[string]string) error {
 	if _, ok := env["WG_A_IF"]; ok {
 		wgPort := port("WG_PORT")
 		peer := func(side, ns string) *WGPeer {
+			listen := wgPort
+			if _, ok := env["WG_"+side+"_PORT"]; ok {
+				listen = port("WG_" + side + "_PORT")
+			}
 			p := &WGPeer{
 				Netns:      ns,
 				Iface:      str("WG_" + side + "_IF"),
-				ListenPort: wgPort,
+				ListenPort: listen,
 				PublicKey:  key("WG_" + side + "_PUB"),
 				KeyFile:    str("WG_" + side + "_KEY_FILE"),
 			}
