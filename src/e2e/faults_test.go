@@ -142,15 +142,24 @@ func faultSTUNFailover(t *testing.T) {
 	f := startFaultLab(t, faultOpts{})
 	pre := f.connect()
 	m := f.watch()
+	// A silent STUN server alone changes no mapping: nothing may move.
+	tStop := time.Now()
 	if err := f.lab.STUNStop(1); err != nil {
 		t.Fatal(err)
 	}
+	time.Sleep(5 * time.Second)
+	tReaddress := time.Now()
 	if err := f.lab.WANReaddress(RoleA, newWAN); err != nil {
 		t.Fatal(err)
 	}
 	t0 := time.Now() // the fault is in effect
 	f.recovered(m, t0, failoverRecovery, "STUN server 1 silent, then WAN readdress of nat a")
 	m.stop()
+	m.noFailedProbes(t, tStop, tReaddress, "with STUN server 1 silent")
+	for _, side := range []string{RoleA, RoleB} {
+		m.checkEndpointsIn(t, side, []netip.AddrPort{pre.of(other(side))}, tStop, tReaddress,
+			"the peer's mapping while only STUN server 1 was silent")
+	}
 	post := f.mappings()
 	f.endpointsWithin(m, pre, post, nil)
 	f.endpointsEnd(post)
@@ -1156,12 +1165,19 @@ func (m *monitor) noFailedProbes(t *testing.T, from, to time.Time, when string) 
 // checkEndpoints asserts that every sample of side is one of allowed.
 func (m *monitor) checkEndpoints(t *testing.T, side string, allowed []netip.AddrPort, what string) {
 	t.Helper()
+	m.checkEndpointsIn(t, side, allowed, time.Time{}, time.Time{}, what)
+}
+
+// checkEndpointsIn asserts that every sample of side taken in [from, to]
+// (zero: unbounded) is one of allowed.
+func (m *monitor) checkEndpointsIn(t *testing.T, side string, allowed []netip.AddrPort, from, to time.Time, what string) {
+	t.Helper()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	n := 0
 	var bad []string
 	for _, s := range m.samples {
-		if s.side != side {
+		if s.side != side || !from.IsZero() && s.at.Before(from) || !to.IsZero() && s.at.After(to) {
 			continue
 		}
 		n++
