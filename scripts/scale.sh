@@ -25,8 +25,9 @@
 #                  100 ms; the time is taken just before the check that saw
 #                  them all): process start, STUN discovery, N records sealed
 #                  and written, N read, opened and set
-#   refresh        median `took` of the daemon's first three
-#                  msg="refresh done" log lines, when the daemon logs them at
+#   refresh        median `took` of the daemon's msg="refresh done" log lines
+#                  of its first three periodic refreshes (the startup cycle's
+#                  line is left out), when the daemon logs them at
 #                  SCALE_LOG_LEVEL
 #   republish span ms from the first to the last write of the N records the
 #                  daemon rewrites in one refresh round (store file mtimes);
@@ -147,16 +148,40 @@ dur_ms() {
 	}'
 }
 
+# refresh_lines LOG AFTER_MS: the took= values of the msg="refresh done"
+# lines logged at or after AFTER_MS (unix milliseconds), in order.
+refresh_lines() {
+	local ts took line
+	grep 'msg="refresh done"' "$1" | while read -r line; do
+		ts=$(grep -o '^time=[^ ]*' <<<"$line" | sed 's/^time=//')
+		took=$(grep -o 'took=[^ ]*' <<<"$line" | sed 's/^took=//; s/"//g')
+		[[ -n $ts && -n $took ]] || continue
+		ts=$(date -d "$ts" +%s%3N 2>/dev/null) || continue
+		((ts >= $2)) && printf '%s\n' "$took"
+	done | dur_ms
+}
+
 median() { sort -n | awk '{a[NR]=$1} END {if (NR==0) print "-"; else if (NR%2) print a[(NR+1)/2]; else printf "%.1f\n", (a[NR/2]+a[NR/2+1])/2}'; }
 
 cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
 
-# mtimes STORE KEYFILE: the mtime of each listed key's file, in order (0 if missing).
+# mtimes STORE KEYFILE: "NAME MTIME" of each listed key's file that exists.
 mtimes() {
-	local k
-	while read -r k; do
-		stat -c %.9Y "$1/$k" 2>/dev/null || echo 0
-	done <"$2"
+	(cd "$1" && xargs stat -c '%n %.9Y' <"$2" 2>/dev/null) || true
+}
+
+# round_span N AFTER FILE: FILE holds "NAME MTIME" samples. Writes are
+# grouped into rounds (a gap of more than refresh/2 s starts a new one); the
+# first round that began at or after AFTER (unix seconds) and wrote all N
+# names is printed as its first-to-last write span in ms. Nothing if none.
+round_span() {
+	sort -n -k2,2 "$3" | awk -v n="$1" -v after="$2" -v gap="$((refresh_s / 2))" '
+		function flush() {
+			if (!done && cnt == n && lo >= after) { printf "%.0f\n", (hi - lo) * 1000; done = 1 }
+		}
+		NR == 1 || $2 - hi > gap { if (NR > 1) flush(); lo = $2; cnt = 0; split("", seen) }
+		{ hi = $2; if (!($1 in seen)) { seen[$1] = 1; cnt++ } }
+		END { flush() }'
 }
 
 set_endpoints() { ip netns exec "$ns_host" wg show "$ifname" endpoints | awk '$2 != "(none)"' | wc -l; }
@@ -194,8 +219,8 @@ wait_for 100 0.1 stun_answers || die "coturn did not answer on $srv_addr:$stun_p
 # --- one peer count --------------------------------------------------------
 # measure N K: sets row to the table row for N peers (K numbers the run).
 measure() {
-	local n=$1 k=$2 dir cfg dlog t0 t_check t_first first got wrong i new changed span
-	local c0 c1 cpu rss hwm lines took refresh tick
+	local n=$1 k=$2 dir cfg dlog t0 t_check t_first first got wrong i new span
+	local c0 c1 cpu rss hwm lines refresh tick
 	dir=$tmp/n$n
 	mkdir -p "$dir"
 	ifname=wsc${id}n$k
@@ -238,7 +263,7 @@ EOF
 	daemon_pid=$!
 
 	# First cycle: every endpoint set, polled every 100 ms for at most 120 s.
-	first='' got=0
+	first='' got=0 t_first=$t0
 	for ((i = 0; i < 1200; i++)); do
 		kill -0 "$daemon_pid" 2>/dev/null || { tail -n 20 "$dlog" >&2; die "the daemon exited at $n peers; log above"; }
 		t_check=$(now_ms)
@@ -258,25 +283,20 @@ EOF
 		((wrong == 0)) || first="$first ($wrong lines differ from the records)"
 	fi
 
-	# One refresh round seen in the store: wait until no record has been
-	# written for 1 s (at most 15 s), then until each of the N records the
-	# daemon publishes has been rewritten (at most refresh + 20 s).
-	for ((i = 0; i < 75; i++)); do
-		new=$(mtimes "$dir/store" "$dir/published" | sort -n | tail -n1)
-		awk -v m="$new" -v t="$(date +%s.%N)" 'BEGIN {exit !(t - m > 1)}' && break
-		sleep 0.2
-	done
-	mtimes "$dir/store" "$dir/published" >"$dir/mt.old"
-	span="not seen in $((refresh_s + 20)) s"
-	for ((i = 0; i < (refresh_s + 20) * 5; i++)); do
-		mtimes "$dir/store" "$dir/published" >"$dir/mt.new"
-		changed=$(paste "$dir/mt.old" "$dir/mt.new" | awk '$1 != $2 {c++} END {print c + 0}')
-		if ((changed == n)); then
-			span=$(awk 'NR == 1 {lo = hi = $1} {if ($1 < lo) lo = $1; if ($1 > hi) hi = $1}
-				END {printf "%.0f", (hi - lo) * 1000}' "$dir/mt.new")
+	# One refresh round seen in the store: sample the mtimes of the N
+	# records the daemon writes every 0.3 s (for at most 2 refreshes + 5 s)
+	# until they hold one complete round that began after the first cycle.
+	: >"$dir/mtimes"
+	span="no complete round in $((2 * refresh_s + 5)) s"
+	for ((i = 0; i < (2 * refresh_s + 5) * 10 / 3; i++)); do
+		mtimes "$dir/store" "$dir/published" >>"$dir/mtimes"
+		sort -u -o "$dir/mtimes" "$dir/mtimes"
+		new=$(round_span "$n" "$((t_first / 1000)).$(printf '%03d' $((t_first % 1000)))" "$dir/mtimes")
+		if [[ -n $new ]]; then
+			span=$new
 			break
 		fi
-		sleep 0.2
+		sleep 0.3
 	done
 
 	# CPU over a fixed window of steady state, then memory.
@@ -289,21 +309,22 @@ EOF
 	rss=$(awk '/^VmRSS:/ {print $2}' "/proc/$daemon_pid/status")
 	hwm=$(awk '/^VmHWM:/ {print $2}' "/proc/$daemon_pid/status")
 
-	# The daemon's own measure, if it logs one: median of the first three.
-	lines=$(grep -c 'msg="refresh done"' "$dlog" || true)
-	if ((lines > 0 && lines < 3)); then
-		for ((i = 0; i < (refresh_s + 5) * 2 * (3 - lines); i++)); do
-			(($(grep -c 'msg="refresh done"' "$dlog" || true) >= 3)) && break
-			sleep 0.5
-		done
-		lines=$(grep -c 'msg="refresh done"' "$dlog" || true)
-	fi
-	if ((lines == 0)); then
+	# The daemon's own measure, if it logs one: the median of the first
+	# three periodic refreshes (lines from before t0 + refresh/2 are the
+	# startup cycle, measured above); wait for them at most 2 refreshes more.
+	for ((i = 0; i < refresh_s * 2 * 2; i++)); do
+		lines=$(refresh_lines "$dlog" "$((t0 + refresh_s * 500))" | wc -l)
+		((lines < 3)) || break
+		# No line at all (startup cycle included): the daemon does not log it.
+		grep -q 'msg="refresh done"' "$dlog" || break
+		sleep 0.5
+	done
+	if ! grep -q 'msg="refresh done"' "$dlog"; then
 		refresh="n/a (no 'refresh done' log line)"
 	else
-		took=$(grep 'msg="refresh done"' "$dlog" | head -n3 | grep -o 'took=[^ ]*' | sed 's/^took=//; s/"//g' | dur_ms | median)
-		refresh=$took
-		((lines >= 3)) || refresh="$took (of $lines lines)"
+		refresh=$(refresh_lines "$dlog" "$((t0 + refresh_s * 500))" | head -n3 | median)
+		lines=$(refresh_lines "$dlog" "$((t0 + refresh_s * 500))" | wc -l)
+		((lines >= 3)) || refresh="$refresh (of $lines lines)"
 	fi
 
 	stop_pid "$daemon_pid"
@@ -329,7 +350,7 @@ done
 
 echo "## Scale: one wireguard-go interface, N peers, file store, refresh = ${refresh_s}s ($(nproc) cores)"
 echo
-echo "| peers | first cycle, start → all endpoints set (ms) | refresh cycle, daemon's 'refresh done' took (ms, median of 3) | republish span, first → last record write in one refresh (ms) | VmRSS (kB) | VmHWM (kB) | CPU s / ${window_s} s |"
+echo "| peers | first cycle, start → all endpoints set (ms) | refresh cycle, daemon's 'refresh done' took (ms, median of refreshes 1-3) | republish span, first → last record write in one refresh (ms) | VmRSS (kB) | VmHWM (kB) | CPU s / ${window_s} s |"
 echo "|---|---|---|---|---|---|---|"
 printf '%s\n' "${rows[@]}"
 echo
