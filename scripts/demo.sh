@@ -29,7 +29,8 @@ say "2. Neither WireGuard peer knows an endpoint yet:"
 ip netns exec "$NS_A" wg show "$WG_A_IF" endpoints | sed 's/^/   a: /'
 ip netns exec "$NS_B" wg show "$WG_B_IF" endpoints | sed 's/^/   b: /'
 
-say "3. Starting wgstun on both peers and pinging b's tunnel address from a"
+pair_ping 1s
+say "3. Starting wgstun on both peers (ping watch every 1 s) and pinging b's tunnel address from a"
 pair_start
 ok=1
 pair_measure 30 || ok=0
@@ -47,9 +48,23 @@ say "5. wgstun status on a"
 sleep 1
 "$bin" status -s "$LAB_DIR/a.sock" | sed 's/^/   /'
 
+if [ "$ok" = 1 ]; then
+	sleep 2
+	say "6. Fault: a's NAT router gets a new WAN address (the old mapping is gone)"
+	t_fault=$(ms)
+	bash "$lab" wan-readdress "$pair_prefix" a 203.0.113.11
+	ok=1
+	pair_restored 30 || ok=0
+	printf '   %-44s %s\n' "ping through the tunnel again after (ms)" "${t_restored:-not within 30 s}"
+	sleep 1
+	ip netns exec "$NS_B" wg show "$WG_B_IF" endpoints | sed 's/^/   b now sends to a at: /'
+	grep -h 'state=down\|discovered mapping.*was=2\|endpoint set.*was=2' "$LAB_DIR/wgstun-a.log" "$LAB_DIR/wgstun-b.log" |
+		sed 's/^time=[^ ]* //; s/^/   log: /' || true
+fi
+
 if [ "$ok" = 0 ]; then
 	echo "demo: the peers did not connect; wgstun logs:" >&2
 	cat "$LAB_DIR/wgstun-a.log" "$LAB_DIR/wgstun-b.log" >&2
 	exit 1
 fi
-say "Done: a and b talk directly through two NATs; the lab is torn down now."
+say "Done: a and b talk directly through two NATs and recovered from a WAN change; the lab is torn down now."

@@ -36,6 +36,33 @@ EOF
 	done
 }
 
+# pair_ping INTERVAL: give both sides a ping watch of the other's tunnel
+# address (before pair_start).
+pair_ping() {
+	local side other
+	for side in a b; do
+		if [ "$side" = a ]; then other=b; else other=a; fi
+		local addr="WG_${other^^}_ADDR"
+		sed -i "s/^refresh = .*/&\nping_interval = \"$1\"/" "$LAB_DIR/$side.toml"
+		printf '[[interface.peer]]\npublic_key = "%s"\nping = "%s"\n' \
+			"$(<"$LAB_DIR/keys/$other.pub")" "${!addr}" >>"$LAB_DIR/$side.toml"
+	done
+}
+
+# pair_restored SECONDS: ping b from a until it answers; sets t_restored
+# (ms after t_fault) or leaves it empty.
+pair_restored() {
+	local i
+	t_restored=""
+	for ((i = 0; i < $1 * 10; i++)); do
+		if ip netns exec "$NS_A" ping -c 1 -W 0.1 "$WG_B_ADDR" >/dev/null 2>&1; then
+			t_restored=$(($(ms) - t_fault))
+			return 0
+		fi
+	done
+	return 1
+}
+
 # pair_start: start wgstun on both sides; t0 is the start time in ms.
 pair_start() {
 	t0=$(ms)

@@ -197,6 +197,7 @@ func (r *runner) run(ctx context.Context) {
 			r.apply(res)
 			r.drain()
 		case <-pingC:
+			r.nextRead = time.Time{} // see the handshake and counters that go with it
 		case s := <-r.reconf:
 			r.reconfigure(ctx, s)
 		}
