@@ -56,7 +56,7 @@ var (
 )
 
 func TestFaults(t *testing.T) {
-	RequireTools(t, append(labTools, "ping")...)
+	RequireTools(t, append(labTools, "ping", "sh", "sed", "sleep")...)
 	if testing.Short() {
 		t.Skip("-short: the fault tests take minutes")
 	}
