@@ -152,12 +152,12 @@ dur_ms() {
 # lines logged at or after AFTER_MS (unix milliseconds), in order.
 refresh_lines() {
 	local ts took line
-	grep 'msg="refresh done"' "$1" | while read -r line; do
+	{ grep 'msg="refresh done"' "$1" || true; } | while read -r line; do
 		ts=$(grep -o '^time=[^ ]*' <<<"$line" | sed 's/^time=//')
 		took=$(grep -o 'took=[^ ]*' <<<"$line" | sed 's/^took=//; s/"//g')
 		[[ -n $ts && -n $took ]] || continue
 		ts=$(date -d "$ts" +%s%3N 2>/dev/null) || continue
-		((ts >= $2)) && printf '%s\n' "$took"
+		((ts < $2)) || printf '%s\n' "$took"
 	done | dur_ms
 }
 
