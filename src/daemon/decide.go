@@ -30,7 +30,11 @@ func (r *runner) alive(p *peer, now time.Time) (bool, string) {
 	if p.ping.IsValid() && r.pinger != nil {
 		pr := r.pinger.Result(p.ping)
 		switch {
-		case pr.Failing() && now.Sub(p.lastRx) < max(3*r.cfg.PingInterval, 2*watchEvery) && !hs.IsZero() && now.Sub(hs) < rejectAfter:
+		case pr.Failing() && p.rxFrom.After(pr.LastReply) && now.Sub(p.lastRx) < max(3*r.cfg.PingInterval, 2*watchEvery) &&
+			!hs.IsZero() && now.Sub(hs) < rejectAfter:
+			// Bytes arrived after the last ping reply (the counter grew
+			// between two reads both later than it): the peer reaches us,
+			// its address just does not answer ICMP.
 			return true, fmt.Sprintf("%s does not answer ping, but packets from the peer arrive (handshake %s ago)", p.ping, ago(now, hs))
 		case pr.Failing():
 			return false, fmt.Sprintf("no ping reply from %s for %d tries", p.ping, pr.Misses)

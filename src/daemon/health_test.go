@@ -207,11 +207,21 @@ func TestPingLossRepairs(t *testing.T) {
 func TestPingSilentButPacketsArrive(t *testing.T) {
 	a, b, _, clk := connectedPair(t)
 	fp, target := withPing(b, "10.77.0.1")
-	fp.set(target, ping.Result{Sent: 10, Misses: 10})
+	lastReply := clk.t
+	fp.set(target, ping.Result{Sent: 10, Misses: 10, LastReply: lastReply})
+	// Bytes that came before the last reply may be the replies themselves.
 	b.wg.mutate("wgb", func(_ *wg.Device, p *wg.Peer) { p.RxBytes += 32 })
+	b.r.peers[b.peerKey(a)].lastRead = lastReply.Add(-time.Second)
 	clk.advance(watchEvery)
 	settle(context.Background(), b.r)
 	pb := b.r.peers[b.peerKey(a)]
+	if pb.state != StateDown {
+		t.Fatalf("replies counted as other traffic: state %s (%s)", pb.state, pb.reason)
+	}
+	// Bytes between two reads after the last reply are other traffic.
+	b.wg.mutate("wgb", func(_ *wg.Device, p *wg.Peer) { p.RxBytes += 32 })
+	clk.advance(watchEvery)
+	settle(context.Background(), b.r)
 	if pb.state != StateConnected || !strings.Contains(pb.reason, "does not answer ping, but packets from the peer arrive") {
 		t.Fatalf("state %s (%s)", pb.state, pb.reason)
 	}

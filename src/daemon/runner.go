@@ -129,7 +129,9 @@ type peer struct {
 	since    time.Time // start of the current not-connected stretch
 	wasUp    bool      // connected at some point
 	wg       wg.Peer
-	lastRx   time.Time // the receive counter last grew
+	lastRx   time.Time // the device read that saw the receive counter grow
+	rxFrom   time.Time // the read before it: the bytes came after this
+	lastRead time.Time
 	external bool      // someone else changed the endpoint
 	ping     netip.Addr
 	state    string
@@ -419,12 +421,14 @@ func (r *runner) syncPeers(now time.Time) {
 func (r *runner) observe(p *peer, wp wg.Peer, now time.Time, first bool) {
 	old := p.wg
 	p.wg = wp
+	prevRead := p.lastRead
+	p.lastRead = now
 	if first {
-		p.lastRx = now
+		p.lastRx, p.rxFrom = now, now
 		return
 	}
 	if wp.RxBytes > old.RxBytes {
-		p.lastRx = now
+		p.lastRx, p.rxFrom = now, prevRead
 	}
 	reset := wp.RxBytes < old.RxBytes || !old.LastHandshake.IsZero() && wp.LastHandshake.IsZero()
 	if reset {

@@ -22,7 +22,7 @@ var ErrNotSupported = errors.New("ping: not supported on this system")
 
 const (
 	window     = 10 // probes a Result's Sent/Received cover
-	failAfter  = 3  // consecutive misses that make a target Failing
+	failAfter  = 2  // consecutive misses that make a target Failing
 	minTimeout = 500 * time.Millisecond
 	maxTimeout = 5 * time.Second
 	minPeriod  = 10 * time.Millisecond
