@@ -9,6 +9,10 @@
 # 2. size: stripped (-s -w) binaries for the router targets, and what
 #    linking pion/stun would add.
 # 3. memory: RSS of each daemon after 60 s of running in the lab.
+# 4. recovery (recovery.sh): median time from a fault to a working tunnel,
+#    with the ping watch and with the handshake watch alone.
+# 5. scale (scale.sh): one interface with up to 500 peers: refresh cycle,
+#    RSS and CPU per peer count.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -87,3 +91,11 @@ for side in a b; do
 done
 echo
 echo "Target: RSS at most $rss_budget_kb KiB (8 MiB)."
+echo
+pair_down
+
+# Recovery from faults (issue: health and recovery) and scale with many
+# peers; each script prints its own table and cleans up after itself.
+bash "$here/recovery.sh" "$bin"
+echo
+bash "$here/scale.sh" "$bin"

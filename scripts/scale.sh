@@ -5,7 +5,9 @@
 #   scripts/scale.sh [WGSTUN_BINARY]   COUNTS="50 100 250 500" by default;
 #                                      QUICK=1 for COUNTS="20 50";
 #                                      SCALE_LOG_LEVEL=debug|info (default
-#                                      info) is the daemon's log level;
+#                                      debug, where the daemon logs
+#                                      "refresh done": a few lines per
+#                                      refresh, none per peer) is its level;
 #                                      KEEP=1 keeps the logs and the store
 #
 # For each peer count N it builds, in two network namespaces of its own
@@ -46,7 +48,7 @@ else
 	counts=${COUNTS:-50 100 250 500}
 fi
 refresh_s=10
-log_level=${SCALE_LOG_LEVEL:-info}
+log_level=${SCALE_LOG_LEVEL:-debug}
 window_s=30
 rss_budget_kb=16384 # at 500 peers
 wg_port=51820

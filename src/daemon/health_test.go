@@ -155,6 +155,7 @@ func TestPingLossRepairs(t *testing.T) {
 	fp, target := withPing(b, "10.77.0.1")
 	fp.set(target, ping.Result{Sent: 10, Received: 10, LastReply: clk.t, RTT: time.Millisecond})
 	clk.advance(time.Second)
+	b.r.full = true // what the pinger's Changed does in the loop
 	settle(ctx, b.r)
 	pb := b.r.peers[b.peerKey(a)]
 	if pb.state != StateConnected || !strings.Contains(pb.reason, "ping 10.77.0.1 answers") {

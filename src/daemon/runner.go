@@ -40,6 +40,7 @@ const (
 	storeFirst     = time.Second // first retry after a store error
 	impossibleWait = 20 * time.Second
 	storeTimeout   = 30 * time.Second // the plugins' own timeouts are shorter
+	reportEvery    = 250 * time.Millisecond // status board updates while jobs run
 )
 
 // path is one address family's packet path on WireGuard's port.
@@ -103,6 +104,8 @@ type runner struct {
 	repairBackoff   time.Duration
 
 	storeErr string // last store failure, logged once per change
+	full     bool      // the next step looks at every peer
+	reported time.Time // last status board update
 
 	peers    map[wgtypes.Key]*peer
 	notOnDev map[wgtypes.Key]bool // configured peers missing on the device, logged once
@@ -200,6 +203,7 @@ func (r *runner) run(ctx context.Context) {
 			r.drain()
 		case <-pingC:
 			r.nextRead = time.Time{} // see the handshake and counters that go with it
+			r.full = true
 		case s := <-r.reconf:
 			r.reconfigure(ctx, s)
 		}
@@ -224,32 +228,46 @@ func (r *runner) drain() {
 // step does whatever is due and returns how long to sleep.
 func (r *runner) step(ctx context.Context) time.Duration {
 	now := r.now()
+	// A full step looks at every peer: after a device read or a ping
+	// change. Steps for job results only start more jobs; the peer a result
+	// was for has been judged when it was applied. This keeps a refresh of
+	// many peers linear.
+	full := r.full
+	r.full = false
 	if !now.Before(r.nextRead) || !r.haveDev {
 		if !r.readDevice(now) {
 			r.nextRead = now.Add(deviceRetry)
 			return deviceRetry
 		}
 		r.nextRead = now.Add(watchEvery)
+		full = true
 	}
 	r.setState("up", "")
 
-	anyDown := false
-	for _, p := range r.peers {
-		r.judge(p, now) // may start a repair, which is due at once
-		anyDown = anyDown || p.state == StateDown
-	}
-	if !anyDown {
-		r.repairBackoff = 0
+	if full {
+		anyDown := false
+		for _, p := range r.peers {
+			r.judge(p, now) // may start a repair, which is due at once
+			anyDown = anyDown || p.state == StateDown
+		}
+		if !anyDown {
+			r.repairBackoff = 0
+		}
 	}
 	if !r.discovering && !now.Before(r.nextDiscover) {
 		r.startDiscover(ctx, now)
 	}
 	r.startJobs(ctx, now)
-	for _, p := range r.peers {
-		r.act(p, now)
+	if full {
+		for _, p := range r.peers {
+			r.act(p, now)
+		}
 	}
 	r.endCycle(now)
-	r.report()
+	if full || now.Sub(r.reported) >= reportEvery || r.inflight == 0 {
+		r.report()
+		r.reported = now
+	}
 	return max(r.nextWake().Sub(r.now()), 10*time.Millisecond)
 }
 
@@ -582,8 +600,8 @@ func (r *runner) beginCycle(now time.Time, publish bool) {
 		if publish {
 			p.published, p.nextPub, p.pubBackoff = time.Time{}, now, 0
 		}
-		if p.state == StateConnected && p.nextPoll.After(now) {
-			p.nextPoll = now // others poll often anyway
+		if p.nextPoll.After(now) && now.Sub(p.polledAt) >= pollFirst {
+			p.nextPoll = now
 		}
 	}
 }
@@ -594,7 +612,7 @@ func (r *runner) endCycle(now time.Time) {
 		return
 	}
 	for _, p := range r.peers {
-		if p.polledAt.Before(r.cycleStart) || p.publishing || p.polling ||
+		if p.polledAt.Before(r.cycleStart.Add(-pollFirst)) || p.publishing || p.polling ||
 			p.published.Before(r.cycleStart) && !p.pubFailed && r.canPublish() {
 			return
 		}
@@ -711,7 +729,6 @@ func (r *runner) apply(res result) {
 		}
 		p.pubFailed, p.pubBackoff = false, 0
 		p.published = now
-		r.log.Debug("published", "peer", p.key.String())
 	case jobPoll:
 		p.polledAt = now
 		switch {
