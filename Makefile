@@ -44,6 +44,8 @@ vet:
 		GOOS=$$os $(GO) vet ./... || exit 1; \
 	done
 	@test -z "$$(gofmt -l src linuxraw bsdbpf scripts 2>/dev/null)" || { gofmt -l src linuxraw bsdbpf scripts; echo "gofmt needed"; exit 1; }
+	@if command -v shellcheck >/dev/null; then echo "shellcheck scripts"; shellcheck -x scripts/*.sh scripts/lab/*.sh; \
+	else echo "shellcheck missing (scripts/deps.sh installs it)"; exit 1; fi
 
 FUZZTIME ?= 20s
 fuzz:
