@@ -39,7 +39,7 @@ const (
 	discoverFirst  = time.Second
 	storeFirst     = time.Second // first retry after a store error
 	impossibleWait = 20 * time.Second
-	storeTimeout   = 30 * time.Second // the plugins' own timeouts are shorter
+	storeTimeout   = 30 * time.Second       // the plugins' own timeouts are shorter
 	reportEvery    = 250 * time.Millisecond // status board updates while jobs run
 )
 
@@ -103,7 +103,7 @@ type runner struct {
 	repairAt        time.Time // last discovery started for a repair
 	repairBackoff   time.Duration
 
-	storeErr string // last store failure, logged once per change
+	storeErr string    // last store failure, logged once per change
 	full     bool      // the next step looks at every peer
 	reported time.Time // last status board update
 
@@ -135,7 +135,7 @@ type peer struct {
 	lastRx   time.Time // the device read that saw the receive counter grow
 	rxFrom   time.Time // the read before it: the bytes came after this
 	lastRead time.Time
-	external bool      // someone else changed the endpoint
+	external bool // someone else changed the endpoint
 	ping     netip.Addr
 	state    string
 	reason   string
