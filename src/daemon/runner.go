@@ -477,13 +477,16 @@ func (r *runner) startDiscover(ctx context.Context, now time.Time) {
 	}
 	r.discovering = true
 	r.refreshing = !now.Before(r.discoveredAt.Add(r.cfg.Refresh)) || r.discoveredAt.IsZero()
+	// A repair needs the mapping fast: the server that answered last is
+	// asked first, and the NAT's class is left for the next refresh.
+	classify, last := r.refreshing, r.server
 	go func() {
 		var f discovery
 		for i, p := range paths {
 			if p == nil {
 				continue
 			}
-			m, s, nat, err := r.discoverFamily(ctx, p, i == 1, servers)
+			m, s, nat, err := r.discoverFamily(ctx, p, i == 1, servers, last[i], classify)
 			if err != nil {
 				f.errs = append(f.errs, err.Error())
 				continue
@@ -497,10 +500,11 @@ func (r *runner) startDiscover(ctx context.Context, now time.Time) {
 	}()
 }
 
-// discoverFamily tries the servers in order; with a second server at
-// another address it also tells whether the mapping depends on the
-// destination (a symmetric NAT).
-func (r *runner) discoverFamily(ctx context.Context, p *path, v6 bool, servers []string) (mapped, server netip.AddrPort, nat string, err error) {
+// discoverFamily tries the servers in order, the one that answered last
+// (when given) first; with classify and a second server at another address
+// it also tells whether the mapping depends on the destination (a
+// symmetric NAT).
+func (r *runner) discoverFamily(ctx context.Context, p *path, v6 bool, servers []string, last netip.AddrPort, classify bool) (mapped, server netip.AddrPort, nat string, err error) {
 	var addrs []netip.AddrPort
 	var errs []string
 	for _, s := range servers {
@@ -514,6 +518,9 @@ func (r *runner) discoverFamily(ctx context.Context, p *path, v6 bool, servers [
 		errs = append(errs, "no "+familyName(btoi(v6))+" STUN server address")
 		return mapped, server, "", errors.New(joinErrs(errs))
 	}
+	if i := slices.Index(addrs, last); i > 0 {
+		addrs = append(append([]netip.AddrPort{last}, addrs[:i]...), addrs[i+1:]...)
+	}
 	first := -1
 	for i, a := range addrs {
 		m, err := p.client.Binding(ctx, a)
@@ -526,6 +533,9 @@ func (r *runner) discoverFamily(ctx context.Context, p *path, v6 bool, servers [
 	}
 	if first < 0 {
 		return mapped, server, "", errors.New(joinErrs(errs))
+	}
+	if !classify {
+		return mapped, server, "", nil
 	}
 	for _, a := range addrs[first+1:] {
 		if a.Addr() == server.Addr() {
