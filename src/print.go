@@ -88,6 +88,9 @@ func printStatus(w io.Writer, st *daemon.Status) {
 			fmt.Fprintf(w, "  error: %s\n", ifc.LastError)
 		}
 		tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+		for _, k := range ifc.Missing {
+			fmt.Fprintf(w, "  configured peer %s is not on the device\n", k)
+		}
 		if ifc.StoreError != "" {
 			fmt.Fprintf(w, "  store error: %s\n", ifc.StoreError)
 		}

@@ -490,3 +490,27 @@ func waitFor(t *testing.T, what string, ok func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+func TestConfiguredPeerMissing(t *testing.T) {
+	a, b, _, clk := newPair(t)
+	ctx := context.Background()
+	ghost, _ := wgtypes.GeneratePrivateKey()
+	a.r.cfg.Peers = []wgtypes.Key{a.peerKey(b), ghost.PublicKey()}
+	settle(ctx, a.r)
+	st := a.r.d.board.snapshot()
+	if m := st.Interfaces[0].Missing; len(m) != 1 || m[0] != ghost.PublicKey().String() {
+		t.Fatalf("missing peers %v", m)
+	}
+	if len(a.r.peers) != 1 {
+		t.Fatalf("managing %d peers", len(a.r.peers))
+	}
+	a.wg.mutate("wga", func(d *wg.Device, _ *wg.Peer) {
+		d.Peers = append(d.Peers, wg.Peer{PublicKey: ghost.PublicKey()})
+	})
+	clk.advance(watchEvery)
+	settle(ctx, a.r)
+	st = a.r.d.board.snapshot()
+	if m := st.Interfaces[0].Missing; len(m) != 0 || len(a.r.peers) != 2 {
+		t.Fatalf("peer that appeared not adopted: missing %v, managing %d", m, len(a.r.peers))
+	}
+}

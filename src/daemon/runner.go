@@ -1031,6 +1031,11 @@ func (r *runner) report() {
 		}
 		s.Discovered = r.discoveredAt
 		s.LastError = r.discoverErr
+		s.Missing = nil // snapshots share the old slice
+		for k := range r.notOnDev {
+			s.Missing = append(s.Missing, k.String())
+		}
+		sort.Strings(s.Missing)
 		s.Peers = peers
 	})
 }

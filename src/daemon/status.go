@@ -39,6 +39,7 @@ type InterfaceStatus struct {
 	STUNServer string         `json:"stun_server,omitempty"`
 	Discovered time.Time      `json:"discovered,omitzero"`
 	LastError  string         `json:"last_error,omitempty"`
+	Missing    []string       `json:"missing_peers,omitempty"` // configured, not on the device
 	Peers      []PeerStatus   `json:"peers"`
 }
 
