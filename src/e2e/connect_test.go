@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -177,30 +178,9 @@ func (p *pair) mapping(side string) (netip.AddrPort, error) {
 	if err != nil {
 		return netip.AddrPort{}, fmt.Errorf("conntrack: %v: %s", err, out)
 	}
-	for _, line := range strings.Split(string(out), "\n") {
-		var src, dst, sport, dport []string
-		for _, w := range strings.Fields(line) {
-			k, v, _ := strings.Cut(w, "=")
-			switch k {
-			case "src":
-				src = append(src, v)
-			case "dst":
-				dst = append(dst, v)
-			case "sport":
-				sport = append(sport, v)
-			case "dport":
-				dport = append(dport, v)
-			}
-		}
-		if len(src) != 2 || len(dst) != 2 || len(sport) != 2 || len(dport) != 2 {
-			continue
-		}
-		switch {
-		case src[0] == host && sport[0] == port && dst[0] == peerWAN:
-			return netip.ParseAddrPort(dst[1] + ":" + dport[1])
-		case src[1] == host && sport[1] == port && dst[1] == peerWAN:
-			return netip.ParseAddrPort(dst[0] + ":" + dport[0])
-		}
+	pn, _ := strconv.ParseUint(port, 10, 16)
+	if ap, ok := conntrackMapping(string(out), netip.MustParseAddr(host), uint16(pn), netip.MustParseAddr(peerWAN)); ok {
+		return ap, nil
 	}
 	return netip.AddrPort{}, fmt.Errorf("no conntrack entry for %s:%s <-> %s in\n%s", host, port, peerWAN, out)
 }

@@ -778,10 +778,10 @@ func (f *faultLab) mappings() sides {
 	return s
 }
 
-// mapping is side's NAT mapping of WireGuard's port towards the other side:
-// the reply tuple's destination of the flow from the host's listen port to
-// the other NAT's WAN address. Flows of an earlier listen port or to an
-// earlier WAN address do not match.
+// mapping is side's NAT mapping of WireGuard's port towards the other side,
+// from the NAT router's flow between the host's listen port and the other
+// NAT's WAN address. Flows of an earlier listen port or to an earlier WAN
+// address do not match.
 func (f *faultLab) mapping(side string) (netip.AddrPort, error) {
 	l := f.lab
 	host, self, peerWAN := l.HostA, l.WGA, l.WANB
@@ -796,28 +796,11 @@ func (f *faultLab) mapping(side string) (netip.AddrPort, error) {
 	if err != nil {
 		return netip.AddrPort{}, fmt.Errorf("conntrack on %s: %v: %s", nat, err, out)
 	}
-	port := strconv.Itoa(int(self.ListenPort))
-	for line := range strings.Lines(out) {
-		var src, dst, sport, dport []string
-		for _, w := range strings.Fields(line) {
-			k, v, _ := strings.Cut(w, "=")
-			switch k {
-			case "src":
-				src = append(src, v)
-			case "dst":
-				dst = append(dst, v)
-			case "sport":
-				sport = append(sport, v)
-			case "dport":
-				dport = append(dport, v)
-			}
-		}
-		if len(src) == 2 && len(dst) == 2 && len(sport) == 2 && len(dport) == 2 &&
-			src[0] == host.String() && sport[0] == port && dst[0] == peerWAN.String() {
-			return netip.ParseAddrPort(dst[1] + ":" + dport[1])
-		}
+	if ap, ok := conntrackMapping(out, host, self.ListenPort, peerWAN); ok {
+		return ap, nil
 	}
-	return netip.AddrPort{}, fmt.Errorf("no conntrack entry on %s for %v:%s -> %v in\n%s", nat, host, port, peerWAN, out)
+	port := self.ListenPort
+	return netip.AddrPort{}, fmt.Errorf("no conntrack entry on %s for %v:%d -> %v in\n%s", nat, host, port, peerWAN, out)
 }
 
 // endpoint is the endpoint side's WireGuard has for its peer now.

@@ -679,3 +679,38 @@ func randomPrefix() string {
 	}
 	return string(b)
 }
+
+// conntrackMapping finds, in the output of `conntrack -L -p udp` on a NAT
+// router, the mapping the NAT gave host:port for its flow with peer: the
+// reply tuple's destination when the flow was opened from inside, the
+// original tuple's destination when it was opened from outside (through a
+// full-cone NAT).
+func conntrackMapping(out string, host netip.Addr, port uint16, peer netip.Addr) (netip.AddrPort, bool) {
+	h, pt, pr := host.String(), strconv.Itoa(int(port)), peer.String()
+	for line := range strings.Lines(out) {
+		var src, dst, sport, dport []string
+		for _, w := range strings.Fields(line) {
+			k, v, _ := strings.Cut(w, "=")
+			switch k {
+			case "src":
+				src = append(src, v)
+			case "dst":
+				dst = append(dst, v)
+			case "sport":
+				sport = append(sport, v)
+			case "dport":
+				dport = append(dport, v)
+			}
+		}
+		if len(src) != 2 || len(dst) != 2 || len(sport) != 2 || len(dport) != 2 {
+			continue
+		}
+		for i := range 2 {
+			if src[i] == h && sport[i] == pt && dst[i] == pr {
+				ap, err := netip.ParseAddrPort(dst[1-i] + ":" + dport[1-i])
+				return ap, err == nil
+			}
+		}
+	}
+	return netip.AddrPort{}, false
+}

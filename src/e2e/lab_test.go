@@ -122,6 +122,43 @@ func TestParseEndpoint(t *testing.T) {
 	}
 }
 
+func TestConntrackMapping(t *testing.T) {
+	// Lines as conntrack -L prints them (trimmed): a flow the host opened
+	// (masquerade to port 40001), one opened from outside through a
+	// full-cone DNAT, and unrelated ones.
+	const out = `udp      17 29 src=192.168.10.2 dst=203.0.113.20 sport=51820 dport=51820 src=203.0.113.20 dst=203.0.113.10 sport=51820 dport=40001 [ASSURED] mark=0 use=1
+udp      17 25 src=203.0.113.30 dst=203.0.113.10 sport=7000 dport=51820 src=192.168.10.2 dst=203.0.113.30 sport=51820 dport=7000 mark=0 use=1
+udp      17 20 src=192.168.10.2 dst=198.51.100.1 sport=51820 dport=3478 src=198.51.100.1 dst=203.0.113.10 sport=3478 dport=51820 mark=0 use=1
+udp      17 20 src=192.168.10.2 dst=203.0.113.20
+`
+	host := netip.MustParseAddr("192.168.10.2")
+	tests := []struct {
+		name string
+		port uint16
+		peer string
+		want string // "" when none
+	}{
+		{"opened from inside", 51820, "203.0.113.20", "203.0.113.10:40001"},
+		{"opened from outside", 51820, "203.0.113.30", "203.0.113.10:51820"},
+		{"other port", 51821, "203.0.113.20", ""},
+		{"no flow", 51820, "203.0.113.99", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok := conntrackMapping(out, host, tt.port, netip.MustParseAddr(tt.peer))
+			if tt.want == "" {
+				if ok {
+					t.Fatalf("found %v", got)
+				}
+				return
+			}
+			if !ok || got.String() != tt.want {
+				t.Fatalf("got %v %v, want %s", got, ok, tt.want)
+			}
+		})
+	}
+}
+
 func TestInNetnsBadName(t *testing.T) {
 	for _, name := range []string{"", "..", "a/b", "/etc"} {
 		if err := InNetns(name, func() error { return nil }); err == nil {
