@@ -3,11 +3,10 @@
 package wg
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
+	"runtime"
 
 	"golang.zx2c4.com/wireguard/wgctrl"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
@@ -17,6 +16,8 @@ import (
 type Client struct {
 	c *wgctrl.Client
 }
+
+var _ backend = (*wgctrl.Client)(nil)
 
 // Open connects to every WireGuard backend the OS has.
 func Open() (*Client, error) {
@@ -30,26 +31,31 @@ func Open() (*Client, error) {
 // Close releases the backends.
 func (c *Client) Close() error { return c.c.Close() }
 
-// Device reads the named device.
+// Device reads the named device. On macOS name may be a wg-quick name
+// (wg0) standing for a utun interface; Device.Name and Device.Index are
+// then those of the utun.
 func (c *Client) Device(name string) (Device, error) {
-	d, err := c.c.Device(name)
+	real, err := InterfaceName(name)
 	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return Device{}, fmt.Errorf("%w: %s", ErrNoDevice, name)
-		}
-		return Device{}, fmt.Errorf("wg: read %s: %w", name, err)
+		return Device{}, err
+	}
+	d, err := readDevice(c.c, real)
+	if err != nil {
+		return Device{}, err
 	}
 	out := fromWgtypes(d)
-	if ifi, err := net.InterfaceByName(name); err == nil {
+	if ifi, err := net.InterfaceByName(real); err == nil {
 		out.Index = ifi.Index
 	}
 	return out, nil
 }
 
-// SetEndpoint points an existing peer at ep and changes nothing else.
+// SetEndpoint points an existing peer at ep and changes nothing else. A
+// peer that is not on the device is not added.
 func (c *Client) SetEndpoint(iface string, peer wgtypes.Key, ep netip.AddrPort) error {
-	if err := c.c.ConfigureDevice(iface, endpointOnly(peer, ep)); err != nil {
+	real, err := InterfaceName(iface)
+	if err != nil {
 		return fmt.Errorf("wg: set endpoint of %s on %s: %w", peer, iface, err)
 	}
-	return nil
+	return setEndpoint(runtime.GOOS, c.c, real, peer, ep)
 }
