@@ -89,6 +89,7 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	printPlan(stdout, cfg)
+	printCapture(stdout, cfg, capture.PerInterface, capture.Interfaces)
 	return 0
 }
 

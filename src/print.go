@@ -8,9 +8,14 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/wgstun/wgstun/src/capture"
 	"github.com/wgstun/wgstun/src/config"
 	"github.com/wgstun/wgstun/src/daemon"
 )
+
+// capturePerInterface is capture.PerInterface; tests flip it to see the
+// FreeBSD and macOS plan on Linux.
+var capturePerInterface = capture.PerInterface
 
 // printPlan shows what `wgstun run` would do with cfg.
 func printPlan(w io.Writer, cfg *config.Config) {
@@ -43,6 +48,64 @@ func printPlan(w io.Writer, cfg *config.Config) {
 		sort.Strings(watched)
 		for _, line := range watched {
 			fmt.Fprintln(w, line)
+		}
+		switch {
+		case !capturePerInterface && len(ic.Capture) > 0:
+			fmt.Fprintln(w, "    capture: ignored on Linux, raw sockets see every interface")
+		case capturePerInterface && len(ic.Capture) > 0:
+			fmt.Fprintf(w, "    capture on: %s\n", strings.Join(ic.Capture, ", "))
+		case capturePerInterface:
+			fmt.Fprintln(w, "    capture on: every interface that is up, not a loopback, not WireGuard's, with an address")
+		}
+	}
+}
+
+// printCapture shows, for `wgstun check`, the interfaces STUN answers
+// would be read on and their link types. perInterface and list are
+// capture.PerInterface and capture.Interfaces (tests pass their own).
+func printCapture(w io.Writer, cfg *config.Config, perInterface bool, list func(ipv6 bool, names []string) ([]capture.Iface, error)) {
+	if !perInterface {
+		fmt.Fprintln(w, "\ncapture: raw sockets see every interface; nothing to check per interface")
+		return
+	}
+	fmt.Fprintln(w, "\ncapture (each interface's /dev/bpf link type, read now):")
+	seen := map[string]string{} // family and capture list -> first interface
+	for _, ic := range cfg.Interfaces {
+		for _, ipv6 := range []bool{false, true} {
+			if (ipv6 && !ic.Family.V6()) || (!ipv6 && !ic.Family.V4()) {
+				continue
+			}
+			fam := "ipv4"
+			if ipv6 {
+				fam = "ipv6"
+			}
+			fmt.Fprintf(w, "  %s %s:", ic.Name, fam)
+			key := fam + " " + strings.Join(ic.Capture, ",")
+			if first, ok := seen[key]; ok {
+				fmt.Fprintf(w, " same as %s\n", first)
+				continue
+			}
+			seen[key] = ic.Name + " " + fam
+			ifs, err := list(ipv6, ic.Capture)
+			if err != nil {
+				fmt.Fprintf(w, " cannot list interfaces: %v\n", err)
+				continue
+			}
+			if len(ifs) == 0 {
+				fmt.Fprintf(w, " no interface yet (none is up with an %s address); capture starts when one appears\n", fam)
+				continue
+			}
+			fmt.Fprintln(w)
+			for _, i := range ifs {
+				switch {
+				case i.Err != nil:
+					fmt.Fprintf(w, "    %s: not captured: %v\n", i.Name, i.Err)
+				case i.Skipped:
+					fmt.Fprintf(w, "    %s: %s: skipped\n", i.Name, i.LinkType)
+				default:
+					fmt.Fprintf(w, "    %s: %s\n", i.Name, i.LinkType)
+				}
+			}
 		}
 	}
 }

@@ -8,12 +8,56 @@ import (
 	"github.com/wgstun/wgstun/src/stun"
 )
 
-// ErrNotSupported is returned on systems without a packet path.
+// ErrNotSupported is returned on systems without a packet path, and by
+// Interfaces on systems whose packet path is not per interface (Linux).
 var ErrNotSupported = errors.New("capture: no packet path for this operating system")
 
 // Open returns a packet path that sends from and receives STUN answers for
-// WireGuard's UDP port without binding it. mark is WireGuard's fwmark
-// (Linux), applied so that full-tunnel routing still sends STUN outside.
+// WireGuard's UDP port without binding it, capturing on every eligible
+// interface. It is OpenWith without a capture list.
 func Open(port uint16, ipv6 bool, mark uint32) (stun.Conn, error) {
-	return open(port, ipv6, mark)
+	return open(port, ipv6, mark, nil)
+}
+
+// OpenWith returns a packet path that sends from and receives STUN answers
+// for WireGuard's UDP port without binding it.
+//
+// mark is WireGuard's fwmark (Linux), applied so that full-tunnel routing
+// still sends STUN outside; FreeBSD and macOS ignore it (their equivalents,
+// the FIB and the bound interface, are bsdbpf.Options fields that the
+// configuration does not set yet).
+//
+// capture names the interfaces STUN answers are read on (the config's
+// capture key); empty means every interface that is up, not a loopback,
+// not WireGuard's and has an address of the family. Linux ignores it: one
+// raw socket sees every interface.
+func OpenWith(port uint16, ipv6 bool, mark uint32, capture []string) (stun.Conn, error) {
+	return open(port, ipv6, mark, capture)
+}
+
+// PerInterface reports whether this system's packet path reads answers
+// per network interface (FreeBSD and macOS: /dev/bpf) rather than on one
+// raw socket (Linux).
+const PerInterface = perInterface
+
+// Iface is one interface the packet path would read answers on.
+type Iface struct {
+	Name string
+	// LinkType is tcpdump's name of the link type (EN10MB, NULL, LOOP,
+	// RAW) or "unknown (N)".
+	LinkType string
+	// Skipped is set for a link type the packet path cannot read; such an
+	// interface is left out with a log line.
+	Skipped bool
+	// Err says why the interface could not be looked at (missing or down,
+	// no /dev/bpf access).
+	Err error
+}
+
+// Interfaces returns the interfaces OpenWith(..., ipv6, ..., capture)
+// would capture on now, with their link types; it opens each interface's
+// /dev/bpf device briefly and needs root. Where PerInterface is false it
+// returns ErrNotSupported.
+func Interfaces(ipv6 bool, capture []string) ([]Iface, error) {
+	return interfaces(ipv6, capture)
 }

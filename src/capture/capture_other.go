@@ -1,9 +1,15 @@
-//go:build !linux
+//go:build !linux && !freebsd && !darwin
 
 package capture
 
 import "github.com/wgstun/wgstun/src/stun"
 
-func open(port uint16, ipv6 bool, mark uint32) (stun.Conn, error) {
+const perInterface = false
+
+func open(port uint16, ipv6 bool, mark uint32, capture []string) (stun.Conn, error) {
+	return nil, ErrNotSupported
+}
+
+func interfaces(bool, []string) ([]Iface, error) {
 	return nil, ErrNotSupported
 }

@@ -83,13 +83,18 @@ type Interface struct {
 	Peers        []wgtypes.Key // empty: every peer on the device
 	PingInterval time.Duration
 	Ping         map[wgtypes.Key]netip.Addr // tunnel address to ping, per peer
+	// Capture names the network interfaces STUN answers are read on
+	// (FreeBSD and macOS, /dev/bpf); empty means every eligible one.
+	// Linux ignores it.
+	Capture []string
 }
 
 // Equal reports whether two interface configurations are the same.
 func (a Interface) Equal(b Interface) bool {
 	return a.Name == b.Name && a.Store == b.Store && a.Family == b.Family &&
 		a.Refresh == b.Refresh && a.PingInterval == b.PingInterval &&
-		slices.Equal(a.Peers, b.Peers) && maps.Equal(a.Ping, b.Ping)
+		slices.Equal(a.Peers, b.Peers) && maps.Equal(a.Ping, b.Ping) &&
+		slices.Equal(a.Capture, b.Capture)
 }
 
 // file mirrors the TOML document. Durations are strings so that a bad one
@@ -124,6 +129,7 @@ type fileInterface struct {
 	Peers        []string   `toml:"peers"`
 	PingInterval string     `toml:"ping_interval"`
 	Peer         []filePeer `toml:"peer"`
+	Capture      []string   `toml:"capture"`
 }
 
 // filePeer is one [[interface.peer]] table: settings for one peer.
@@ -313,7 +319,7 @@ func (v *validator) resolve(f *file) *Config {
 		switch {
 		case fi.Name == "":
 			v.add(key+".name", "missing: the WireGuard interface name is required")
-		case len(fi.Name) > 15 || strings.ContainsAny(fi.Name, "/ \t\n\x00"):
+		case !validIfName(fi.Name):
 			v.add(key+".name", "%q is not a valid interface name", fi.Name)
 		default:
 			if j, dup := seen[fi.Name]; dup {
@@ -350,9 +356,39 @@ func (v *validator) resolve(f *file) *Config {
 		}
 		ifc.PingInterval = v.duration(key+".ping_interval", fi.PingInterval, DefaultPingInterval, MinPingInterval, MaxPingInterval)
 		v.peerTables(key, fi, &ifc, dupPeer)
+		ifc.Capture = v.capture(key, fi.Capture)
 		c.Interfaces = append(c.Interfaces, ifc)
 	}
 	return c
+}
+
+// validIfName reports whether name can be a network interface name on
+// Linux, FreeBSD and macOS (IFNAMSIZ 16 with the terminating NUL).
+func validIfName(name string) bool {
+	return len(name) <= 15 && !strings.ContainsAny(name, "/ \t\n\r\x00")
+}
+
+// capture checks the capture list: interface names, each once.
+func (v *validator) capture(key string, names []string) []string {
+	seen := map[string]int{}
+	var out []string
+	for j, n := range names {
+		k := fmt.Sprintf("%s.capture[%d]", key, j)
+		switch {
+		case n == "":
+			v.add(k, "empty interface name")
+		case !validIfName(n):
+			v.add(k, "%q is not a valid interface name (at most 15 characters, no '/' or whitespace)", n)
+		default:
+			if i, dup := seen[n]; dup {
+				v.add(k, "interface %q is already listed in %s.capture[%d]", n, key, i)
+				continue
+			}
+			seen[n] = j
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // peerTables reads the [[interface.peer]] tables. With a peers list, each

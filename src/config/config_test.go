@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -39,6 +40,14 @@ func TestParseGood(t *testing.T) {
 	}
 	if !w0.Equal(w0) || w0.Equal(w1) {
 		t.Error("Interface.Equal")
+	}
+	if !slices.Equal(w0.Capture, []string{"igb0", "pppoe0"}) || w1.Capture != nil {
+		t.Errorf("capture: %q %q", w0.Capture, w1.Capture)
+	}
+	other := w0
+	other.Capture = []string{"igb0"}
+	if w0.Equal(other) {
+		t.Error("Interface.Equal ignores capture")
 	}
 }
 
@@ -134,6 +143,33 @@ pong = "x"
 				`x.toml:20: interface[1].peer[2].public_key: peer xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg= already has a table in interface[1].peer[0]`,
 				`x.toml:21: interface[1].peer[2].pong: unknown key`,
 			},
+		},
+		{
+			name: "capture lists",
+			in: base + `[[interface]]
+name = "wg0"
+store = "s"
+capture = [
+  "igb0",
+  "",
+  "sixteen-chars-00",
+  "em 0",
+  "a/b",
+  "igb0",
+]
+`,
+			want: []string{
+				`x.toml:9: interface[0].capture[1]: empty interface name`,
+				`x.toml:9: interface[0].capture[2]: "sixteen-chars-00" is not a valid interface name`,
+				`x.toml:9: interface[0].capture[3]: "em 0" is not a valid interface name`,
+				`x.toml:9: interface[0].capture[4]: "a/b" is not a valid interface name`,
+				`x.toml:9: interface[0].capture[5]: interface "igb0" is already listed in interface[0].capture[0]`,
+			},
+		},
+		{
+			name: "capture must be a list",
+			in:   base + "[[interface]]\nname = \"wg0\"\nstore = \"s\"\ncapture = \"igb0\"\n",
+			want: []string{"x.toml:9:", "capture"},
 		},
 		{
 			name: "nothing configured",
