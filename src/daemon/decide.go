@@ -30,10 +30,11 @@ func (r *runner) alive(p *peer, now time.Time) (bool, string) {
 	if p.ping.IsValid() && r.pinger != nil {
 		pr := r.pinger.Result(p.ping)
 		switch {
-		case pr.Failing() && p.rxFrom.After(pr.LastReply) && now.Sub(p.lastRx) < max(3*r.cfg.PingInterval, 2*watchEvery) &&
+		case pr.Failing() && p.rxFrom.After(pr.LastReply.Add(2*r.cfg.PingInterval)) && now.Sub(p.lastRx) < rxRecent &&
 			!hs.IsZero() && now.Sub(hs) < rejectAfter:
-			// Bytes arrived after the last ping reply (the counter grew
-			// between two reads both later than it): the peer reaches us,
+			// Bytes arrived well after the last ping reply (the counter
+			// grew between two reads both later than it, and later than
+			// packets in flight when a path broke): the peer reaches us,
 			// its address just does not answer ICMP.
 			return true, fmt.Sprintf("%s does not answer ping, but packets from the peer arrive (handshake %s ago)", p.ping, ago(now, hs))
 		case pr.Failing():

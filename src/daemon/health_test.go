@@ -210,16 +210,19 @@ func TestPingSilentButPacketsArrive(t *testing.T) {
 	fp, target := withPing(b, "10.77.0.1")
 	lastReply := clk.t
 	fp.set(target, ping.Result{Sent: 10, Misses: 10, LastReply: lastReply})
-	// Bytes that came before the last reply may be the replies themselves.
+	// Bytes that came just after the last reply may be the replies
+	// themselves or packets in flight when the path broke.
 	b.wg.mutate("wgb", func(_ *wg.Device, p *wg.Peer) { p.RxBytes += 32 })
-	b.r.peers[b.peerKey(a)].lastRead = lastReply.Add(-time.Second)
+	b.r.peers[b.peerKey(a)].lastRead = lastReply.Add(time.Second)
 	clk.advance(watchEvery)
 	settle(context.Background(), b.r)
 	pb := b.r.peers[b.peerKey(a)]
 	if pb.state != StateDown {
 		t.Fatalf("replies counted as other traffic: state %s (%s)", pb.state, pb.reason)
 	}
-	// Bytes between two reads after the last reply are other traffic.
+	// Bytes between two reads well after the last reply are other traffic.
+	clk.advance(watchEvery)
+	settle(context.Background(), b.r)
 	b.wg.mutate("wgb", func(_ *wg.Device, p *wg.Peer) { p.RxBytes += 32 })
 	clk.advance(watchEvery)
 	settle(context.Background(), b.r)
