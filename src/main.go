@@ -106,6 +106,7 @@ func cmdRun(args []string, stderr io.Writer) int {
 	level := new(slog.LevelVar)
 	level.Set(daemon.ParseLevel(cfg.LogLevel))
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	slog.SetDefault(log) // the BSD capture path logs interface changes here
 	wgc, err := wg.Open()
 	if err != nil {
 		log.Error("cannot reach WireGuard", "err", err)
@@ -116,7 +117,7 @@ func cmdRun(args []string, stderr io.Writer) int {
 	defer stop()
 	d := daemon.New(cfg, version, log, daemon.Deps{
 		WG:        wgc,
-		OpenConn:  capture.Open,
+		OpenConn:  capture.OpenWith,
 		NewStore:  newStore,
 		NewPinger: newPinger,
 		Level:     level,
