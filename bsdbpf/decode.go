@@ -1,0 +1,185 @@
+package bsdbpf
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/netip"
+)
+
+// Reasons decode rejects a captured frame. ReadPackets drops such frames
+// silently; they are sentinels so tests can tell the reasons apart.
+var (
+	errTruncated       = errors.New("truncated packet")
+	errNotIP           = errors.New("not an IPv4 or IPv6 packet")
+	errBadHeaderLen    = errors.New("bad IPv4 header length")
+	errNotUDP          = errors.New("not a UDP packet")
+	errFragment        = errors.New("IPv4 fragment")
+	errBadUDPLen       = errors.New("bad UDP length")
+	errOtherPort       = errors.New("UDP destination port is not ours")
+	errNotSTUNResponse = errors.New("not a STUN Binding response")
+	errBadSource       = errors.New("bad source address")
+)
+
+// decode strips the link header of pkt (a frame captured on a link of type
+// dlt on system os) and returns the UDP payload and the sender when the
+// frame passes the same checks as program(dlt, port, os). It also requires
+// the IP and UDP lengths to fit the captured bytes, so a frame cut short by
+// the capture is rejected. The payload aliases pkt.
+func decode(pkt []byte, dlt uint32, os OS, port uint16) ([]byte, netip.AddrPort, error) {
+	ip, version, err := stripLink(pkt, dlt, os)
+	if err != nil {
+		return nil, netip.AddrPort{}, err
+	}
+	if len(ip) == 0 {
+		return nil, netip.AddrPort{}, errTruncated
+	}
+	v := ip[0] >> 4
+	if version != 0 && v != version {
+		return nil, netip.AddrPort{}, errNotIP
+	}
+	switch v {
+	case 4:
+		return parseIPv4(ip, port)
+	case 6:
+		return parseIPv6(ip, port)
+	}
+	return nil, netip.AddrPort{}, errNotIP
+}
+
+// stripLink returns the IP packet inside a frame of link type dlt and the
+// IP version the link header announces (0 for DLT_RAW, which has none).
+func stripLink(pkt []byte, dlt uint32, os OS) ([]byte, byte, error) {
+	switch dlt {
+	case dltEN10MB:
+		if len(pkt) < etherHdrLen {
+			return nil, 0, errTruncated
+		}
+		typ, rest := binary.BigEndian.Uint16(pkt[12:14]), pkt[etherHdrLen:]
+		if typ == etherTypeVLAN {
+			if len(rest) < vlanTagLen {
+				return nil, 0, errTruncated
+			}
+			typ, rest = binary.BigEndian.Uint16(rest[2:4]), rest[vlanTagLen:]
+		}
+		switch typ {
+		case etherTypeIPv4:
+			return rest, 4, nil
+		case etherTypeIPv6:
+			return rest, 6, nil
+		}
+		return nil, 0, errNotIP
+	case dltNull, dltLoop:
+		af6, err := os.afInet6()
+		if err != nil {
+			return nil, 0, err
+		}
+		if len(pkt) < nullHdrLen {
+			return nil, 0, errTruncated
+		}
+		af := hostOrder.Uint32(pkt)
+		if dlt == dltLoop {
+			af = binary.BigEndian.Uint32(pkt)
+		}
+		switch af {
+		case afInet:
+			return pkt[nullHdrLen:], 4, nil
+		case af6:
+			return pkt[nullHdrLen:], 6, nil
+		}
+		return nil, 0, errNotIP
+	case dltRaw:
+		return pkt, 0, nil
+	}
+	return nil, 0, fmt.Errorf("link type %d: %w", dlt, ErrUnknownLinkType)
+}
+
+// parseIPv4 checks an IPv4 datagram (header first) and returns its UDP
+// payload and source (as linuxraw's parser of the same name does).
+func parseIPv4(b []byte, port uint16) ([]byte, netip.AddrPort, error) {
+	if len(b) < ipv4MinHeaderLen {
+		return nil, netip.AddrPort{}, errTruncated
+	}
+	ihl := int(b[0]&0x0f) * 4
+	if ihl < ipv4MinHeaderLen {
+		return nil, netip.AddrPort{}, errBadHeaderLen
+	}
+	total := int(binary.BigEndian.Uint16(b[2:4]))
+	if total < ihl {
+		return nil, netip.AddrPort{}, errBadHeaderLen
+	}
+	if total > len(b) {
+		return nil, netip.AddrPort{}, errTruncated
+	}
+	b = b[:total] // drop Ethernet padding
+	if b[9] != protoUDP {
+		return nil, netip.AddrPort{}, errNotUDP
+	}
+	if binary.BigEndian.Uint16(b[6:8])&ipv4FragMask != 0 {
+		return nil, netip.AddrPort{}, errFragment
+	}
+	payload, sport, err := parseUDP(b[ihl:], port)
+	if err != nil {
+		return nil, netip.AddrPort{}, err
+	}
+	return payload, netip.AddrPortFrom(netip.AddrFrom4([4]byte(b[12:16])), sport), nil
+}
+
+// parseIPv6 checks an IPv6 datagram whose fixed header is followed directly
+// by UDP and returns its UDP payload and source.
+func parseIPv6(b []byte, port uint16) ([]byte, netip.AddrPort, error) {
+	if len(b) < ipv6HeaderLen {
+		return nil, netip.AddrPort{}, errTruncated
+	}
+	total := ipv6HeaderLen + int(binary.BigEndian.Uint16(b[4:6]))
+	if total > len(b) {
+		return nil, netip.AddrPort{}, errTruncated
+	}
+	b = b[:total]
+	if b[6] != protoUDP {
+		return nil, netip.AddrPort{}, errNotUDP
+	}
+	src := netip.AddrFrom16([16]byte(b[8:24]))
+	if src.Is4In6() || src.IsUnspecified() || src.IsMulticast() {
+		return nil, netip.AddrPort{}, errBadSource
+	}
+	payload, sport, err := parseUDP(b[ipv6HeaderLen:], port)
+	if err != nil {
+		return nil, netip.AddrPort{}, err
+	}
+	return payload, netip.AddrPortFrom(src, sport), nil
+}
+
+// parseUDP checks a UDP header and its STUN payload and returns the payload
+// (trimmed to the UDP length) and the source port.
+func parseUDP(u []byte, port uint16) ([]byte, uint16, error) {
+	if len(u) < udpHeaderLen {
+		return nil, 0, errTruncated
+	}
+	ulen := int(binary.BigEndian.Uint16(u[4:6]))
+	if ulen < udpHeaderLen {
+		return nil, 0, errBadUDPLen
+	}
+	if ulen > len(u) {
+		return nil, 0, errTruncated
+	}
+	if binary.BigEndian.Uint16(u[2:4]) != port {
+		return nil, 0, errOtherPort
+	}
+	payload := u[udpHeaderLen:ulen]
+	if !isSTUNResponse(payload) {
+		return nil, 0, errNotSTUNResponse
+	}
+	return payload, binary.BigEndian.Uint16(u[0:2]), nil
+}
+
+// isSTUNResponse reports whether p starts with a STUN header whose type is a
+// Binding success or error response and whose cookie is the magic cookie.
+func isSTUNResponse(p []byte) bool {
+	if len(p) < stunHeaderLen {
+		return false
+	}
+	t := binary.BigEndian.Uint16(p[0:2])
+	return (t == stunBindingSuccess || t == stunBindingError) &&
+		binary.BigEndian.Uint32(p[4:8]) == stunMagicCookie
+}

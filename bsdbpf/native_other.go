@@ -1,0 +1,5 @@
+//go:build !((freebsd || darwin) && (amd64 || arm64))
+
+package bsdbpf
+
+func nativeSys() Sys { return unsupportedSys() }
