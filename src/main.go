@@ -20,6 +20,7 @@ import (
 	"github.com/wgstun/wgstun/src/daemon"
 	"github.com/wgstun/wgstun/src/ping"
 	"github.com/wgstun/wgstun/src/store"
+	"github.com/wgstun/wgstun/src/stun"
 	"github.com/wgstun/wgstun/src/wg"
 )
 
@@ -117,7 +118,7 @@ func cmdRun(args []string, stderr io.Writer) int {
 	defer stop()
 	d := daemon.New(cfg, version, log, daemon.Deps{
 		WG:        wgc,
-		OpenConn:  capture.OpenWith,
+		OpenConn:  openConn,
 		NewStore:  newStore,
 		NewPinger: newPinger,
 		Level:     level,
@@ -157,6 +158,13 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 	}
 	printStatus(stdout, &st)
 	return 0
+}
+
+// openConn opens an interface's packet path with its configured options.
+func openConn(port uint16, ipv6 bool, mark uint32, ic config.Interface) (stun.Conn, error) {
+	return capture.OpenWith(port, ipv6, mark, capture.Options{
+		Capture: ic.Capture, FIB: ic.FIB, BindInterface: ic.BindInterface,
+	})
 }
 
 func newPinger(iface string, interval time.Duration) (daemon.Pinger, error) {

@@ -57,6 +57,12 @@ func printPlan(w io.Writer, cfg *config.Config) {
 		case capturePerInterface:
 			fmt.Fprintln(w, "    capture on: every interface that is up, not a loopback, not WireGuard's, with an address")
 		}
+		if ic.FIB >= 0 {
+			fmt.Fprintf(w, "    STUN sent through FIB %d (FreeBSD; ignored elsewhere)\n", ic.FIB)
+		}
+		if ic.BindInterface != "" {
+			fmt.Fprintf(w, "    STUN sent bound to %s (macOS; ignored elsewhere)\n", ic.BindInterface)
+		}
 	}
 }
 

@@ -12,27 +12,35 @@ import (
 // Interfaces on systems whose packet path is not per interface (Linux).
 var ErrNotSupported = errors.New("capture: no packet path for this operating system")
 
+// Options are what an interface's configuration says about its packet
+// path beyond the port.
+type Options struct {
+	// Capture names the interfaces STUN answers are read on (the config's
+	// capture key); empty means every interface that is up, not a
+	// loopback, not WireGuard's and has an address of the family. Linux
+	// ignores it: one raw socket sees every interface.
+	Capture []string
+	// FIB is the FreeBSD routing table STUN is sent through; -1 (or 0)
+	// leaves the process's own. Other systems ignore it.
+	FIB int
+	// BindInterface pins sends to one interface on macOS; "" leaves
+	// routing to decide. Other systems ignore it.
+	BindInterface string
+}
+
 // Open returns a packet path that sends from and receives STUN answers for
 // WireGuard's UDP port without binding it, capturing on every eligible
-// interface. It is OpenWith without a capture list.
+// interface: OpenWith with no options.
 func Open(port uint16, ipv6 bool, mark uint32) (stun.Conn, error) {
-	return open(port, ipv6, mark, nil)
+	return open(port, ipv6, mark, Options{FIB: -1})
 }
 
 // OpenWith returns a packet path that sends from and receives STUN answers
-// for WireGuard's UDP port without binding it.
-//
-// mark is WireGuard's fwmark (Linux), applied so that full-tunnel routing
-// still sends STUN outside; FreeBSD and macOS ignore it (their equivalents,
-// the FIB and the bound interface, are bsdbpf.Options fields that the
-// configuration does not set yet).
-//
-// capture names the interfaces STUN answers are read on (the config's
-// capture key); empty means every interface that is up, not a loopback,
-// not WireGuard's and has an address of the family. Linux ignores it: one
-// raw socket sees every interface.
-func OpenWith(port uint16, ipv6 bool, mark uint32, capture []string) (stun.Conn, error) {
-	return open(port, ipv6, mark, capture)
+// for WireGuard's UDP port without binding it. mark is WireGuard's fwmark
+// (Linux), applied so that full-tunnel routing still sends STUN outside;
+// FreeBSD's and macOS's equivalents are o.FIB and o.BindInterface.
+func OpenWith(port uint16, ipv6 bool, mark uint32, o Options) (stun.Conn, error) {
+	return open(port, ipv6, mark, o)
 }
 
 // PerInterface reports whether this system's packet path reads answers

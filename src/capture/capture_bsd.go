@@ -13,8 +13,10 @@ const perInterface = true
 
 // open ignores mark (a Linux fwmark). Interface changes and skipped link
 // types are logged through slog.Default().
-func open(port uint16, ipv6 bool, mark uint32, capture []string) (stun.Conn, error) {
-	c, err := bsdbpf.Listen(port, ipv6, bsdbpf.Options{Capture: capture, Log: slog.Default()})
+func open(port uint16, ipv6 bool, mark uint32, o Options) (stun.Conn, error) {
+	c, err := bsdbpf.Listen(port, ipv6, bsdbpf.Options{
+		Capture: o.Capture, FIB: max(o.FIB, 0), BoundIf: o.BindInterface, Log: slog.Default(),
+	})
 	if err != nil {
 		return nil, err
 	}

@@ -8,7 +8,7 @@ import (
 const perInterface = false
 
 // open ignores capture: a raw socket sees every interface.
-func open(port uint16, ipv6 bool, mark uint32, capture []string) (stun.Conn, error) {
+func open(port uint16, ipv6 bool, mark uint32, _ Options) (stun.Conn, error) {
 	c, err := linuxraw.Listen(port, ipv6, mark)
 	if err != nil {
 		return nil, err

@@ -18,7 +18,7 @@ func TestLinuxIgnoresCaptureList(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("opening a raw socket needs root (CAP_NET_RAW)")
 	}
-	c, err := OpenWith(47999, false, 0, []string{"no-such-if0"})
+	c, err := OpenWith(47999, false, 0, Options{Capture: []string{"no-such-if0"}, FIB: 3, BindInterface: "en9"})
 	if err != nil {
 		t.Fatalf("OpenWith with a capture list: %v", err)
 	}

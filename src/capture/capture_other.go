@@ -6,7 +6,7 @@ import "github.com/wgstun/wgstun/src/stun"
 
 const perInterface = false
 
-func open(port uint16, ipv6 bool, mark uint32, capture []string) (stun.Conn, error) {
+func open(port uint16, ipv6 bool, mark uint32, _ Options) (stun.Conn, error) {
 	return nil, ErrNotSupported
 }
 

@@ -87,6 +87,13 @@ type Interface struct {
 	// (FreeBSD and macOS, /dev/bpf); empty means every eligible one.
 	// Linux ignores it.
 	Capture []string
+	// FIB is the FreeBSD routing table STUN is sent through (SO_SETFIB),
+	// for a full tunnel whose default route would swallow it; -1 leaves
+	// the process's own. Other systems ignore it.
+	FIB int
+	// BindInterface pins STUN's sends to one interface on macOS
+	// (IP_BOUND_IF), for the same reason; "" leaves routing to decide.
+	BindInterface string
 }
 
 // Equal reports whether two interface configurations are the same.
@@ -94,7 +101,7 @@ func (a Interface) Equal(b Interface) bool {
 	return a.Name == b.Name && a.Store == b.Store && a.Family == b.Family &&
 		a.Refresh == b.Refresh && a.PingInterval == b.PingInterval &&
 		slices.Equal(a.Peers, b.Peers) && maps.Equal(a.Ping, b.Ping) &&
-		slices.Equal(a.Capture, b.Capture)
+		slices.Equal(a.Capture, b.Capture) && a.FIB == b.FIB && a.BindInterface == b.BindInterface
 }
 
 // file mirrors the TOML document. Durations are strings so that a bad one
@@ -130,6 +137,8 @@ type fileInterface struct {
 	PingInterval string     `toml:"ping_interval"`
 	Peer         []filePeer `toml:"peer"`
 	Capture      []string   `toml:"capture"`
+	FIB          *int       `toml:"fib"`
+	BindIf       string     `toml:"bind_interface"`
 }
 
 // filePeer is one [[interface.peer]] table: settings for one peer.
@@ -357,6 +366,17 @@ func (v *validator) resolve(f *file) *Config {
 		ifc.PingInterval = v.duration(key+".ping_interval", fi.PingInterval, DefaultPingInterval, MinPingInterval, MaxPingInterval)
 		v.peerTables(key, fi, &ifc, dupPeer)
 		ifc.Capture = v.capture(key, fi.Capture)
+		ifc.FIB = -1
+		if fi.FIB != nil {
+			if *fi.FIB < 0 || *fi.FIB > 65535 {
+				v.add(key+".fib", "%d is not a routing table number (0 to 65535)", *fi.FIB)
+			}
+			ifc.FIB = *fi.FIB
+		}
+		if fi.BindIf != "" && !validIfName(fi.BindIf) {
+			v.add(key+".bind_interface", "%q is not a valid interface name (at most 15 characters, no '/' or whitespace)", fi.BindIf)
+		}
+		ifc.BindInterface = fi.BindIf
 		c.Interfaces = append(c.Interfaces, ifc)
 	}
 	return c

@@ -49,6 +49,9 @@ func TestParseGood(t *testing.T) {
 	if w0.Equal(other) {
 		t.Error("Interface.Equal ignores capture")
 	}
+	if w0.FIB != 2 || w0.BindInterface != "en0" || w1.FIB != -1 || w1.BindInterface != "" {
+		t.Errorf("fib/bind_interface: %d %q, %d %q", w0.FIB, w0.BindInterface, w1.FIB, w1.BindInterface)
+	}
 }
 
 const base = `[stun]
@@ -164,6 +167,14 @@ capture = [
 				`x.toml:9: interface[0].capture[3]: "em 0" is not a valid interface name`,
 				`x.toml:9: interface[0].capture[4]: "a/b" is not a valid interface name`,
 				`x.toml:9: interface[0].capture[5]: interface "igb0" is already listed in interface[0].capture[0]`,
+			},
+		},
+		{
+			name: "fib and bind_interface",
+			in:   base + "[[interface]]\nname = \"wg0\"\nstore = \"s\"\nfib = -1\nbind_interface = \"en 0\"\n",
+			want: []string{
+				`x.toml:9: interface[0].fib: -1 is not a routing table number`,
+				`x.toml:10: interface[0].bind_interface: "en 0" is not a valid interface name`,
 			},
 		},
 		{

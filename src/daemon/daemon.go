@@ -45,10 +45,9 @@ type Pinger interface {
 // Deps are the daemon's ties to the outside world, wired in main.
 type Deps struct {
 	WG WireGuard
-	// OpenConn opens the packet path for WireGuard's port
-	// (capture.OpenWith); capture lists the interfaces to capture on where
-	// the OS needs that (BSD), empty for all.
-	OpenConn func(port uint16, ipv6 bool, mark uint32, capture []string) (stun.Conn, error)
+	// OpenConn opens the packet path for WireGuard's port (capture.OpenWith
+	// with the interface's capture, fib and bind_interface settings).
+	OpenConn func(port uint16, ipv6 bool, mark uint32, ic config.Interface) (stun.Conn, error)
 	// NewStore builds a store from its configuration.
 	NewStore func(s config.Store, log *slog.Logger) (store.Store, error)
 	// NewPinger builds the ping watch of an interface; nil disables it.

@@ -197,7 +197,7 @@ func newPair(t *testing.T) (a, b *side, st *memStore, clk *clock) {
 		cfg := &config.Config{STUN: []string{"198.51.100.1:3478"}, Socket: "/nonexistent"}
 		d := New(cfg, "test", slog.New(slog.NewTextHandler(io.Discard, nil)), Deps{
 			WG:       fw,
-			OpenConn: func(uint16, bool, uint32, []string) (stun.Conn, error) { return conn, nil },
+			OpenConn: func(uint16, bool, uint32, config.Interface) (stun.Conn, error) { return conn, nil },
 			Now:      clk.now,
 			Rand:     rand.Reader,
 		})

@@ -267,7 +267,7 @@ func TestRecreatedInterfaceReattaches(t *testing.T) {
 	ctx := context.Background()
 	opens := 0
 	conn := b.conn
-	b.r.d.deps.OpenConn = func(port uint16, _ bool, _ uint32, _ []string) (stun.Conn, error) {
+	b.r.d.deps.OpenConn = func(port uint16, _ bool, _ uint32, _ config.Interface) (stun.Conn, error) {
 		opens++
 		return conn, nil
 	}
@@ -417,7 +417,7 @@ func TestReload(t *testing.T) {
 	pingers := 0
 	d := New(cfg, "test", slog.New(slog.NewTextHandler(&logs, nil)), Deps{
 		WG:       fw,
-		OpenConn: func(uint16, bool, uint32, []string) (stun.Conn, error) { return conn, nil },
+		OpenConn: func(uint16, bool, uint32, config.Interface) (stun.Conn, error) { return conn, nil },
 		NewStore: func(s config.Store, _ *slog.Logger) (store.Store, error) {
 			if failNext {
 				return nil, errors.New("cannot open")

@@ -367,7 +367,7 @@ func (r *runner) openPaths(port uint16, mark uint32) error {
 		if v6 && !r.cfg.Family.V6() || !v6 && !r.cfg.Family.V4() {
 			continue
 		}
-		c, err := r.d.deps.OpenConn(port, v6, mark, r.cfg.Capture)
+		c, err := r.d.deps.OpenConn(port, v6, mark, r.cfg)
 		if err != nil {
 			r.closePaths()
 			return fmt.Errorf("open packet path on port %d: %w", port, err)
@@ -909,7 +909,8 @@ func (r *runner) reconfigure(ctx context.Context, s settings) {
 	r.set, r.cfg = s, s.ic
 	now := r.now()
 	r.nextRead = now
-	if old.ic.Family != s.ic.Family || !slices.Equal(old.ic.Capture, s.ic.Capture) {
+	if old.ic.Family != s.ic.Family || !slices.Equal(old.ic.Capture, s.ic.Capture) ||
+		old.ic.FIB != s.ic.FIB || old.ic.BindInterface != s.ic.BindInterface {
 		r.closePaths()
 		r.mapped = [2]netip.AddrPort{}
 	}
