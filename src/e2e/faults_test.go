@@ -1116,8 +1116,10 @@ func (m *monitor) waitPing(t0 time.Time, limit time.Duration) (time.Duration, bo
 	}
 }
 
-// noFailedProbes asserts that every probe that started in [from, to] got
-// its answer.
+// noFailedProbes asserts that the tunnel carried the probes that started
+// in [from, to]: a break, however short, fails several probes in a row (one
+// starts every 250 ms), so a single lost ping on a loaded machine is logged
+// and any second one fails the test.
 func (m *monitor) noFailedProbes(t *testing.T, from, to time.Time, when string) {
 	t.Helper()
 	m.mu.Lock()
@@ -1140,7 +1142,10 @@ func (m *monitor) noFailedProbes(t *testing.T, from, to time.Time, when string) 
 		t.Errorf("no probes ran %s", when)
 		return
 	}
-	if failed > 0 {
+	switch {
+	case failed == 1:
+		t.Logf("1 of %d pings failed %s, %v in (a single loss, not a break)", n, when, first.Sub(from).Round(time.Millisecond))
+	case failed > 1:
 		t.Errorf("%d of %d pings failed %s, the first %v in", failed, n, when, first.Sub(from).Round(time.Millisecond))
 	}
 }
