@@ -5,21 +5,10 @@ package ping
 import (
 	"errors"
 	"fmt"
-	"net/netip"
 	"os"
-	"syscall"
 
 	"golang.org/x/sys/unix"
 )
-
-const supported = true
-
-// sock is an ICMP socket in the runtime poller.
-type sock struct {
-	f     *os.File
-	rc    syscall.RawConn
-	v4hdr bool // IPv4: reads may carry the IPv4 header (cutIPv4Header)
-}
 
 // openConn opens an ICMP socket of the family for iface. Where the OS
 // offers unprivileged ICMP datagram sockets (macOS) it tries one first and
@@ -52,13 +41,11 @@ func openConn(iface string, v6 bool) (conn, bool, error) {
 		unix.Close(fd)
 		return nil, false, fmt.Errorf("ping: %s socket on %s: %w", name, iface, err)
 	}
-	f := os.NewFile(uintptr(fd), "ping "+name+" "+iface)
-	rc, err := f.SyscallConn()
+	s, err := newSock(fd, name, iface, !v6)
 	if err != nil {
-		f.Close()
-		return nil, false, fmt.Errorf("ping: %s socket on %s: %w", name, iface, err)
+		return nil, false, err
 	}
-	return &sock{f: f, rc: rc, v4hdr: !v6}, dgram, nil
+	return s, dgram, nil
 }
 
 // setup ties fd to iface and, on raw ICMPv6 sockets, lets only echo
@@ -76,60 +63,6 @@ func setup(fd int, iface string, v6, dgram bool) error {
 	return os.NewSyscallError("setsockopt ICMP6_FILTER", err)
 }
 
-func (s *sock) writeTo(msg []byte, dst netip.Addr) error {
-	var sa unix.Sockaddr
-	if dst.Is4() {
-		sa = &unix.SockaddrInet4{Addr: dst.As4()}
-	} else {
-		sa = &unix.SockaddrInet6{Addr: dst.As16()}
-	}
-	var err error
-	werr := s.rc.Write(func(fd uintptr) bool {
-		err = unix.Sendto(int(fd), msg, 0, sa)
-		return err != unix.EAGAIN
-	})
-	if werr != nil {
-		return werr
-	}
-	return os.NewSyscallError("sendto", err)
-}
-
-func (s *sock) readFrom(buf []byte) ([]byte, netip.Addr, error) {
-	var (
-		n    int
-		from unix.Sockaddr
-		err  error
-	)
-	rerr := s.rc.Read(func(fd uintptr) bool {
-		n, from, err = unix.Recvfrom(int(fd), buf, 0)
-		return err != unix.EAGAIN
-	})
-	if rerr != nil {
-		return nil, netip.Addr{}, rerr
-	}
-	if err != nil {
-		return nil, netip.Addr{}, os.NewSyscallError("recvfrom", err)
-	}
-	var src netip.Addr
-	switch sa := from.(type) {
-	case *unix.SockaddrInet4:
-		src = netip.AddrFrom4(sa.Addr)
-	case *unix.SockaddrInet6:
-		src = netip.AddrFrom16(sa.Addr)
-	}
-	msg := buf[:n]
-	if s.v4hdr {
-		if msg, err = cutIPv4Header(msg); err != nil {
-			return nil, src, nil // not ours; an empty message is skipped
-		}
-	}
-	return msg, src, nil
-}
-
-func (s *sock) Close() error { return s.f.Close() }
-
-// gone tells whether a send error means the socket's interface
-// disappeared, so the socket must be opened again.
-func gone(err error) bool {
-	return errors.Is(err, unix.ENODEV) || errors.Is(err, unix.ENXIO)
-}
+// dropIPv4Header cuts the IPv4 header off what an ICMP socket read; the
+// BSDs deliver it on datagram sockets too.
+func dropIPv4Header(b []byte) ([]byte, error) { return cutIPv4Header(b) }
