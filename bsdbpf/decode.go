@@ -4,20 +4,21 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/wgstun/wgstun/src/stunwire"
 	"net/netip"
 )
 
 // Reasons decode rejects a captured frame. ReadPackets drops such frames
 // silently; they are sentinels so tests can tell the reasons apart.
 var (
-	errTruncated       = errors.New("truncated packet")
+	errTruncated       = stunwire.ErrTruncated
 	errNotIP           = errors.New("not an IPv4 or IPv6 packet")
 	errBadHeaderLen    = errors.New("bad IPv4 header length")
 	errNotUDP          = errors.New("not a UDP packet")
 	errFragment        = errors.New("IPv4 fragment")
-	errBadUDPLen       = errors.New("bad UDP length")
-	errOtherPort       = errors.New("UDP destination port is not ours")
-	errNotSTUNResponse = errors.New("not a STUN Binding response")
+	errBadUDPLen       = stunwire.ErrBadUDPLen
+	errOtherPort       = stunwire.ErrOtherPort
+	errNotSTUNResponse = stunwire.ErrNotSTUNResponse
 	errBadSource       = errors.New("bad source address")
 )
 
@@ -118,7 +119,7 @@ func parseIPv4(b []byte, port uint16) ([]byte, netip.AddrPort, error) {
 	if binary.BigEndian.Uint16(b[6:8])&ipv4FragMask != 0 {
 		return nil, netip.AddrPort{}, errFragment
 	}
-	payload, sport, err := parseUDP(b[ihl:], port)
+	payload, sport, err := stunwire.ParseUDP(b[ihl:], port)
 	if err != nil {
 		return nil, netip.AddrPort{}, err
 	}
@@ -143,43 +144,9 @@ func parseIPv6(b []byte, port uint16) ([]byte, netip.AddrPort, error) {
 	if src.Is4In6() || src.IsUnspecified() || src.IsMulticast() {
 		return nil, netip.AddrPort{}, errBadSource
 	}
-	payload, sport, err := parseUDP(b[ipv6HeaderLen:], port)
+	payload, sport, err := stunwire.ParseUDP(b[ipv6HeaderLen:], port)
 	if err != nil {
 		return nil, netip.AddrPort{}, err
 	}
 	return payload, netip.AddrPortFrom(src, sport), nil
-}
-
-// parseUDP checks a UDP header and its STUN payload and returns the payload
-// (trimmed to the UDP length) and the source port.
-func parseUDP(u []byte, port uint16) ([]byte, uint16, error) {
-	if len(u) < udpHeaderLen {
-		return nil, 0, errTruncated
-	}
-	ulen := int(binary.BigEndian.Uint16(u[4:6]))
-	if ulen < udpHeaderLen {
-		return nil, 0, errBadUDPLen
-	}
-	if ulen > len(u) {
-		return nil, 0, errTruncated
-	}
-	if binary.BigEndian.Uint16(u[2:4]) != port {
-		return nil, 0, errOtherPort
-	}
-	payload := u[udpHeaderLen:ulen]
-	if !isSTUNResponse(payload) {
-		return nil, 0, errNotSTUNResponse
-	}
-	return payload, binary.BigEndian.Uint16(u[0:2]), nil
-}
-
-// isSTUNResponse reports whether p starts with a STUN header whose type is a
-// Binding success or error response and whose cookie is the magic cookie.
-func isSTUNResponse(p []byte) bool {
-	if len(p) < stunHeaderLen {
-		return false
-	}
-	t := binary.BigEndian.Uint16(p[0:2])
-	return (t == stunBindingSuccess || t == stunBindingError) &&
-		binary.BigEndian.Uint32(p[4:8]) == stunMagicCookie
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"github.com/wgstun/wgstun/src/stunwire"
 	"net/netip"
 	"testing"
 )
@@ -88,7 +89,7 @@ func FuzzDecode(f *testing.F) {
 			if !accepted {
 				t.Fatalf("decode accepts a frame the filter drops: % x", frame)
 			}
-			if !isSTUNResponse(payload) || !src.IsValid() {
+			if !stunwire.IsSTUNResponse(payload) || !src.IsValid() {
 				t.Fatalf("decode returned payload % x from %v", payload, src)
 			}
 		}

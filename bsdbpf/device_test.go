@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/wgstun/wgstun/src/stunwire"
 	"net"
 	"net/netip"
 	"reflect"
@@ -288,7 +289,7 @@ func TestReadPackets(t *testing.T) {
 			}
 			var got []netip.AddrPort
 			read := func(payload []byte, src netip.AddrPort) {
-				if !isSTUNResponse(payload) {
+				if !stunwire.IsSTUNResponse(payload) {
 					t.Errorf("payload % x is not a STUN answer", payload)
 				}
 				got = append(got, src)

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/wgstun/wgstun/src/stunwire"
 	"net/netip"
 	"strconv"
 	"testing"
@@ -175,7 +176,7 @@ func TestFilterAndDecode(t *testing.T) {
 					if src != tc.src {
 						t.Errorf("source %v, want %v", src, tc.src)
 					}
-					if !isSTUNResponse(payload) || !bytes.Equal(payload[8:20], tTxID[:]) {
+					if !stunwire.IsSTUNResponse(payload) || !bytes.Equal(payload[8:20], tTxID[:]) {
 						t.Errorf("payload % x is not the STUN message", payload)
 					}
 				})

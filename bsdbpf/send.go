@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/wgstun/wgstun/src/stunwire"
 	"net/netip"
 	"sync"
 )
@@ -219,46 +220,7 @@ func buildDatagram(src, dst netip.Addr, sport, dport uint16, payload []byte) []b
 	binary.BigEndian.PutUint16(b[4:6], uint16(len(b)))
 	copy(b[txUDPHeaderLen:], payload)
 	if src.IsValid() && dst.IsValid() {
-		binary.BigEndian.PutUint16(b[6:8], pseudoChecksum(src, dst, b))
+		binary.BigEndian.PutUint16(b[6:8], stunwire.UDPChecksum(src, dst, b))
 	}
 	return b
-}
-
-// pseudoChecksum returns the UDP checksum of datagram (checksum field
-// zero) between src and dst, both IPv4 or both IPv6. A computed zero is
-// sent as 0xffff: zero means "no checksum" in IPv4 and is invalid in IPv6.
-func pseudoChecksum(src, dst netip.Addr, datagram []byte) uint16 {
-	var sum uint64
-	s, d := src.AsSlice(), dst.AsSlice()
-	sum = onesSum(sum, s)
-	sum = onesSum(sum, d)
-	n := uint64(len(datagram))
-	sum += n>>16 + n&0xffff + txProtoUDP
-	sum = onesSum(sum, datagram)
-	cs := ^onesFold(sum)
-	if cs == 0 {
-		cs = 0xffff
-	}
-	return cs
-}
-
-// onesSum adds b to sum as big-endian 16-bit words, an odd last byte
-// padded with zero (RFC 1071).
-func onesSum(sum uint64, b []byte) uint64 {
-	for len(b) >= 2 {
-		sum += uint64(binary.BigEndian.Uint16(b))
-		b = b[2:]
-	}
-	if len(b) == 1 {
-		sum += uint64(b[0]) << 8
-	}
-	return sum
-}
-
-// onesFold folds a sum of 16-bit words to 16 bits with end-around carry.
-func onesFold(sum uint64) uint16 {
-	for sum>>16 != 0 {
-		sum = sum>>16 + sum&0xffff
-	}
-	return uint16(sum)
 }

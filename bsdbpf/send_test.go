@@ -14,12 +14,22 @@ import (
 // and dst: the one's complement sum over pseudo-header and datagram,
 // checksum included, is 0xffff (RFC 1071 section 1).
 func verifyUDPChecksum(src, dst netip.Addr, datagram []byte) bool {
-	var sum uint64
-	sum = onesSum(sum, src.AsSlice())
-	sum = onesSum(sum, dst.AsSlice())
-	sum += uint64(len(datagram)) + txProtoUDP
-	sum = onesSum(sum, datagram)
-	return onesFold(sum) == 0xffff
+	var b []byte
+	b = append(b, src.AsSlice()...)
+	b = append(b, dst.AsSlice()...)
+	b = append(b, 0, txProtoUDP, byte(len(datagram)>>8), byte(len(datagram)))
+	b = append(b, datagram...)
+	if len(b)%2 == 1 {
+		b = append(b, 0)
+	}
+	var sum uint32
+	for i := 0; i < len(b); i += 2 {
+		sum += uint32(b[i])<<8 | uint32(b[i+1])
+	}
+	for sum>>16 != 0 {
+		sum = sum>>16 + sum&0xffff
+	}
+	return sum == 0xffff
 }
 
 func TestBuildDatagram(t *testing.T) {

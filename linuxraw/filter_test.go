@@ -2,6 +2,7 @@ package linuxraw
 
 import (
 	"bytes"
+	"github.com/wgstun/wgstun/src/stunwire"
 	"net/netip"
 	"strconv"
 	"testing"
@@ -132,7 +133,7 @@ func TestFilterIPv4(t *testing.T) {
 			if want := netip.AddrPortFrom(testServer4, testServerPort); src != want {
 				t.Errorf("source = %v, want %v", src, want)
 			}
-			if !isSTUNResponse(payload) || len(payload) < stunHeaderLen {
+			if !stunwire.IsSTUNResponse(payload) || len(payload) < stunHeaderLen {
 				t.Errorf("payload % x is not the STUN message", payload)
 			}
 		})

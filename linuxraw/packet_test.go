@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"github.com/wgstun/wgstun/src/stunwire"
 	"net/netip"
 	"testing"
 
@@ -91,19 +92,6 @@ func TestParseIPv6Source(t *testing.T) {
 	}
 }
 
-// TestOnesComplementSum checks the sum against the worked example in RFC 1071
-// section 3: the words 0001 f203 f4f5 f6f7 sum to 2ddf0, folded ddf2.
-func TestOnesComplementSum(t *testing.T) {
-	b := []byte{0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7}
-	if got := fold(sumWords(0, b)); got != 0xddf2 {
-		t.Errorf("sum = %#04x, want 0xddf2", got)
-	}
-	// Odd length: the last byte is padded with zero on the right.
-	if got := fold(sumWords(0, b[:7])); got != 0xddf2-0xf7 {
-		t.Errorf("odd sum = %#04x, want %#04x", got, 0xddf2-0xf7)
-	}
-}
-
 // TestUDPChecksumFixtures compares with datagrams whose checksums tcpdump
 // 4.99.3 ("tcpdump -vv -r" on a LINKTYPE_RAW capture) reports as
 // "[udp sum ok]", and which it reports as bad when one bit is flipped.
@@ -133,10 +121,10 @@ func TestUDPChecksumFixtures(t *testing.T) {
 			}
 			want := binary.BigEndian.Uint16(d[6:8])
 			d[6], d[7] = 0, 0
-			if got := udpChecksum(tc.src, tc.dst, d); got != want {
+			if got := stunwire.UDPChecksum(tc.src, tc.dst, d); got != want {
 				t.Errorf("udpChecksum = %#04x, want %#04x", got, want)
 			}
-			built := buildUDP(tc.src, tc.dst, binary.BigEndian.Uint16(d[0:2]), binary.BigEndian.Uint16(d[2:4]), d[8:])
+			built := stunwire.BuildUDP(tc.src, tc.dst, binary.BigEndian.Uint16(d[0:2]), binary.BigEndian.Uint16(d[2:4]), d[8:])
 			d[6], d[7] = byte(want>>8), byte(want)
 			if !bytes.Equal(built, d) {
 				t.Errorf("buildUDP = %x\nwant       %x", built, d)
@@ -194,7 +182,7 @@ func TestUDPChecksumReference(t *testing.T) {
 	for pname, payload := range payloads {
 		for aname, a := range pairs {
 			t.Run(aname+" "+pname, func(t *testing.T) {
-				d := buildUDP(a[0], a[1], testPort, testServerPort, payload)
+				d := stunwire.BuildUDP(a[0], a[1], testPort, testServerPort, payload)
 				got := binary.BigEndian.Uint16(d[6:8])
 				d[6], d[7] = 0, 0
 				if want := referenceChecksum(a[0], a[1], d); got != want {
@@ -257,7 +245,7 @@ func FuzzParseIPv6(f *testing.F) {
 
 func checkPayload(t *testing.T, b, payload []byte) {
 	t.Helper()
-	if len(payload) < stunHeaderLen || !isSTUNResponse(payload) {
+	if len(payload) < stunHeaderLen || !stunwire.IsSTUNResponse(payload) {
 		t.Fatalf("payload % x is not a STUN response", payload)
 	}
 	end := cap(b) - cap(payload) + len(payload) // payload aliases b
