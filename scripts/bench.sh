@@ -19,7 +19,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 bin=$(realpath "${1:-$root/bin/wgstun}")
 runs=${RUNS:-5}
-size_budget=3670016 # 3.5 MiB: linux/mipsle stripped
+# shellcheck source=scripts/size-budget.sh
+. "$here/size-budget.sh"
 rss_budget_kb=8192
 
 [ "$(id -u)" -eq 0 ] || { echo "bench.sh: run as root" >&2; exit 1; }
