@@ -1,0 +1,186 @@
+#!/bin/bash
+# Offline checks of the FreeBSD port in net/wgstun. Run from anywhere:
+#   bash packaging/freebsd-port/test.sh
+# Needs: go (the daemon is built for freebsd/amd64 and for this host), the
+# Debian package shellcheck, and sh. Installs nothing.
+#
+# 1. files/wgstun.in with %%PREFIX%% substituted passes `sh -n` and
+#    `shellcheck -s sh`.
+# 2. The rc.d script, run against rc.subr.stub with a test rc.conf: the
+#    daemon(8) command line for default and customised knobs (wgstun_flags go
+#    to wgstun, never to daemon(8); syslog vs logfile), start refused when the
+#    configuration is bad (the real wgstun check runs), reload sends SIGHUP to
+#    the child in the child pidfile, configtest, required_modules.
+# 3. stage.sh stages what `make stage` would (GO_TARGET built for FreeBSD,
+#    USE_RC_SUBR, post-install) and the staged tree must equal pkg-plist plus
+#    the framework's own entries, file for file; modes are checked.
+# 4. The sample configuration passes `wgstun check`; GO_MODULE matches go.mod.
+#
+# Not verifiable here (needs FreeBSD): bsd.port.mk itself (`make stage
+# check-plist`, `portlint -AC`, `poudriere testport`), the cgo wgctrl build,
+# distinfo (`make makesum`), daemon(8)'s restart and pidfile behaviour,
+# kldload if_wg, and the service actually running.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+port=$here/net/wgstun
+failures=0 passes=0
+
+need() {
+	command -v "$1" >/dev/null 2>&1 || {
+		echo "freebsd-port test: '$1' not found; install $2" >&2
+		exit 2
+	}
+}
+need go "Go 1.26 (see scripts/deps.sh)"
+need shellcheck "the Debian package shellcheck (apt-get install shellcheck)"
+need sh "dash or any POSIX sh"
+
+tmp=$(mktemp -d)
+trap 'kill "${hup_pid:-}" 2>/dev/null || true; rm -rf "$tmp"' EXIT
+
+fails() { ! "$@" >/dev/null 2>&1; }
+pass() { passes=$((passes + 1)); echo "ok   $1"; }
+fail() { failures=$((failures + 1)); echo "FAIL $1" >&2; }
+check() { # check NAME COMMAND...
+	local name=$1
+	shift
+	if "$@"; then pass "$name"; else fail "$name"; fi
+}
+
+# --- build: host binary for running check, freebsd binary for staging ---
+(cd "$root" && CGO_ENABLED=0 go build -trimpath -o "$tmp/wgstun-host" ./src)
+(cd "$root" && GOOS=freebsd GOARCH=amd64 CGO_ENABLED=0 go build -trimpath -o "$tmp/wgstun-freebsd" ./src)
+check "GO_TARGET ./src builds for freebsd/amd64" test -s "$tmp/wgstun-freebsd"
+
+# --- 1. lint ---
+sed 's|%%PREFIX%%|/usr/local|g' "$port/files/wgstun.in" >"$tmp/wgstun.rc"
+check "rc.d script: sh -n" sh -n "$tmp/wgstun.rc"
+# SC1091: /etc/rc.subr is not on this machine. SC2034: rcvar, command,
+# command_args, required_*, extra_commands, *_cmd are read by rc.subr.
+check "rc.d script: shellcheck -s sh" shellcheck -s sh -e SC1091,SC2034 "$tmp/wgstun.rc"
+check "stage.sh, test.sh, rc.subr.stub: shellcheck" shellcheck "$here/stage.sh" "$here/test.sh"
+check "rc.subr.stub: shellcheck" shellcheck -s sh "$here/rc.subr.stub"
+
+# --- 2. rc.d script behaviour against the stub rc.subr ---
+mkdir -p "$tmp/prefix/sbin" "$tmp/prefix/etc/wgstun" "$tmp/run"
+cp "$tmp/wgstun-host" "$tmp/prefix/sbin/wgstun"
+cp "$port/files/wgstun.toml.sample" "$tmp/prefix/etc/wgstun/wgstun.toml"
+sed -e "s|%%PREFIX%%|$tmp/prefix|g" -e "s|/etc/rc.subr|$here/rc.subr.stub|" \
+	-e "s|/var/run/|$tmp/run/|g" "$port/files/wgstun.in" >"$tmp/rc"
+export RC_CONF=$tmp/rc.conf RC_ARGV=$tmp/argv RC_MODULES=$tmp/modules
+
+rc() { (unset flags; sh "$tmp/rc" "$@"); }
+argv() { paste -sd' ' "$RC_ARGV"; }
+P=$tmp/prefix R=$tmp/run
+
+echo 'wgstun_enable="NO"' >"$RC_CONF"
+rm -f "$RC_ARGV"
+out=$(rc start)
+check "start with wgstun_enable=NO does nothing" test ! -e "$RC_ARGV"
+check "start with wgstun_enable=NO says why" grep -q "Set wgstun_enable to YES" <<<"$out"
+
+echo 'wgstun_enable="YES"' >"$RC_CONF"
+rc start >/dev/null
+want="/usr/sbin/daemon -P $R/wgstun.pid -p $R/wgstun.child.pid -r -R 5 -f -S -T wgstun $P/sbin/wgstun run -c $P/etc/wgstun/wgstun.toml"
+got=$(argv)
+check "default start: daemon(8) supervises, restarts, syslog tag wgstun" test "$got" = "$want"
+[ "$got" = "$want" ] || printf '  want: %s\n  got:  %s\n' "$want" "$got" >&2
+check "required_modules is if_wg" test "$(cat "$RC_MODULES")" = if_wg
+
+cp "$port/files/wgstun.toml.sample" "$tmp/other.toml"
+cat >"$RC_CONF" <<CONF
+wgstun_enable="YES"
+wgstun_config="$tmp/other.toml"
+wgstun_flags="--extra"
+wgstun_logfile="/var/log/wgstun.log"
+wgstun_restart_delay="30"
+CONF
+rc start >/dev/null
+want="/usr/sbin/daemon -P $R/wgstun.pid -p $R/wgstun.child.pid -r -R 30 -f -o /var/log/wgstun.log -H $P/sbin/wgstun run -c $tmp/other.toml --extra"
+got=$(argv)
+check "knobs: config, flags after 'run' (not daemon's), logfile, delay" test "$got" = "$want"
+[ "$got" = "$want" ] || printf '  want: %s\n  got:  %s\n' "$want" "$got" >&2
+
+printf '[stun]\nservers = []\nbogus = 1\n' >"$tmp/bad.toml"
+printf 'wgstun_enable="YES"\nwgstun_config="%s"\n' "$tmp/bad.toml" >"$RC_CONF"
+rm -f "$RC_ARGV"
+set +e
+err=$(rc start 2>&1)
+status=$?
+set -e
+check "start refused when wgstun check fails" test "$status" -ne 0 -a ! -e "$RC_ARGV"
+check "refusal names the config file" grep -q "$tmp/bad.toml has errors" <<<"$err"
+check "refusal shows wgstun's own problem list" grep -q "bogus" <<<"$err"
+check "configtest fails on the bad config" fails rc configtest
+
+printf 'wgstun_enable="YES"\nwgstun_config="%s"\n' "$tmp/missing.toml" >"$RC_CONF"
+check "start refused when the config file is missing (required_files)" fails rc start
+
+echo 'wgstun_enable="YES"' >"$RC_CONF"
+check "configtest passes on the sample config" rc configtest
+rm -f "$R/wgstun.child.pid"
+check "reload without a child pidfile fails" fails rc reload
+# A stand-in child that records SIGHUP.
+sh -c 'trap "echo hup >>\"$1\"" HUP; i=0; while [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done' _ "$tmp/hup" &
+hup_pid=$!
+echo "$hup_pid" >"$R/wgstun.child.pid"
+sleep 0.2
+rc reload >/dev/null
+for _ in $(seq 50); do [ -s "$tmp/hup" ] && break; sleep 0.1; done
+check "reload sends SIGHUP to the pid in the child pidfile" grep -q hup "$tmp/hup"
+kill "$hup_pid" 2>/dev/null || true
+wait "$hup_pid" 2>/dev/null || true
+hup_pid=
+rc stop >/dev/null
+check "stop removes the child pidfile" test ! -e "$R/wgstun.child.pid"
+
+# --- 3. staged tree vs pkg-plist ---
+stage=$tmp/stage
+auto=$("$here/stage.sh" "$port" "$stage" "$tmp/wgstun-freebsd")
+prefix=/usr/local
+: >"$tmp/plist-files"
+: >"$tmp/plist-dirs"
+while read -r first rest; do
+	case $first in
+	'' | '@comment') ;;
+	'@sample')
+		# "@sample X.sample" or "@sample SRC DST": SRC is the staged file.
+		echo "${rest%% *}" >>"$tmp/plist-files"
+		;;
+	'@dir') echo "$rest" >>"$tmp/plist-dirs" ;;
+	@*) fail "pkg-plist: keyword $first is not understood by this test" ;;
+	*) echo "$first" >>"$tmp/plist-files" ;;
+	esac
+done <"$port/pkg-plist"
+printf '%s\n' "$auto" >>"$tmp/plist-files"
+sort -u "$tmp/plist-files" -o "$tmp/plist-files"
+(cd "$stage$prefix" && find . -type f -o -type l | sed 's|^\./||' | sort) >"$tmp/staged"
+if diff -u "$tmp/plist-files" "$tmp/staged" >"$tmp/plist.diff"; then
+	pass "pkg-plist (+ etc/rc.d/wgstun from USE_RC_SUBR) lists exactly the staged files"
+else
+	fail "pkg-plist vs staged tree (- plist only, + staged only):"
+	cat "$tmp/plist.diff" >&2
+fi
+while read -r d; do
+	check "@dir $d is staged" test -d "$stage$prefix/$d"
+done <"$tmp/plist-dirs"
+check "@sample entry names a .sample file" grep -Eq '^@sample [^ ]+\.sample$' "$port/pkg-plist"
+mode() { stat -c %a "$stage$prefix/$1"; }
+check "sbin/wgstun is 555" test "$(mode sbin/wgstun)" = 555
+check "etc/rc.d/wgstun is 555" test "$(mode etc/rc.d/wgstun)" = 555
+check "sample config is 444" test "$(mode etc/wgstun/wgstun.toml.sample)" = 444
+check "staged rc.d script has no %%placeholders%% left" fails grep -q %% "$stage$prefix/etc/rc.d/wgstun"
+# ELF e_ident[EI_OSABI] (byte 7) is 9, ELFOSABI_FREEBSD, in Go's FreeBSD binaries.
+check "staged binary is a FreeBSD ELF" test "$(od -An -tu1 -j7 -N1 "$stage$prefix/sbin/wgstun" | tr -d ' ')" = 9
+
+# --- 4. sample config and module path ---
+check "sample config passes wgstun check" "$tmp/wgstun-host" check -c "$port/files/wgstun.toml.sample" >/dev/null
+mod=$(sed -n 's/^module //p' "$root/go.mod")
+check "GO_MODULE matches go.mod ($mod)" grep -Eq "^GO_MODULE=[[:space:]]+$mod\$" "$port/Makefile"
+check "Makefile uses go:modules" grep -Eq '^USES=[[:space:]]+go:modules' "$port/Makefile"
+check "USE_RC_SUBR=wgstun" grep -Eq '^USE_RC_SUBR=[[:space:]]+wgstun$' "$port/Makefile"
+
+echo "freebsd-port: $passes passed, $failures failed"
+[ "$failures" -eq 0 ]
