@@ -75,7 +75,6 @@ type Daemon struct {
 	// owned by Run's goroutine
 	stores  map[string]store.Store
 	runners map[string]*handle
-	ctl     net.Listener
 	ctlStop context.CancelFunc
 	wg      sync.WaitGroup
 }
@@ -235,7 +234,7 @@ func (d *Daemon) buildStores(cfg, old *config.Config, running map[string]store.S
 }
 
 func (d *Daemon) settingsFor(cfg *config.Config, ic config.Interface) settings {
-	return settings{ic: ic, store: d.stores[ic.Store], sc: cfg.Stores[ic.Store], stun: cfg.STUN}
+	return settings{ic: ic, store: d.stores[ic.Store], stun: cfg.STUN}
 }
 
 func sameStore(a, b config.Store) bool {
@@ -261,7 +260,7 @@ func (d *Daemon) start(ctx context.Context, s settings) {
 
 func (d *Daemon) serve(ctx context.Context, l net.Listener) {
 	cctx, cancel := context.WithCancel(ctx)
-	d.ctl, d.ctlStop = l, cancel
+	d.ctlStop = cancel
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()

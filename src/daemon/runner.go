@@ -58,7 +58,6 @@ func (p *path) close() {
 type settings struct {
 	ic    config.Interface
 	store store.Store
-	sc    config.Store
 	stun  []string
 }
 
@@ -280,15 +279,27 @@ func (r *runner) nextWake() time.Time {
 	}
 	if r.inflight < r.d.workers {
 		for _, p := range r.peers {
-			if !p.polling && p.nextPoll.Before(next) {
-				next = p.nextPoll
+			if t, ok := r.pollWanted(p); ok && t.Before(next) {
+				next = t
 			}
-			if r.canPublish() && !p.publishing && p.published.IsZero() && p.nextPub.Before(next) {
-				next = p.nextPub
+			if t, ok := r.publishWanted(p); ok && t.Before(next) {
+				next = t
 			}
 		}
 	}
 	return next
+}
+
+// pollWanted says whether a read of p's record is wanted (none is running)
+// and from when.
+func (r *runner) pollWanted(p *peer) (time.Time, bool) {
+	return p.nextPoll, !p.polling
+}
+
+// publishWanted says whether p's record is to be written (the mapping is
+// known, the last one is out of date and no write is running) and from when.
+func (r *runner) publishWanted(p *peer) (time.Time, bool) {
+	return p.nextPub, !p.publishing && p.published.IsZero() && r.canPublish()
 }
 
 // readDevice reads the WireGuard device and follows what changed on it.
@@ -641,23 +652,23 @@ func (r *runner) startJobs(ctx context.Context, now time.Time) {
 	if r.inflight >= r.d.workers {
 		return
 	}
-	var due []*peer
+	due := func(at time.Time, ok bool) bool { return ok && !now.Before(at) }
+	var ready []*peer
 	for _, p := range r.peers {
-		if !p.publishing && r.canPublish() && p.published.IsZero() && !now.Before(p.nextPub) ||
-			!p.polling && !now.Before(p.nextPoll) {
-			due = append(due, p)
+		if due(r.publishWanted(p)) || due(r.pollWanted(p)) {
+			ready = append(ready, p)
 		}
 	}
-	sort.Slice(due, func(i, j int) bool { return due[i].nextPoll.Before(due[j].nextPoll) })
+	sort.Slice(ready, func(i, j int) bool { return ready[i].nextPoll.Before(ready[j].nextPoll) })
 	e := record.Endpoints{IPv4: r.mapped[0], IPv6: r.mapped[1], Time: now, NAT: r.nat}
-	for _, p := range due {
-		if !p.publishing && r.canPublish() && p.published.IsZero() && !now.Before(p.nextPub) {
+	for _, p := range ready {
+		if due(r.publishWanted(p)) {
 			if r.inflight >= r.d.workers {
 				return
 			}
 			r.startPublish(ctx, p, e)
 		}
-		if !p.polling && !now.Before(p.nextPoll) {
+		if due(r.pollWanted(p)) {
 			if r.inflight >= r.d.workers {
 				return
 			}
