@@ -3,6 +3,7 @@
 package bsdbpf
 
 import (
+	"github.com/wgstun/wgstun/src/stunwire"
 	"net"
 	"net/netip"
 	"os"
@@ -22,7 +23,7 @@ func nativeSendSys() SendSys {
 			return os.NewSyscallError("setsockopt IPV6_CHECKSUM", unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_CHECKSUM, off))
 		},
 		Connect: func(fd int, dst netip.AddrPort) error {
-			sa, err := toSockaddr(dst, ifIndex)
+			sa, err := stunwire.Sockaddr(dst, ifIndex)
 			if err != nil {
 				return err
 			}
@@ -33,10 +34,10 @@ func nativeSendSys() SendSys {
 			if err != nil {
 				return netip.Addr{}, os.NewSyscallError("getsockname", err)
 			}
-			return fromSockaddr(sa), nil
+			return stunwire.SockaddrAddr(sa), nil
 		},
 		SendTo: func(fd int, p []byte, dst netip.AddrPort) error {
-			sa, err := toSockaddr(dst, ifIndex)
+			sa, err := stunwire.Sockaddr(dst, ifIndex)
 			if err != nil {
 				return err
 			}

@@ -4,10 +4,10 @@ package linuxraw
 
 import (
 	"fmt"
+	"github.com/wgstun/wgstun/src/stunwire"
 	"net"
 	"net/netip"
 	"os"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -132,7 +132,7 @@ func attachFilter(fd int, prog []bpf.RawInstruction) error {
 // dst: it connects the route-lookup UDP socket, reads its name and
 // disconnects again. Nothing is sent.
 func (s *rawSocket) routeSource(dst netip.AddrPort) (netip.Addr, error) {
-	sa, err := sockaddr(dst)
+	sa, err := stunwire.Sockaddr(dst, nil)
 	if err != nil {
 		return netip.Addr{}, err
 	}
@@ -154,7 +154,7 @@ func (s *rawSocket) routeSource(dst netip.AddrPort) (netip.Addr, error) {
 	if derr != nil {
 		return netip.Addr{}, os.NewSyscallError("connect AF_UNSPEC", derr)
 	}
-	a := sockaddrAddr(name)
+	a := stunwire.SockaddrAddr(name)
 	if !a.IsValid() || a.IsUnspecified() {
 		return netip.Addr{}, fmt.Errorf("getsockname returned %v", a)
 	}
@@ -175,7 +175,7 @@ func disconnect(fd int) error {
 // send transmits datagram from src to dst, pinning src with IP_PKTINFO or
 // IPV6_PKTINFO so the kernel's IP header matches the UDP checksum.
 func (s *rawSocket) send(datagram []byte, src, dst netip.Addr) error {
-	sa, err := sockaddr(netip.AddrPortFrom(dst, 0)) // raw sockets want port 0
+	sa, err := stunwire.Sockaddr(netip.AddrPortFrom(dst, 0), nil) // raw sockets want port 0
 	if err != nil {
 		return err
 	}
@@ -223,7 +223,7 @@ func (s *rawSocket) recv(b []byte) (int, netip.Addr, error) {
 	if rerr != nil {
 		return 0, netip.Addr{}, os.NewSyscallError("recvfrom", rerr)
 	}
-	return n, sockaddrAddr(from), nil
+	return n, stunwire.SockaddrAddr(from), nil
 }
 
 // pollError maps the poller's "use of closed file" to net.ErrClosed, the
@@ -245,42 +245,4 @@ func (s *rawSocket) close() error {
 	}
 	s.routeMu.Unlock()
 	return s.f.Close()
-}
-
-// sockaddr converts ap to a unix.Sockaddr; an IPv6 zone may be an interface
-// name or index.
-func sockaddr(ap netip.AddrPort) (unix.Sockaddr, error) {
-	a := ap.Addr()
-	if a.Is4() {
-		return &unix.SockaddrInet4{Port: int(ap.Port()), Addr: a.As4()}, nil
-	}
-	sa := &unix.SockaddrInet6{Port: int(ap.Port()), Addr: a.As16()}
-	if z := a.Zone(); z != "" {
-		if i, err := strconv.ParseUint(z, 10, 32); err == nil {
-			sa.ZoneId = uint32(i)
-		} else {
-			ifi, err := net.InterfaceByName(z)
-			if err != nil {
-				return nil, fmt.Errorf("zone of %v: %w", a, err)
-			}
-			sa.ZoneId = uint32(ifi.Index)
-		}
-	}
-	return sa, nil
-}
-
-// sockaddrAddr returns the address in sa; an IPv6 scope becomes a numeric
-// zone. It returns the zero Addr for other socket address types.
-func sockaddrAddr(sa unix.Sockaddr) netip.Addr {
-	switch sa := sa.(type) {
-	case *unix.SockaddrInet4:
-		return netip.AddrFrom4(sa.Addr)
-	case *unix.SockaddrInet6:
-		a := netip.AddrFrom16(sa.Addr)
-		if sa.ZoneId != 0 {
-			a = a.WithZone(strconv.FormatUint(uint64(sa.ZoneId), 10))
-		}
-		return a
-	}
-	return netip.Addr{}
 }

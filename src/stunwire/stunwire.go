@@ -1,7 +1,8 @@
 // Package stunwire is the UDP framing of STUN on the wire, shared by the
 // packet paths that write and read WireGuard's port themselves (linuxraw,
-// bsdbpf): checking a received UDP header and its STUN answer, and
-// building a UDP datagram with its checksum.
+// bsdbpf): checking a received UDP header and its STUN answer, building a
+// UDP datagram with its checksum, and converting addresses to and from
+// socket addresses.
 package stunwire
 
 import (

@@ -1,19 +1,20 @@
 //go:build unix
 
-package bsdbpf
+package stunwire
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
 	"strconv"
 
 	"golang.org/x/sys/unix"
 )
 
-// toSockaddr converts ap to a unix.Sockaddr. An IPv6 zone may be an
-// interface name, looked up with ifIndex, or a number. An IPv4-mapped
-// address becomes IPv4.
-func toSockaddr(ap netip.AddrPort, ifIndex func(string) (int, error)) (unix.Sockaddr, error) {
+// Sockaddr converts ap to a unix.Sockaddr for the raw sockets of the packet
+// paths. An IPv6 zone may be a number or an interface name, looked up with
+// ifIndex (nil: net.InterfaceByName). An IPv4-mapped address becomes IPv4.
+func Sockaddr(ap netip.AddrPort, ifIndex func(string) (int, error)) (unix.Sockaddr, error) {
 	a := ap.Addr()
 	if !a.IsValid() {
 		return nil, fmt.Errorf("invalid address %v", ap)
@@ -26,6 +27,9 @@ func toSockaddr(ap netip.AddrPort, ifIndex func(string) (int, error)) (unix.Sock
 		if n, err := strconv.ParseUint(z, 10, 32); err == nil {
 			sa.ZoneId = uint32(n)
 		} else {
+			if ifIndex == nil {
+				ifIndex = indexByName
+			}
 			idx, err := ifIndex(z)
 			if err != nil {
 				return nil, fmt.Errorf("zone of %v: %w", a, err)
@@ -36,9 +40,9 @@ func toSockaddr(ap netip.AddrPort, ifIndex func(string) (int, error)) (unix.Sock
 	return sa, nil
 }
 
-// fromSockaddr returns the address in sa, an IPv6 scope as a numeric zone,
+// SockaddrAddr returns the address in sa, an IPv6 scope as a numeric zone,
 // or the zero Addr for other socket address types.
-func fromSockaddr(sa unix.Sockaddr) netip.Addr {
+func SockaddrAddr(sa unix.Sockaddr) netip.Addr {
 	switch sa := sa.(type) {
 	case *unix.SockaddrInet4:
 		return netip.AddrFrom4(sa.Addr)
@@ -50,4 +54,12 @@ func fromSockaddr(sa unix.Sockaddr) netip.Addr {
 		return a
 	}
 	return netip.Addr{}
+}
+
+func indexByName(name string) (int, error) {
+	ifi, err := net.InterfaceByName(name)
+	if err != nil {
+		return 0, err
+	}
+	return ifi.Index, nil
 }

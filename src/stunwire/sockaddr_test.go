@@ -1,6 +1,6 @@
 //go:build unix
 
-package bsdbpf
+package stunwire
 
 import (
 	"errors"
@@ -11,7 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-func TestToSockaddr(t *testing.T) {
+func TestSockaddr(t *testing.T) {
 	lookup := func(name string) (int, error) {
 		if name == "en0" {
 			return 4, nil
@@ -33,7 +33,7 @@ func TestToSockaddr(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := toSockaddr(netip.MustParseAddrPort(tt.in), lookup)
+			got, err := Sockaddr(netip.MustParseAddrPort(tt.in), lookup)
 			if tt.wantErr {
 				if err == nil {
 					t.Fatalf("got %+v, want an error", got)
@@ -48,12 +48,12 @@ func TestToSockaddr(t *testing.T) {
 			}
 		})
 	}
-	if _, err := toSockaddr(netip.AddrPort{}, lookup); err == nil {
+	if _, err := Sockaddr(netip.AddrPort{}, lookup); err == nil {
 		t.Error("zero AddrPort: no error")
 	}
 }
 
-func TestFromSockaddr(t *testing.T) {
+func TestSockaddrAddr(t *testing.T) {
 	tests := []struct {
 		name string
 		in   unix.Sockaddr
@@ -65,7 +65,7 @@ func TestFromSockaddr(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := fromSockaddr(tt.in); got != tt.want {
+			if got := SockaddrAddr(tt.in); got != tt.want {
 				t.Errorf("got %v, want %v", got, tt.want)
 			}
 		})
