@@ -2,7 +2,8 @@
 # Offline checks of the VyOS integration: bash packaging/vyos/test.sh
 # Needs: python3, xmllint (Debian package libxml2-utils), go, shellcheck.
 # Installs nothing. The RelaxNG schema is VyOS's, kept in shared/vyos next to
-# the repository (CI has it there); set VYOS_RNG to use another copy.
+# the repository (CI has it there) or next to the local checkout a clone
+# was made from; set VYOS_RNG to use another copy.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -18,6 +19,14 @@ need xmllint "the Debian package libxml2-utils"
 need go "Go 1.26 (see scripts/deps.sh)"
 need shellcheck "the Debian package shellcheck"
 rng=${VYOS_RNG:-$root/../shared/vyos/interface_definition.rng}
+# A clone made from a local checkout (git clone . /tmp/x) has no shared/
+# beside it; the checkout it came from does.
+if [ -z "${VYOS_RNG:-}" ] && [ ! -f "$rng" ]; then
+	origin=$(git -C "$root" remote get-url origin 2>/dev/null || true)
+	if [ -d "$origin" ] && [ -f "$origin/../shared/vyos/interface_definition.rng" ]; then
+		rng=$origin/../shared/vyos/interface_definition.rng
+	fi
+fi
 [ -f "$rng" ] || {
 	echo "vyos test: schema $rng not found (shared/vyos/interface_definition.rng beside the repository, or set VYOS_RNG)" >&2
 	exit 2
