@@ -74,7 +74,9 @@ printf '| linux/mipsle with pion/stun linked | %s | %s (+%s bytes, +%s%%) |\n\n'
 	"$(awk -v n="$pion" 'BEGIN {printf "%.2f", n/1048576}')" "$((pion - mips))" \
 	"$(awk -v a="$pion" -v b="$mips" 'BEGIN {printf "%.0f", (a-b)*100/b}')"
 rm -rf "$tmp"
-echo "Budget: linux/mipsle at most $size_budget bytes (3.5 MiB): $([ "$mips" -le "$size_budget" ] && echo within || echo OVER)."
+echo "Budget: linux/mipsle at most $size_budget bytes: $([ "$mips" -le "$size_budget" ] && echo within || echo OVER)."
+echo
+bash "$here/size-floor.sh"
 echo
 
 echo "## Memory (RSS after 60 s in the lab, connected pair)"
