@@ -180,6 +180,8 @@ check "sample config passes wgstun check" "$tmp/wgstun-host" check -c "$port/fil
 mod=$(sed -n 's/^module //p' "$root/go.mod")
 check "GO_MODULE matches go.mod ($mod)" grep -Eq "^GO_MODULE=[[:space:]]+$mod\$" "$port/Makefile"
 check "Makefile uses go:modules" grep -Eq '^USES=[[:space:]]+go:modules' "$port/Makefile"
+check "LICENSE_FILE names the LICENSE the tarball carries" grep -Eq '^LICENSE_FILE=[[:space:]]+\$\{WRKSRC\}/LICENSE$' "$port/Makefile"
+check "the repository has that LICENSE" test -s "$root/LICENSE"
 check "USE_RC_SUBR=wgstun" grep -Eq '^USE_RC_SUBR=[[:space:]]+wgstun$' "$port/Makefile"
 
 echo "freebsd-port: $passes passed, $failures failed"

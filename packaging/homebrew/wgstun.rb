@@ -8,7 +8,6 @@ class Wgstun < Formula
   # tarball's checksum cannot exist before the tag does).
   url "https://github.com/wgstun/wgstun/archive/refs/tags/v0.1.0.tar.gz"
   sha256 "0000000000000000000000000000000000000000000000000000000000000000"
-  # The repository has no LICENSE file yet; MIT is assumed until it does.
   license "MIT"
   head "https://github.com/wgstun/wgstun.git", branch: "main"
 
