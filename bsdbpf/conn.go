@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/netip"
 	"os"
@@ -12,6 +11,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/wgstun/wgstun/src/logfmt"
 )
 
 var (
@@ -42,7 +43,7 @@ type Options struct {
 	// (IP_BOUND_IF); empty follows the routing table.
 	BoundIf string
 	// Log receives the interface changes; nil discards them.
-	Log *slog.Logger
+	Log *logfmt.Logger
 	// Rescan is how often the interface list is read again; 0 means
 	// DefaultRescan.
 	Rescan time.Duration
@@ -62,7 +63,7 @@ type Options struct {
 // withDefaults fills in the running system's seams.
 func (o Options) withDefaults() (Options, error) {
 	if o.Log == nil {
-		o.Log = slog.New(slog.DiscardHandler)
+		o.Log = logfmt.Discard()
 	}
 	if o.Rescan <= 0 {
 		o.Rescan = DefaultRescan
@@ -102,7 +103,7 @@ type Conn struct {
 	port uint16
 	ipv6 bool
 	opts Options
-	log  *slog.Logger
+	log  *logfmt.Logger
 	snd  *sender
 
 	packets chan received

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
-	"log/slog"
 	"net"
 	"net/netip"
 	"os"
@@ -15,6 +14,8 @@ import (
 	"testing"
 	"time"
 	"unsafe"
+
+	"github.com/wgstun/wgstun/src/logfmt"
 )
 
 // bpfLab is a fake FreeBSD with /dev/bpf: interfaces that come and go,
@@ -248,7 +249,7 @@ func labConn(t *testing.T, l *bpfLab, opts Options) (*Conn, chan time.Time, chan
 	opts.Send = l.send.sys()
 	opts.Interfaces = l.list
 	opts.Tick = func(time.Duration) (<-chan time.Time, func()) { return tick, func() {} }
-	opts.Log = slog.New(slog.NewTextHandler(&logBuf, nil))
+	opts.Log = logfmt.New(&logBuf, nil)
 	opts.onRescan = func(names []string) { scans <- names }
 	c, err := Listen(51820, false, opts)
 	if err != nil {

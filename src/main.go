@@ -9,7 +9,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -18,6 +17,7 @@ import (
 	"github.com/wgstun/wgstun/src/capture"
 	"github.com/wgstun/wgstun/src/config"
 	"github.com/wgstun/wgstun/src/daemon"
+	"github.com/wgstun/wgstun/src/logfmt"
 	"github.com/wgstun/wgstun/src/ping"
 	"github.com/wgstun/wgstun/src/store"
 	"github.com/wgstun/wgstun/src/stun"
@@ -104,10 +104,9 @@ func cmdRun(args []string, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return 2
 	}
-	level := new(slog.LevelVar)
+	level := new(logfmt.LevelVar)
 	level.Set(daemon.ParseLevel(cfg.LogLevel))
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	slog.SetDefault(log) // the BSD capture path logs interface changes here
+	log := logfmt.New(stderr, level)
 	wgc, err := wg.Open()
 	if err != nil {
 		log.Error("cannot reach WireGuard", "err", err)
@@ -118,7 +117,7 @@ func cmdRun(args []string, stderr io.Writer) int {
 	defer stop()
 	d := daemon.New(cfg, version, log, daemon.Deps{
 		WG:        wgc,
-		OpenConn:  openConn,
+		OpenConn:  openConn(log),
 		NewStore:  newStore,
 		NewPinger: newPinger,
 		Level:     level,
@@ -160,11 +159,15 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// openConn opens an interface's packet path with its configured options.
-func openConn(port uint16, ipv6 bool, mark uint32, ic config.Interface) (stun.Conn, error) {
-	return capture.OpenWith(port, ipv6, mark, capture.Options{
-		Capture: ic.Capture, FIB: ic.FIB, BindInterface: ic.BindInterface,
-	})
+// openConn returns the opener of an interface's packet path with its
+// configured options; the BSD capture path logs interface changes to log.
+func openConn(log *logfmt.Logger) func(port uint16, ipv6 bool, mark uint32, ic config.Interface) (stun.Conn, error) {
+	return func(port uint16, ipv6 bool, mark uint32, ic config.Interface) (stun.Conn, error) {
+		return capture.OpenWith(port, ipv6, mark, capture.Options{
+			Capture: ic.Capture, FIB: ic.FIB, BindInterface: ic.BindInterface,
+			Log: log,
+		})
+	}
 }
 
 func newPinger(iface string, interval time.Duration) (daemon.Pinger, error) {
@@ -176,7 +179,7 @@ func newPinger(iface string, interval time.Duration) (daemon.Pinger, error) {
 }
 
 // newStore wires a configured store to its implementation.
-func newStore(s config.Store, log *slog.Logger) (store.Store, error) {
+func newStore(s config.Store, log *logfmt.Logger) (store.Store, error) {
 	switch s.Type {
 	case "file":
 		return store.NewFile(s.Path)

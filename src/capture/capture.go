@@ -5,6 +5,7 @@ package capture
 import (
 	"errors"
 
+	"github.com/wgstun/wgstun/src/logfmt"
 	"github.com/wgstun/wgstun/src/stun"
 )
 
@@ -26,6 +27,9 @@ type Options struct {
 	// BindInterface pins sends to one interface on macOS; "" leaves
 	// routing to decide. Other systems ignore it.
 	BindInterface string
+	// Log receives the packet path's own events (FreeBSD and macOS:
+	// interfaces appearing, leaving, skipped); nil discards them.
+	Log *logfmt.Logger
 }
 
 // Open returns a packet path that sends from and receives STUN answers for

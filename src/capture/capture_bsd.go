@@ -3,8 +3,6 @@
 package capture
 
 import (
-	"log/slog"
-
 	"github.com/wgstun/wgstun/bsdbpf"
 	"github.com/wgstun/wgstun/src/stun"
 )
@@ -12,10 +10,10 @@ import (
 const perInterface = true
 
 // open ignores mark (a Linux fwmark). Interface changes and skipped link
-// types are logged through slog.Default().
+// types are logged to o.Log.
 func open(port uint16, ipv6 bool, mark uint32, o Options) (stun.Conn, error) {
 	c, err := bsdbpf.Listen(port, ipv6, bsdbpf.Options{
-		Capture: o.Capture, FIB: max(o.FIB, 0), BoundIf: o.BindInterface, Log: slog.Default(),
+		Capture: o.Capture, FIB: max(o.FIB, 0), BoundIf: o.BindInterface, Log: o.Log,
 	})
 	if err != nil {
 		return nil, err

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/netip"
 	"slices"
@@ -20,6 +19,7 @@ import (
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 
 	"github.com/wgstun/wgstun/src/config"
+	"github.com/wgstun/wgstun/src/logfmt"
 	"github.com/wgstun/wgstun/src/ping"
 	"github.com/wgstun/wgstun/src/record"
 	"github.com/wgstun/wgstun/src/store"
@@ -49,20 +49,20 @@ type Deps struct {
 	// with the interface's capture, fib and bind_interface settings).
 	OpenConn func(port uint16, ipv6 bool, mark uint32, ic config.Interface) (stun.Conn, error)
 	// NewStore builds a store from its configuration.
-	NewStore func(s config.Store, log *slog.Logger) (store.Store, error)
+	NewStore func(s config.Store, log *logfmt.Logger) (store.Store, error)
 	// NewPinger builds the ping watch of an interface; nil disables it.
 	NewPinger func(iface string, interval time.Duration) (Pinger, error)
 	// Resolve turns a STUN server's host:port into addresses of one family.
 	Resolve func(ctx context.Context, hostport string, ipv6 bool) ([]netip.AddrPort, error)
 	// Level is the log level a reload may change; nil keeps it fixed.
-	Level *slog.LevelVar
+	Level *logfmt.LevelVar
 	Now   func() time.Time
 	Rand  io.Reader
 }
 
 // Daemon is a running wgstun.
 type Daemon struct {
-	log     *slog.Logger
+	log     *logfmt.Logger
 	deps    Deps
 	cfg     *config.Config
 	board   *board
@@ -92,7 +92,7 @@ type reloadReq struct {
 }
 
 // New prepares a daemon; Run starts it.
-func New(cfg *config.Config, version string, log *slog.Logger, deps Deps) *Daemon {
+func New(cfg *config.Config, version string, log *logfmt.Logger, deps Deps) *Daemon {
 	if deps.Now == nil {
 		deps.Now = time.Now
 	}
@@ -268,11 +268,12 @@ func (d *Daemon) serve(ctx context.Context, l net.Listener) {
 	}()
 }
 
-// ParseLevel turns a configured log level into slog's.
-func ParseLevel(s string) slog.Level {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(s)); err != nil {
-		return slog.LevelInfo
+// ParseLevel turns a configured log level into the logger's; anything
+// unknown is info (config validation has refused it already).
+func ParseLevel(s string) logfmt.Level {
+	l, err := logfmt.ParseLevel(s)
+	if err != nil {
+		return logfmt.LevelInfo
 	}
 	return l
 }

@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
-	"log/slog"
 	"net/netip"
 	"os"
 	"strings"
@@ -17,6 +16,7 @@ import (
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 
 	"github.com/wgstun/wgstun/src/config"
+	"github.com/wgstun/wgstun/src/logfmt"
 	"github.com/wgstun/wgstun/src/record"
 	"github.com/wgstun/wgstun/src/store"
 	"github.com/wgstun/wgstun/src/stun"
@@ -195,7 +195,7 @@ func newPair(t *testing.T) (a, b *side, st *memStore, clk *clock) {
 		}}}
 		conn := newStunConn(mapping)
 		cfg := &config.Config{STUN: []string{"198.51.100.1:3478"}, Socket: "/nonexistent"}
-		d := New(cfg, "test", slog.New(slog.NewTextHandler(io.Discard, nil)), Deps{
+		d := New(cfg, "test", logfmt.New(io.Discard, nil), Deps{
 			WG:       fw,
 			OpenConn: func(uint16, bool, uint32, config.Interface) (stun.Conn, error) { return conn, nil },
 			Now:      clk.now,

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"log/slog"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -17,6 +16,7 @@ import (
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 
 	"github.com/wgstun/wgstun/src/config"
+	"github.com/wgstun/wgstun/src/logfmt"
 	"github.com/wgstun/wgstun/src/ping"
 	"github.com/wgstun/wgstun/src/record"
 	"github.com/wgstun/wgstun/src/store"
@@ -360,7 +360,7 @@ func (failStore) Set(context.Context, string, string) error { return errors.New(
 func TestStoreDownBacksOffAndLogsOnce(t *testing.T) {
 	a, b, _, clk := connectedPair(t)
 	var logs bytes.Buffer
-	b.r.log = slog.New(slog.NewTextHandler(&logs, nil))
+	b.r.log = logfmt.New(&logs, nil)
 	b.r.set.store = failStore{}
 	b.r.beginCycle(clk.t, true)
 	ctx := context.Background()
@@ -415,10 +415,10 @@ func TestReload(t *testing.T) {
 	var logs syncBuffer
 	failNext := false
 	pingers := 0
-	d := New(cfg, "test", slog.New(slog.NewTextHandler(&logs, nil)), Deps{
+	d := New(cfg, "test", logfmt.New(&logs, nil), Deps{
 		WG:       fw,
 		OpenConn: func(uint16, bool, uint32, config.Interface) (stun.Conn, error) { return conn, nil },
-		NewStore: func(s config.Store, _ *slog.Logger) (store.Store, error) {
+		NewStore: func(s config.Store, _ *logfmt.Logger) (store.Store, error) {
 			if failNext {
 				return nil, errors.New("cannot open")
 			}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/netip"
 	"slices"
 	"sort"
@@ -14,6 +13,7 @@ import (
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 
 	"github.com/wgstun/wgstun/src/config"
+	"github.com/wgstun/wgstun/src/logfmt"
 	"github.com/wgstun/wgstun/src/record"
 	"github.com/wgstun/wgstun/src/store"
 	"github.com/wgstun/wgstun/src/stun"
@@ -69,7 +69,7 @@ type runner struct {
 	d   *Daemon
 	set settings
 	cfg config.Interface // == set.ic
-	log *slog.Logger
+	log *logfmt.Logger
 
 	results  chan result
 	reconf   chan settings

@@ -7,9 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"strings"
 	"time"
+
+	"github.com/wgstun/wgstun/src/logfmt"
 )
 
 // Exec is a store behind an external program speaking stunmesh-go's exec
@@ -28,7 +29,7 @@ type Exec struct {
 
 // NewExec returns an exec plugin store running command with args. A zero
 // timeout means DefaultPluginTimeout; a nil log discards plugin stderr.
-func NewExec(command string, args []string, timeout time.Duration, log *slog.Logger) *Exec {
+func NewExec(command string, args []string, timeout time.Duration, log *logfmt.Logger) *Exec {
 	return &Exec{p: newPlugin("exec", command, args, timeout, log)}
 }
 

@@ -5,10 +5,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os/exec"
 	"strings"
 	"time"
+
+	"github.com/wgstun/wgstun/src/logfmt"
 )
 
 // Limits of one plugin call.
@@ -40,15 +41,15 @@ type plugin struct {
 	command string
 	args    []string
 	timeout time.Duration
-	log     *slog.Logger
+	log     *logfmt.Logger
 }
 
-func newPlugin(kind, command string, args []string, timeout time.Duration, log *slog.Logger) plugin {
+func newPlugin(kind, command string, args []string, timeout time.Duration, log *logfmt.Logger) plugin {
 	if timeout <= 0 {
 		timeout = DefaultPluginTimeout
 	}
 	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+		log = logfmt.Discard()
 	}
 	return plugin{kind: kind, command: command, args: append([]string(nil), args...), timeout: timeout, log: log}
 }

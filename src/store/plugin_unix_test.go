@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -15,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wgstun/wgstun/src/logfmt"
 	"golang.org/x/sys/unix"
 )
 
@@ -90,9 +90,11 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func testLogger() (*slog.Logger, *syncBuffer) {
+func testLogger() (*logfmt.Logger, *syncBuffer) {
 	buf := &syncBuffer{}
-	return slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug})), buf
+	level := new(logfmt.LevelVar)
+	level.Set(logfmt.LevelDebug)
+	return logfmt.New(buf, level), buf
 }
 
 func TestPluginsRoundTrip(t *testing.T) {
@@ -461,12 +463,12 @@ func TestPluginStderrLogged(t *testing.T) {
 	// and show the text, but never the value.
 	tests := []struct {
 		name string
-		new  func(cmd string, log *slog.Logger) Store
+		new  func(cmd string, log *logfmt.Logger) Store
 		body string
 	}{
-		{"exec", func(c string, l *slog.Logger) Store { return NewExec(c, nil, 5*time.Second, l) },
+		{"exec", func(c string, l *logfmt.Logger) Store { return NewExec(c, nil, 5*time.Second, l) },
 			`in=$(cat); echo "debug: request $in" >&2; echo '{"success":true,"value":"` + testValue + `"}'`},
-		{"shell", func(c string, l *slog.Logger) Store { return NewShell(c, nil, 5*time.Second, l) },
+		{"shell", func(c string, l *logfmt.Logger) Store { return NewShell(c, nil, 5*time.Second, l) },
 			`in=$(cat); echo "debug: request $in" >&2; echo "` + testValue + `"`},
 	}
 	for _, tt := range tests {

@@ -3,9 +3,10 @@ package store
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"strings"
 	"time"
+
+	"github.com/wgstun/wgstun/src/logfmt"
 )
 
 // Shell is a store behind an external program speaking stunmesh-go's shell
@@ -25,7 +26,7 @@ type Shell struct {
 
 // NewShell returns a shell plugin store running command with args. A zero
 // timeout means DefaultPluginTimeout; a nil log discards plugin stderr.
-func NewShell(command string, args []string, timeout time.Duration, log *slog.Logger) *Shell {
+func NewShell(command string, args []string, timeout time.Duration, log *logfmt.Logger) *Shell {
 	return &Shell{p: newPlugin("shell", command, args, timeout, log)}
 }
 

@@ -4,13 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/netip"
 	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/wgstun/wgstun/src/logfmt"
 )
 
 // Retransmission defaults. RFC 8489 §6.2.1 sends at 0, RTO, 3·RTO, 7·RTO ...
@@ -58,7 +59,7 @@ type Client struct {
 	Transmits int
 	// Logger, if set, gets a debug line per response dropped for coming
 	// from an unexpected source.
-	Logger *slog.Logger
+	Logger *logfmt.Logger
 
 	conn Conn
 	// newTimer is time.NewTimer's channel and Stop; tests replace it.
