@@ -12,7 +12,7 @@ fi
 
 pkgs=(make git ca-certificates iproute2 iputils-ping nftables conntrack coturn
 	wireguard-go wireguard-tools procps psmisc shellcheck
-	ruby libxml2-utils busybox dpkg systemd python3) # the last line: packaging tests
+	ruby libxml2-utils busybox dpkg systemd python3 debootstrap) # the last line: packaging tests
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
