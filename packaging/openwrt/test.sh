@@ -3,8 +3,8 @@
 # shellcheck disable=SC2016
 # Tests for the OpenWrt packaging. Offline, installs nothing, cleans up after itself.
 #   bash packaging/openwrt/test.sh
-# Needs: shellcheck, tar, gzip, make, coreutils; Go (or WGSTUN_BIN=path/to/wgstun) so the real
-# daemon checks the TOML the init script writes. busybox (optional) reruns the init script under
+# Needs: shellcheck, tar, gzip, make, coreutils; Go 1.26 (the apk v3 writer in apk3/ and its
+# tests; the real daemon checks the TOML the init script writes, or WGSTUN_BIN=path/to/wgstun). busybox (optional) reruns the init script under
 # busybox ash, the shell OpenWrt has.
 set -euo pipefail
 
@@ -32,7 +32,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT INT TERM
 
 # --- 1. syntax and shellcheck -----------------------------------------------------------------
-for f in files/wgstun.init build-ipk.sh testdata/uci-stubs.sh; do
+for f in files/wgstun.init build-ipk.sh build-apk.sh testdata/uci-stubs.sh files/wgstun.apk-post-install files/wgstun.apk-post-upgrade files/wgstun.apk-pre-deinstall; do
 	if sh -n "$here/$f" && shellcheck "$here/$f"; then ok "sh -n + shellcheck $f"; else bad "shellcheck $f"; fi
 done
 if bash -n "$here/test.sh" && shellcheck "$here/test.sh"; then ok "shellcheck test.sh"; else bad "shellcheck test.sh"; fi
@@ -285,6 +285,77 @@ $want"; fi
 else
 	bad "make install: $(cat "$tmp/mk.log")"
 fi
+
+# --- 9. apk v3 (OpenWrt 25.12+) ----------------------------------------------------------------
+# The writer's own tests (an independent ADB reader, encodings, reproducibility, bad input),
+# then the packages build-apk.sh makes, read back by that reader against the staged files.
+command -v go >/dev/null 2>&1 || fatal "go not found (Go 1.26 in /usr/local/go): the apk v3 writer needs it"
+if (cd "$here/apk3" && GOWORK=off go vet ./... && GOWORK=off go test -count=1 ./...) >"$tmp/apk3.log" 2>&1; then
+	ok "apk3: go vet + go test (ADB reader, value encodings, blocks, depends, refusals, reproducible)"
+else
+	bad "apk3 go test: $(cat "$tmp/apk3.log")"
+fi
+(cd "$here/apk3" && GOWORK=off CGO_ENABLED=0 go build -trimpath -o "$tmp/apk3-mkpkg" ./cmd/apk3-mkpkg) || fatal "go build apk3-mkpkg"
+arches="mipsel_24kc mips_24kc arm_cortex-a7_neon-vfpv4 aarch64_generic x86_64"
+for arch in $arches; do
+	SOURCE_DATE_EPOCH=1700000000 APK3_MKPKG=$tmp/apk3-mkpkg "$here/build-apk.sh" "$stub" v1.2.3 "$arch" "$tmp/apk" >"$tmp/build.log" 2>&1 ||
+		fatal "build-apk.sh $arch: $(cat "$tmp/build.log")"
+	apk=$tmp/apk/$arch/wgstun-1.2.3-r1.apk
+	[ "$(cat "$tmp/build.log")" = "$apk" ] || bad "$arch: build-apk.sh printed $(cat "$tmp/build.log")"
+	[ "$(head -c 4 "$apk")" = ADBd ] || bad "$arch: apk does not start with ADBd (deflated ADB)"
+done
+if (cd "$here/apk3" && APK3_CHECK_DIR=$tmp/apk APK3_CHECK_VERSION=1.2.3-r1 APK3_CHECK_BINARY=$stub \
+	APK3_CHECK_FILES=$here/files APK3_CHECK_ARCHES="$arches" APK3_CHECK_DESCRIPTION="$(sed -n '/^Description: /,$p' "$x/c/control" | sed 's/^Description: //; s/^ //' | tr '\n' ' ' | sed 's/ *$//')" \
+	GOWORK=off go test -count=1 -run TestBuiltPackages -v . >"$tmp/apkcheck.log" 2>&1) && [ "$(grep -c -- '--- PASS: TestBuiltPackages/' "$tmp/apkcheck.log")" = 5 ]; then
+	ok "apk x5: ADB schema pckg, info (name, version 1.2.3-r1, arch, description as the ipk's), files and modes as the ipk, DATA = SHA-256 in the index, conffiles + conffiles_static + list, scripts"
+else
+	bad "apk check: $(cat "$tmp/apkcheck.log")"
+fi
+# The second build takes the go build path and must give the same bytes.
+SOURCE_DATE_EPOCH=1700000000 "$here/build-apk.sh" "$stub" 1.2.3-1 x86_64 "$tmp/apk2" >/dev/null
+if cmp -s "$tmp/apk/x86_64/wgstun-1.2.3-r1.apk" "$tmp/apk2/x86_64/wgstun-1.2.3-r1.apk"; then ok "apk reproducible with SOURCE_DATE_EPOCH; 1.2.3-1 names the same package as 1.2.3"; else bad "two apk builds differ"; fi
+SOURCE_DATE_EPOCH=1700000001 APK3_MKPKG=$tmp/apk3-mkpkg "$here/build-apk.sh" "$stub" 1.2.3 x86_64 "$tmp/apk3" >/dev/null
+cmp -s "$tmp/apk/x86_64/wgstun-1.2.3-r1.apk" "$tmp/apk3/x86_64/wgstun-1.2.3-r1.apk" && bad "SOURCE_DATE_EPOCH does not reach the apk"
+out=$(APK3_MKPKG=$tmp/apk3-mkpkg "$here/build-apk.sh" "$stub" 1.2.3-r4 x86_64 "$tmp/apk4")
+[ "$out" = "$tmp/apk4/x86_64/wgstun-1.2.3-r4.apk" ] || bad "release -r4: $out"
+expect_apk_refusal() {
+	local want=$1 out
+	shift
+	if out=$(APK3_MKPKG=$tmp/apk3-mkpkg "$here/build-apk.sh" "$@" 2>&1); then
+		bad "build-apk.sh $* succeeded"
+	elif ! grep -q -- "$want" <<<"$out"; then
+		bad "build-apk.sh $*: message '$out' lacks '$want'"
+	fi
+}
+expect_apk_refusal 'must start with a digit' "$stub" dev x86_64 "$tmp/ao"
+expect_apk_refusal "release 'c1' is not a number" "$stub" 1.2.3-rc1 x86_64 "$tmp/ao"
+expect_apk_refusal "release 'gabc123' is not a number" "$stub" 1.2.3-4-gabc123 x86_64 "$tmp/ao"
+expect_apk_refusal 'apk versions are digits' "$stub" 1.2.3+x x86_64 "$tmp/ao"
+expect_apk_refusal 'version "1..2-r1": not an apk version' "$stub" 1..2 x86_64 "$tmp/ao"
+expect_apk_refusal 'not an opkg architecture' "$stub" 1.0 'mips/el' "$tmp/ao"
+expect_apk_refusal 'not a file' "$tmp/none" 1.0 x86_64 "$tmp/ao"
+expect_apk_refusal usage "$stub" 1.0
+[ ! -e "$tmp/ao" ] || bad "a refused apk build left output"
+ok "apk: bad version, release, arch, binary and argument count refused"
+
+# The apk scripts do what OpenWrt 25.12's do: export root and pkgname, then call
+# add_group_and_user + default_postinst (post-install, post-upgrade with PKG_UPGRADE=1) or
+# default_prerm (pre-deinstall); IPKG_NO_SCRIPT=1 skips post-install.
+ir=$tmp/apkroot
+mkdir -p "$ir/lib"
+cat >"$ir/lib/functions.sh" <<'FN'
+add_group_and_user() { echo "add_group_and_user $pkgname" >>"$IPKG_INSTROOT/calls"; }
+default_postinst() { echo "postinst pkgname=$pkgname root=$root upgrade=${PKG_UPGRADE:-} args=$#" >>"$IPKG_INSTROOT/calls"; }
+default_prerm() { echo "prerm pkgname=$pkgname root=$root args=$#" >>"$IPKG_INSTROOT/calls"; }
+FN
+for s in post-install post-upgrade pre-deinstall; do IPKG_INSTROOT=$ir sh "$here/files/wgstun.apk-$s"; done
+IPKG_INSTROOT=$ir IPKG_NO_SCRIPT=1 sh "$here/files/wgstun.apk-post-install"
+want="add_group_and_user wgstun
+postinst pkgname=wgstun root=$ir upgrade= args=0
+add_group_and_user wgstun
+postinst pkgname=wgstun root=$ir upgrade=1 args=0
+prerm pkgname=wgstun root=$ir args=0"
+if [ "$(cat "$ir/calls")" = "$want" ]; then ok "apk scripts: post-install/post-upgrade/pre-deinstall call OpenWrt's functions with pkgname and root"; else bad "apk scripts: $(cat "$ir/calls")"; fi
 
 if [ "$fails" -ne 0 ]; then
 	echo "packaging/openwrt: $fails failure(s)" >&2
