@@ -1,6 +1,9 @@
 #!/bin/bash
-# Tests for the Debian/systemd packaging. Offline, installs nothing, cleans up after itself.
+# Tests for the Debian/systemd packaging. Installs nothing on the host, cleans up after itself.
 #   bash packaging/debian/test.sh
+# As root, section 6 installs the real package into a debootstrap'd bookworm chroot
+# (scripts/chroot-bookworm.sh: needs debootstrap and the machine's Debian mirror the first time,
+# then a cached tarball in /var/cache/wgstun-test).
 # Needs: dpkg (dpkg-deb, dpkg), systemd (systemd-analyze), shellcheck, coreutils; Go (or
 # WGSTUN_BIN=path/to/wgstun) to check the sample configuration with the real daemon.
 # The install/upgrade/remove/purge part runs dpkg --root into a scratch root (dpkg chroots
@@ -307,6 +310,74 @@ $want"
 	# Without systemd and without the helpers the scripts still succeed (containers, sysvinit).
 	rm -rf "$r/run/systemd" "$r/usr/bin/systemctl" "$r/usr/bin/deb-systemd-helper"
 	if dp -i "$deb" && dp -P wgstun; then ok "install and purge without systemd"; else bad "install/purge without systemd: $(cat "$tmp/dpkg.log")"; fi
+fi
+
+# --- 6. the real package in a real debootstrap'd bookworm chroot -------------------------------
+# dpkg inside the chroot runs the maintainer scripts with the real deb-systemd-helper and a
+# systemctl that is installed but not running (as in any chroot or image build).
+if [ "$(id -u)" -ne 0 ]; then
+	echo "SKIP chroot install test: needs root (debootstrap, chroot)"
+else
+	command -v go >/dev/null 2>&1 || fatal "go not found (the chroot test builds version-stamped binaries)"
+	for v in 1.2.3 1.2.4; do
+		(cd "$top" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=$v" -o "$tmp/wgstun-$v" ./src) ||
+			fatal "go build ./src"
+		SOURCE_DATE_EPOCH=1700000000 "$here/build-deb.sh" "$tmp/wgstun-$v" "$v" amd64 "$tmp/real" >/dev/null ||
+			fatal "build-deb.sh $v"
+	done
+	c=$tmp/chroot
+	bash "$top/scripts/chroot-bookworm.sh" "$c" || fatal "bookworm chroot (see above)"
+	cp "$tmp/real/"*.deb "$c/tmp/"
+	inch() { timeout 300 chroot "$c" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LC_ALL=C "$@" </dev/null; }
+	cdp() { inch dpkg "$@" >>"$tmp/chroot.log" 2>&1 || { cat "$tmp/chroot.log" >&2; return 1; }; }
+	# shellcheck disable=SC2016 # dpkg-query formats, not shell
+	cst() { inch dpkg-query -W -f='${Status} ${Version}' wgstun 2>/dev/null; }
+	cmode() { stat -c '%a %u:%g' "$c/$1"; }
+	wants=$c/etc/systemd/system/multi-user.target.wants/wgstun.service
+	dsh=$c/var/lib/systemd/deb-systemd-helper-enabled/wgstun.service.dsh-also
+
+	cdp -i /tmp/wgstun_1.2.3_amd64.deb || fatal "chroot: dpkg -i wgstun_1.2.3_amd64.deb"
+	[ "$(cst)" = "install ok installed 1.2.3" ] || bad "chroot: status after install: $(cst)"
+	[ "$(cmode usr/bin/wgstun)" = "755 0:0" ] || bad "chroot: /usr/bin/wgstun $(cmode usr/bin/wgstun)"
+	[ "$(cmode etc/wgstun/wgstun.toml)" = "640 0:0" ] || bad "chroot: conffile $(cmode etc/wgstun/wgstun.toml)"
+	[ "$(cmode lib/systemd/system/wgstun@.service)" = "644 0:0" ] || bad "chroot: template unit mode"
+	# shellcheck disable=SC2016
+	got=$(inch dpkg-query -W -f='${Conffiles}' wgstun)
+	want=" /etc/wgstun/wgstun.toml $(md5sum <"$here/wgstun.toml" | cut -d' ' -f1)"
+	[ "$got" = "$want" ] || bad "chroot: Conffiles '$got', want '$want'"
+	[ "$(inch wgstun version)" = "wgstun 1.2.3" ] || bad "chroot: wgstun version: $(inch wgstun version 2>&1)"
+	inch wgstun check -c /etc/wgstun/wgstun.toml >/dev/null 2>&1 || bad "chroot: wgstun check of the installed conffile"
+	[ "$(readlink "$wants")" = /lib/systemd/system/wgstun.service ] || bad "chroot: postinst did not enable wgstun.service ($wants)"
+	[ -f "$dsh" ] || bad "chroot: deb-systemd-helper recorded no state ($dsh)"
+	ls -d "$c"/etc/systemd/system/wg-quick@*.wants >/dev/null 2>&1 && bad "chroot: a wgstun@ instance was enabled"
+	[ "$fails" -eq 0 ] && ok "chroot install: status, modes, conffile and its md5, wgstun version and check run, enabled through deb-systemd-helper, no instance enabled, systemctl not running"
+
+	# The admin disables the service and edits the conffile; the upgrade keeps both choices.
+	inch systemctl disable wgstun.service >>"$tmp/chroot.log" 2>&1 || bad "chroot: systemctl disable"
+	[ ! -e "$wants" ] || bad "chroot: systemctl disable left $wants"
+	echo '# local edit' >>"$c/etc/wgstun/wgstun.toml"
+	cdp -i /tmp/wgstun_1.2.4_amd64.deb || fatal "chroot: upgrade to 1.2.4"
+	[ "$(cst)" = "install ok installed 1.2.4" ] || bad "chroot: status after upgrade: $(cst)"
+	[ "$(inch wgstun version)" = "wgstun 1.2.4" ] || bad "chroot: upgraded binary: $(inch wgstun version 2>&1)"
+	tail -n1 "$c/etc/wgstun/wgstun.toml" | grep -qx '# local edit' || bad "chroot: upgrade lost the conffile edit"
+	[ ! -e "$c/etc/wgstun/wgstun.toml.dpkg-new" ] || bad "chroot: upgrade left wgstun.toml.dpkg-new"
+	[ ! -e "$wants" ] || bad "chroot: upgrade re-enabled the disabled service"
+	[ "$fails" -eq 0 ] && ok "chroot upgrade 1.2.3 -> 1.2.4: new binary, edited conffile kept, disabled service stays disabled"
+
+	mkdir -p "$c/var/lib/wgstun/store"
+	echo record >"$c/var/lib/wgstun/store/k"
+	cdp -r wgstun || fatal "chroot: dpkg -r"
+	[ "$(cst)" = "deinstall ok config-files 1.2.4" ] || bad "chroot: status after remove: $(cst)"
+	[ ! -e "$c/usr/bin/wgstun" ] || bad "chroot: remove left the binary"
+	[ -f "$c/etc/wgstun/wgstun.toml" ] || bad "chroot: remove deleted the conffile"
+	[ -f "$c/var/lib/wgstun/store/k" ] || bad "chroot: remove deleted /var/lib/wgstun"
+	[ "$fails" -eq 0 ] && ok "chroot remove: binary gone, conffile and /var/lib/wgstun kept"
+	cdp -P wgstun || fatal "chroot: dpkg -P"
+	[ -z "$(cst)" ] || bad "chroot: purge left a dpkg record: $(cst)"
+	[ ! -e "$c/etc/wgstun/wgstun.toml" ] || bad "chroot: purge left the conffile"
+	[ ! -e "$c/var/lib/wgstun" ] || bad "chroot: purge left /var/lib/wgstun"
+	[ ! -e "$dsh" ] || bad "chroot: purge left deb-systemd-helper state"
+	[ "$fails" -eq 0 ] && ok "chroot purge: conffile, /var/lib/wgstun and unit state gone"
 fi
 
 if [ "$fails" -ne 0 ]; then
