@@ -19,7 +19,6 @@ import (
 	"crypto/rand"
 	"crypto/sha1"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -29,6 +28,8 @@ import (
 
 	"golang.org/x/crypto/nacl/box"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
+
+	"github.com/wgstun/wgstun/src/jsonwire"
 )
 
 // Errors returned by Open, ParsePlaintext, Seal and Guard.Accept; check them
@@ -137,13 +138,84 @@ func Open(value string, receiverPriv, senderPub wgtypes.Key) (Endpoints, error) 
 	return e, nil
 }
 
-// wire is the plaintext JSON. Unknown fields are ignored on decode.
+// wire is the plaintext JSON object's fields; empty strings and a nil
+// TSMs are left out when writing. Unknown fields are skipped on reading.
 type wire struct {
-	IPv4 string `json:"ipv4,omitempty"`
-	IPv6 string `json:"ipv6,omitempty"`
-	TSMs *int64 `json:"ts_ms,omitempty"`
-	NAT  string `json:"nat,omitempty"`
-	To   string `json:"to,omitempty"`
+	IPv4 string // "ipv4"
+	IPv6 string // "ipv6"
+	TSMs *int64 // "ts_ms"
+	NAT  string // "nat"
+	To   string // "to"
+}
+
+// wireNames are the JSON names of wire's fields, in its order.
+var wireNames = []string{"ipv4", "ipv6", "ts_ms", "nat", "to"}
+
+// appendJSON writes w compactly, fields in this order: the bytes
+// json.Marshal wrote for this struct with omitempty tags.
+func (w *wire) appendJSON(b []byte) []byte {
+	j := jsonwire.NewWriter(b, "")
+	str := func(name, v string) {
+		if v != "" {
+			j.Key(name)
+			j.String(v)
+		}
+	}
+	j.BeginObject()
+	str("ipv4", w.IPv4)
+	str("ipv6", w.IPv6)
+	if w.TSMs != nil {
+		j.Key("ts_ms")
+		j.Int(*w.TSMs)
+	}
+	str("nat", w.NAT)
+	str("to", w.To)
+	j.EndObject()
+	return j.Bytes()
+}
+
+// decodeWire reads the plaintext object as encoding/json would into wire:
+// names match exactly or ignoring case, a later duplicate wins, null
+// leaves a string as it was and clears ts_ms, and a field of the wrong
+// type (or a ts_ms that is not an int64) is an error.
+func decodeWire(data []byte) (wire, error) {
+	var w wire
+	v, err := jsonwire.Parse(data)
+	if err != nil {
+		return w, err
+	}
+	err = v.Members(wireNames, func(i int, m jsonwire.Value) error {
+		if m.Kind() == jsonwire.Null {
+			if i == 2 {
+				w.TSMs = nil
+			}
+			return nil
+		}
+		if i == 2 {
+			n, err := m.Int()
+			if err != nil {
+				return fmt.Errorf("ts_ms: %w", err)
+			}
+			w.TSMs = &n
+			return nil
+		}
+		str, err := m.Str()
+		if err != nil {
+			return fmt.Errorf("%s: %w", wireNames[i], err)
+		}
+		switch i {
+		case 0:
+			w.IPv4 = str
+		case 1:
+			w.IPv6 = str
+		case 3:
+			w.NAT = str
+		case 4:
+			w.To = str
+		}
+		return nil
+	})
+	return w, err
 }
 
 // toTag is the "to" field wgstun writes: the first 4 bytes of the
@@ -182,7 +254,7 @@ func marshal(e Endpoints, to string) ([]byte, error) {
 	}
 	w.NAT = e.NAT
 	w.To = to
-	return json.Marshal(w)
+	return w.appendJSON(nil), nil
 }
 
 // ParsePlaintext decodes and validates an opened record's plaintext. The
@@ -206,12 +278,11 @@ func parse(pt []byte) (Endpoints, string, error) {
 		}
 		return Endpoints{}, "", fmt.Errorf("%w: plaintext is not a JSON object", ErrMalformed)
 	}
-	var w wire
-	if err := json.Unmarshal(trimmed, &w); err != nil {
+	w, err := decodeWire(trimmed)
+	if err != nil {
 		return Endpoints{}, "", fmt.Errorf("%w: plaintext JSON: %v", ErrMalformed, err)
 	}
 	var e Endpoints
-	var err error
 	if w.IPv4 != "" {
 		if e.IPv4, err = netip.ParseAddrPort(w.IPv4); err != nil {
 			return Endpoints{}, "", fmt.Errorf("%w: ipv4 %q: %v", ErrMalformed, w.IPv4, err)
