@@ -3,13 +3,12 @@ package store
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"time"
 
+	"github.com/wgstun/wgstun/src/jsonwire"
 	"github.com/wgstun/wgstun/src/logfmt"
 )
 
@@ -36,10 +35,27 @@ func NewExec(command string, args []string, timeout time.Duration, log *logfmt.L
 // String names the store for logs.
 func (e *Exec) String() string { return e.p.String() }
 
+// execRequest is the request line: {"action":..,"key":..,"value":..},
+// value left out when empty.
 type execRequest struct {
-	Action string `json:"action"`
-	Key    string `json:"key"`
-	Value  string `json:"value,omitempty"`
+	Action string
+	Key    string
+	Value  string
+}
+
+func (r execRequest) appendJSON(b []byte) []byte {
+	j := jsonwire.NewWriter(b, "")
+	j.BeginObject()
+	j.Key("action")
+	j.String(r.Action)
+	j.Key("key")
+	j.String(r.Key)
+	if r.Value != "" {
+		j.Key("value")
+		j.String(r.Value)
+	}
+	j.EndObject()
+	return j.Bytes()
 }
 
 // Get asks the plugin for the value under key.
@@ -71,11 +87,7 @@ func (e *Exec) Set(ctx context.Context, key, value string) error {
 }
 
 func (e *Exec) call(ctx context.Context, req execRequest) (execReply, error) {
-	line, err := json.Marshal(req)
-	if err != nil {
-		return execReply{}, e.p.errorf(req.Action, "encode request: %w", err)
-	}
-	line = append(line, '\n')
+	line := append(req.appendJSON(nil), '\n')
 	out, err := e.p.run(ctx, req.Action, req.Key, line, req.Value)
 	if err != nil {
 		return execReply{}, err
@@ -94,30 +106,51 @@ func (e *Exec) call(ctx context.Context, req execRequest) (execReply, error) {
 	return reply, nil
 }
 
-// execReply is the plugin's reply object.
+// execReply is the plugin's reply object: "success", "value", "error".
 type execReply struct {
-	Success bool   `json:"success"`
-	Value   string `json:"value"`
-	Error   string `json:"error"`
+	Success bool
+	Value   string
+	Error   string
 }
+
+var replyNames = []string{"success", "value", "error"}
 
 // parseExecOutput decodes the reply at the start of an exec plugin's
 // stdout: after optional whitespace, one JSON object; anything after it is
 // ignored, as stunmesh-go does. A missing success field counts as false.
 func parseExecOutput(out []byte) (execReply, error) {
-	dec := json.NewDecoder(bytes.NewReader(out))
-	var raw json.RawMessage
-	if err := dec.Decode(&raw); err != nil {
-		if errors.Is(err, io.EOF) {
-			return execReply{}, errors.New("plugin wrote no output, want a JSON object")
-		}
+	if len(bytes.Trim(out, " \t\r\n")) == 0 {
+		return execReply{}, errors.New("plugin wrote no output, want a JSON object")
+	}
+	v, _, err := jsonwire.First(out)
+	if err != nil {
 		return execReply{}, fmt.Errorf("plugin output is not JSON: %v", err)
 	}
-	if len(raw) == 0 || raw[0] != '{' {
+	if v.Kind() != jsonwire.Object {
 		return execReply{}, errors.New("plugin output does not begin with a JSON object")
 	}
+	// As encoding/json into a struct: names match ignoring case, a later
+	// duplicate wins, null leaves a field as it was, other types fail.
 	var r execReply
-	if err := json.Unmarshal(raw, &r); err != nil {
+	err = v.Members(replyNames, func(i int, m jsonwire.Value) error {
+		if m.Kind() == jsonwire.Null {
+			return nil
+		}
+		var err error
+		switch i {
+		case 0:
+			r.Success, err = m.Bool()
+		case 1:
+			r.Value, err = m.Str()
+		case 2:
+			r.Error, err = m.Str()
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", replyNames[i], err)
+		}
+		return nil
+	})
+	if err != nil {
 		return execReply{}, fmt.Errorf("plugin output object: %v", err)
 	}
 	return r, nil

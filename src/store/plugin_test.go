@@ -1,8 +1,14 @@
 package store
 
 import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
 	"strings"
 	"testing"
+
+	"github.com/wgstun/wgstun/src/jsonwire"
 )
 
 func TestRedact(t *testing.T) {
@@ -30,8 +36,35 @@ func TestRedact(t *testing.T) {
 	}
 }
 
+// stdParseExecOutput is parseExecOutput as it was written with
+// encoding/json; the reference for the jsonwire one.
+func stdParseExecOutput(out []byte) (execReply, error) {
+	dec := json.NewDecoder(bytes.NewReader(out))
+	var raw json.RawMessage
+	if err := dec.Decode(&raw); err != nil {
+		if errors.Is(err, io.EOF) {
+			return execReply{}, errors.New("plugin wrote no output, want a JSON object")
+		}
+		return execReply{}, errors.New("plugin output is not JSON")
+	}
+	if len(raw) == 0 || raw[0] != '{' {
+		return execReply{}, errors.New("plugin output does not begin with a JSON object")
+	}
+	var r struct {
+		Success bool   `json:"success"`
+		Value   string `json:"value"`
+		Error   string `json:"error"`
+	}
+	if err := json.Unmarshal(raw, &r); err != nil {
+		return execReply{}, errors.New("plugin output object")
+	}
+	return execReply(r), nil
+}
+
 // FuzzParseExecOutput checks that no plugin output makes the reply parser
-// panic, and that what it accepts really began with a JSON object.
+// panic, that what it accepts really began with a JSON object, and that
+// it agrees with the encoding/json parser it replaced: the same reply, or
+// an error of the same kind.
 func FuzzParseExecOutput(f *testing.F) {
 	f.Add([]byte(`{"success":true,"value":"abcd"}`))
 	f.Add([]byte(`{"success":false,"error":"x"} trailing`))
@@ -39,6 +72,16 @@ func FuzzParseExecOutput(f *testing.F) {
 	f.Add([]byte(``))
 	f.Fuzz(func(t *testing.T, out []byte) {
 		r, err := parseExecOutput(out)
+		want, wantErr := stdParseExecOutput(out)
+		switch {
+		case errors.Is(err, jsonwire.ErrDepth):
+		case (err == nil) != (wantErr == nil):
+			t.Fatalf("%q: error %v, encoding/json's parser %v", out, err, wantErr)
+		case err != nil && !strings.HasPrefix(err.Error(), wantErr.Error()):
+			t.Fatalf("%q: error %q, encoding/json's parser %q", out, err, wantErr)
+		case r != want:
+			t.Fatalf("%q: reply %+v, encoding/json's parser %+v", out, r, want)
+		}
 		if err != nil {
 			if r != (execReply{}) {
 				t.Fatalf("error %v with non-zero reply %+v", err, r)
@@ -49,4 +92,27 @@ func FuzzParseExecOutput(f *testing.F) {
 			t.Fatalf("accepted output not starting with an object: %q", out)
 		}
 	})
+}
+
+// TestExecRequestJSON compares the request with json.Marshal of the
+// struct it used to be.
+func TestExecRequestJSON(t *testing.T) {
+	type stdRequest struct {
+		Action string `json:"action"`
+		Key    string `json:"key"`
+		Value  string `json:"value,omitempty"`
+	}
+	for _, r := range []execRequest{
+		{Action: "get", Key: testKey},
+		{Action: "set", Key: testKey, Value: strings.Repeat("ab", 40)},
+		{Action: "set", Key: "<&>\"\\\n\u2028\xff"},
+	} {
+		want, err := json.Marshal(stdRequest(r))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := r.appendJSON(nil); !bytes.Equal(got, want) {
+			t.Errorf("request %+v:\nours          %s\nencoding/json %s", r, got, want)
+		}
+	}
 }
