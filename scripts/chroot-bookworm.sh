@@ -81,7 +81,7 @@ if [ ! -f "$tarball" ]; then
 	if ! timeout 900 debootstrap --variant=minbase --include="$include" "$suite" "$build/root" "$mirror" \
 		>"$build/log" 2>&1; then
 		tail -n 20 "$build/log" >&2
-		die "debootstrap $suite from $mirror failed (no network to the mirror? set WGSTUN_MIRROR to a reachable Debian mirror); full log above"
+		die "debootstrap $suite from $mirror failed (no network to the mirror? set WGSTUN_MIRROR to a reachable Debian mirror); the last lines of its log are above"
 	fi
 	chroot "$build/root" apt-get clean
 	rm -rf "$build/root/var/lib/apt/lists/"*
