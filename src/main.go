@@ -5,7 +5,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -150,8 +149,8 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 		stdout.Write(raw)
 		return 0
 	}
-	var st daemon.Status
-	if err := json.Unmarshal(raw, &st); err != nil {
+	st, err := daemon.ParseStatus(raw)
+	if err != nil {
 		fmt.Fprintln(stderr, "wgstun status: bad answer from the daemon:", err)
 		return 1
 	}

@@ -1,11 +1,13 @@
 package daemon
 
 import (
-	"encoding/json"
+	"fmt"
 	"net/netip"
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/wgstun/wgstun/src/jsonwire"
 )
 
 // Peer states shown by `wgstun status`.
@@ -17,7 +19,9 @@ const (
 	StateImpossible = "impossible" // the two NATs cannot be traversed directly
 )
 
-// Status is the snapshot `wgstun status` receives, as JSON.
+// Status is the snapshot `wgstun status` receives, as JSON. The tags name
+// the JSON members (AppendJSON and ParseStatus write and read them with
+// jsonwire; the tests check both against encoding/json with these tags).
 type Status struct {
 	Version    string            `json:"version"`
 	Started    time.Time         `json:"started"`
@@ -109,6 +113,270 @@ func (b *board) snapshot() Status {
 }
 
 func (b *board) marshal() []byte {
-	out, _ := json.MarshalIndent(b.snapshot(), "", "  ")
-	return append(out, '\n')
+	st := b.snapshot()
+	return append(st.AppendJSON(nil), '\n')
+}
+
+// AppendJSON appends st as indented JSON, the bytes
+// json.MarshalIndent(st, "", "  ") writes.
+func (st *Status) AppendJSON(b []byte) []byte {
+	w := jsonwire.NewWriter(b, "  ")
+	w.BeginObject()
+	w.Key("version")
+	w.String(st.Version)
+	w.Key("started")
+	w.String(jsonTime(st.Started))
+	w.Key("interfaces")
+	if st.Interfaces == nil {
+		w.Null()
+	} else {
+		w.BeginArray()
+		for i := range st.Interfaces {
+			st.Interfaces[i].appendJSON(w)
+		}
+		w.EndArray()
+	}
+	w.EndObject()
+	return w.Bytes()
+}
+
+// jsonTime is time.Time's JSON text (RFC 3339 with nanoseconds).
+func jsonTime(t time.Time) string { return t.Format(time.RFC3339Nano) }
+
+// members writes the omitempty and omitzero kinds of field.
+type members struct{ w *jsonwire.Writer }
+
+func (m members) str(k, v string, omitEmpty bool) {
+	if v != "" || !omitEmpty {
+		m.w.Key(k)
+		m.w.String(v)
+	}
+}
+
+func (m members) time(k string, t time.Time) {
+	if !t.IsZero() {
+		m.w.Key(k)
+		m.w.String(jsonTime(t))
+	}
+}
+
+func (m members) addrPort(k string, a netip.AddrPort) {
+	if a.IsValid() {
+		m.w.Key(k)
+		m.w.String(a.String())
+	}
+}
+
+func (s *InterfaceStatus) appendJSON(w *jsonwire.Writer) {
+	m := members{w}
+	w.BeginObject()
+	m.str("name", s.Name, false)
+	m.str("state", s.State, false)
+	m.str("reason", s.Reason, true)
+	m.str("public_key", s.PublicKey, true)
+	if s.ListenPort != 0 {
+		w.Key("listen_port")
+		w.Uint(uint64(s.ListenPort))
+	}
+	m.str("store", s.Store, false)
+	m.str("store_error", s.StoreError, true)
+	m.addrPort("ipv4", s.IPv4)
+	m.addrPort("ipv6", s.IPv6)
+	m.str("nat", s.NAT, true)
+	m.str("stun_server", s.STUNServer, true)
+	m.time("discovered", s.Discovered)
+	m.str("last_error", s.LastError, true)
+	if len(s.Missing) > 0 {
+		w.Key("missing_peers")
+		w.BeginArray()
+		for _, k := range s.Missing {
+			w.String(k)
+		}
+		w.EndArray()
+	}
+	w.Key("peers")
+	if s.Peers == nil {
+		w.Null()
+	} else {
+		w.BeginArray()
+		for i := range s.Peers {
+			s.Peers[i].appendJSON(w)
+		}
+		w.EndArray()
+	}
+	w.EndObject()
+}
+
+func (p *PeerStatus) appendJSON(w *jsonwire.Writer) {
+	m := members{w}
+	w.BeginObject()
+	m.str("public_key", p.PublicKey, false)
+	m.str("state", p.State, false)
+	m.str("reason", p.Reason, true)
+	m.time("published", p.Published)
+	m.addrPort("record_endpoint", p.Record)
+	m.time("record_time", p.RecordTime)
+	m.str("peer_nat", p.PeerNAT, true)
+	m.addrPort("endpoint", p.Endpoint)
+	m.str("endpoint_from", p.EndpointFrom, true)
+	m.time("set_at", p.SetAt)
+	m.time("last_handshake", p.LastHandshake)
+	m.str("ping", p.Ping, true)
+	if p.PingSent != 0 {
+		w.Key("ping_sent")
+		w.Int(int64(p.PingSent))
+	}
+	if p.PingLoss != 0 {
+		w.Key("ping_loss")
+		w.Float(p.PingLoss)
+	}
+	if p.PingRTT != 0 {
+		w.Key("ping_rtt_ms")
+		w.Float(p.PingRTT)
+	}
+	m.str("ping_error", p.PingError, true)
+	m.str("last_error", p.LastError, true)
+	w.EndObject()
+}
+
+// ParseStatus reads the JSON a daemon's control socket answers with.
+// Unknown members are skipped, so a newer daemon's answer still reads.
+func ParseStatus(data []byte) (Status, error) {
+	var st Status
+	v, err := jsonwire.Parse(data)
+	if err == nil {
+		err = readObject(v, []field{
+			{"version", str(&st.Version)},
+			{"started", timeField(&st.Started)},
+			{"interfaces", list(&st.Interfaces, (*InterfaceStatus).read)},
+		})
+	}
+	if err != nil {
+		return Status{}, fmt.Errorf("status: %w", err)
+	}
+	return st, nil
+}
+
+func (s *InterfaceStatus) read(v jsonwire.Value) error {
+	return readObject(v, []field{
+		{"name", str(&s.Name)},
+		{"state", str(&s.State)},
+		{"reason", str(&s.Reason)},
+		{"public_key", str(&s.PublicKey)},
+		{"listen_port", func(m jsonwire.Value) error {
+			n, err := m.Uint(16)
+			s.ListenPort = uint16(n)
+			return err
+		}},
+		{"store", str(&s.Store)},
+		{"store_error", str(&s.StoreError)},
+		{"ipv4", addrPort(&s.IPv4)},
+		{"ipv6", addrPort(&s.IPv6)},
+		{"nat", str(&s.NAT)},
+		{"stun_server", str(&s.STUNServer)},
+		{"discovered", timeField(&s.Discovered)},
+		{"last_error", str(&s.LastError)},
+		{"missing_peers", list(&s.Missing, func(k *string, e jsonwire.Value) error { return str(k)(e) })},
+		{"peers", list(&s.Peers, (*PeerStatus).read)},
+	})
+}
+
+func (p *PeerStatus) read(v jsonwire.Value) error {
+	return readObject(v, []field{
+		{"public_key", str(&p.PublicKey)},
+		{"state", str(&p.State)},
+		{"reason", str(&p.Reason)},
+		{"published", timeField(&p.Published)},
+		{"record_endpoint", addrPort(&p.Record)},
+		{"record_time", timeField(&p.RecordTime)},
+		{"peer_nat", str(&p.PeerNAT)},
+		{"endpoint", addrPort(&p.Endpoint)},
+		{"endpoint_from", str(&p.EndpointFrom)},
+		{"set_at", timeField(&p.SetAt)},
+		{"last_handshake", timeField(&p.LastHandshake)},
+		{"ping", str(&p.Ping)},
+		{"ping_sent", func(m jsonwire.Value) error {
+			n, err := m.Int()
+			p.PingSent = int(n)
+			return err
+		}},
+		{"ping_loss", float(&p.PingLoss)},
+		{"ping_rtt_ms", float(&p.PingRTT)},
+		{"ping_error", str(&p.PingError)},
+		{"last_error", str(&p.LastError)},
+	})
+}
+
+// field is one member ParseStatus reads: its name and how.
+type field struct {
+	name string
+	read func(m jsonwire.Value) error
+}
+
+// readObject reads the members of object v that fields name; null
+// members are left as they are, as encoding/json leaves them.
+func readObject(v jsonwire.Value, fields []field) error {
+	names := make([]string, len(fields))
+	for i, f := range fields {
+		names[i] = f.name
+	}
+	return v.Members(names, func(i int, m jsonwire.Value) error {
+		if m.Kind() == jsonwire.Null {
+			return nil
+		}
+		if err := fields[i].read(m); err != nil {
+			return fmt.Errorf("%s: %w", fields[i].name, err)
+		}
+		return nil
+	})
+}
+
+func str(dst *string) func(jsonwire.Value) error {
+	return func(m jsonwire.Value) error {
+		s, err := m.Str()
+		*dst = s
+		return err
+	}
+}
+
+func float(dst *float64) func(jsonwire.Value) error {
+	return func(m jsonwire.Value) error {
+		f, err := m.Float()
+		*dst = f
+		return err
+	}
+}
+
+func timeField(dst *time.Time) func(jsonwire.Value) error {
+	return func(m jsonwire.Value) error {
+		s, err := m.Str()
+		if err != nil {
+			return err
+		}
+		*dst, err = time.Parse(time.RFC3339Nano, s)
+		return err
+	}
+}
+
+func addrPort(dst *netip.AddrPort) func(jsonwire.Value) error {
+	return func(m jsonwire.Value) error {
+		s, err := m.Str()
+		if err != nil || s == "" {
+			return err
+		}
+		*dst, err = netip.ParseAddrPort(s)
+		return err
+	}
+}
+
+// list reads an array into *dst, each element with read; like
+// encoding/json, [] gives an empty slice, not nil.
+func list[T any](dst *[]T, read func(x *T, e jsonwire.Value) error) func(jsonwire.Value) error {
+	return func(m jsonwire.Value) error {
+		*dst = []T{}
+		return m.Elems(func(e jsonwire.Value) error {
+			*dst = append(*dst, *new(T))
+			return read(&(*dst)[len(*dst)-1], e)
+		})
+	}
 }
