@@ -51,6 +51,8 @@ install -m 0640 "$here/wgstun.toml" "$root/etc/wgstun/wgstun.toml"
 if [ -f "$top/README.md" ]; then
 	install -m 0644 "$top/README.md" "$root/usr/share/doc/wgstun/README.md"
 fi
+"$here/copyright.sh" "$top/LICENSE" >"$root/usr/share/doc/wgstun/copyright"
+chmod 0644 "$root/usr/share/doc/wgstun/copyright"
 install -m 0755 "$here/postinst" "$here/prerm" "$here/postrm" "$root/DEBIAN/"
 echo /etc/wgstun/wgstun.toml >"$root/DEBIAN/conffiles"
 chmod 0644 "$root/DEBIAN/conffiles"

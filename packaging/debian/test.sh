@@ -160,6 +160,7 @@ drwxr-xr-x root/root ./usr/share/
 drwxr-xr-x root/root ./usr/share/doc/
 drwxr-xr-x root/root ./usr/share/doc/wgstun/
 -rw-r--r-- root/root ./usr/share/doc/wgstun/README.md
+-rw-r--r-- root/root ./usr/share/doc/wgstun/copyright
 WANT
 if diff -u "$tmp/contents.want" "$tmp/contents"; then ok "data: paths, modes, root ownership"; else bad "data contents differ"; fi
 
@@ -168,6 +169,18 @@ dpkg-deb -x "$deb" "$tmp/x"
 dpkg-deb -e "$deb" "$tmp/ctl"
 cmp -s "$stub" "$tmp/x/usr/bin/wgstun" || bad "binary not shipped byte for byte"
 cmp -s "$here/wgstun.toml" "$tmp/x/etc/wgstun/wgstun.toml" || bad "sample config differs"
+# debian/copyright: DEP-5, the MIT text exactly as in LICENSE, and every module the
+# daemon links named.
+cr=$tmp/x/usr/share/doc/wgstun/copyright
+head -1 "$cr" | grep -q '^Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/$' || bad "copyright: no DEP-5 Format line"
+grep -qx 'License: MIT' "$cr" || bad "copyright: License: MIT missing"
+if ! diff <(sed '1,/^Copyright/d' "$top/LICENSE" | sed '/./,$!d') \
+	<(sed -n '/^License: MIT$/,$p' "$cr" | sed '1d; s/^ //; s/^\.$//') >/dev/null; then
+	bad "copyright: license text differs from LICENSE"
+fi
+for m in $(cd "$top" && GOOS=linux go list -deps -f '{{with .Module}}{{if not .Main}}{{.Path}}{{end}}{{end}}' ./src | sort -u); do
+	grep -q "$m" "$cr" || bad "copyright: module $m (linked into the daemon) not named"
+done
 [ "$(cat "$tmp/ctl/conffiles")" = /etc/wgstun/wgstun.toml ] || bad "conffiles: $(cat "$tmp/ctl/conffiles")"
 for s in postinst prerm postrm; do
 	[ "$(stat -c %a "$tmp/ctl/$s")" = 755 ] || bad "$s mode $(stat -c %a "$tmp/ctl/$s")"

@@ -76,6 +76,8 @@ Package: wgstun
 Version: $version
 Source: feeds/packages/net/wgstun
 SourceName: wgstun
+License: MIT
+LicenseFiles: LICENSE
 Section: net
 URL: https://github.com/wgstun/wgstun
 Maintainer: wgstun developers <wgstun@users.noreply.github.com>

@@ -53,6 +53,8 @@ install -m 0755 "$here/service_wgstun.py" "$root/usr/libexec/vyos/conf_mode/serv
 install -m 0644 "$here/wgstun.service" "$root/lib/systemd/system/wgstun.service"
 install -m 0755 "$here/install-from-config.sh" "$root/usr/share/wgstun-vyos/install-from-config.sh"
 install -m 0644 "$here/README.md" "$root/usr/share/doc/wgstun-vyos/README.md"
+"$here/../debian/copyright.sh" "$here/../../LICENSE" >"$root/usr/share/doc/wgstun-vyos/copyright"
+chmod 0644 "$root/usr/share/doc/wgstun-vyos/copyright"
 python3 "$here/gen-node-defs.py" "$here/service_wgstun.xml" "$work/templates" ||
 	die "node.def generation from service_wgstun.xml failed"
 cp -R "$work/templates/." "$root/$tmpl/"

@@ -128,6 +128,7 @@ t=opt/vyatta/share/vyatta-cfg/templates
 	echo "-rwxr-xr-x root/root ./usr/libexec/vyos/conf_mode/service_wgstun.py"
 	echo "-rwxr-xr-x root/root ./usr/sbin/wgstun"
 	echo "-rw-r--r-- root/root ./usr/share/doc/wgstun-vyos/README.md"
+	echo "-rw-r--r-- root/root ./usr/share/doc/wgstun-vyos/copyright"
 	echo "-rwxr-xr-x root/root ./usr/share/wgstun-vyos/install-from-config.sh"
 } | sort >"$tmp/contents.want"
 dpkg-deb -c "$deb" | awk '{print $1, $2, $6}' | sort >"$tmp/contents"

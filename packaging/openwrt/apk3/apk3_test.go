@@ -383,6 +383,9 @@ func TestBuiltPackages(t *testing.T) {
 			if got.Info["name"] != "wgstun" || got.Info["version"] != version || got.Info["arch"] != arch {
 				t.Errorf("name/version/arch %q %q %q", got.Info["name"], got.Info["version"], got.Info["arch"])
 			}
+			if got.Info["license"] != "MIT" {
+				t.Errorf("license %q, want MIT (from the ipk's control)", got.Info["license"])
+			}
 			if want := os.Getenv("APK3_CHECK_DESCRIPTION"); got.Info["description"] != want {
 				t.Errorf("description %q, want %q", got.Info["description"], want)
 			}
