@@ -18,7 +18,6 @@ import (
 	"github.com/wgstun/wgstun/src/daemon"
 	"github.com/wgstun/wgstun/src/logfmt"
 	"github.com/wgstun/wgstun/src/ping"
-	"github.com/wgstun/wgstun/src/store"
 	"github.com/wgstun/wgstun/src/stun"
 	"github.com/wgstun/wgstun/src/wg"
 )
@@ -90,6 +89,16 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 	}
 	printPlan(stdout, cfg)
 	printCapture(stdout, cfg, capture.PerInterface, capture.Interfaces)
+	errs, warnings := checkStores(cfg)
+	for _, w := range warnings {
+		fmt.Fprintln(stderr, "warning:", w)
+	}
+	for _, e := range errs {
+		fmt.Fprintln(stderr, path+":", e)
+	}
+	if len(errs) > 0 {
+		return 2
+	}
 	return 0
 }
 
@@ -175,17 +184,4 @@ func newPinger(iface string, interval time.Duration) (daemon.Pinger, error) {
 		return nil, err
 	}
 	return p, nil
-}
-
-// newStore wires a configured store to its implementation.
-func newStore(s config.Store, log *logfmt.Logger) (store.Store, error) {
-	switch s.Type {
-	case "file":
-		return store.NewFile(s.Path)
-	case "exec":
-		return store.NewExec(s.Command, s.Args, s.Timeout, log), nil
-	case "shell":
-		return store.NewShell(s.Command, s.Args, s.Timeout, log), nil
-	}
-	return nil, fmt.Errorf("unknown store type %q", s.Type)
 }

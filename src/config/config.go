@@ -36,6 +36,37 @@ const (
 	DefaultPingInterval  = 2 * time.Second
 	MinPingInterval      = 200 * time.Millisecond
 	MaxPingInterval      = time.Minute
+	// Network stores (rfc2136, cloudflare, opendht) give up on one call
+	// after this long unless timeout says otherwise.
+	DefaultNetworkTimeout = 5 * time.Second
+	DefaultDNSTTL         = 60 * time.Second
+	DefaultTSIGAlgorithm  = "hmac-sha256"
+	DefaultRecordName     = "{key}"
+	DefaultCloudflareAPI  = "https://api.cloudflare.com/client/v4"
+	// DefaultMappingLifetime is what a NAT-PMP or PCP mapping is asked
+	// for (RFC 6886 recommends 7200 s); it is renewed at half of what the
+	// gateway grants.
+	DefaultMappingLifetime = 2 * time.Hour
+)
+
+// Store types. The network ones are compiled in only with their build
+// tag (see the README); config accepts them all, and `wgstun check` says
+// when the running binary lacks one.
+const (
+	StoreFile       = "file"
+	StoreExec       = "exec"
+	StoreShell      = "shell"
+	StoreRFC2136    = "rfc2136"
+	StoreCloudflare = "cloudflare"
+	StoreOpenDHT    = "opendht"
+)
+
+// Port mapping modes of an interface's gateway client.
+const (
+	PortMapOff    = "off"
+	PortMapAuto   = "auto" // PCP, then NAT-PMP
+	PortMapPCP    = "pcp"
+	PortMapNATPMP = "natpmp"
 )
 
 // Family selects which address families an interface discovers and uses.
@@ -64,14 +95,52 @@ type Config struct {
 	Interfaces []Interface
 }
 
-// Store is one named record store.
+// Store is one named record store. Which fields apply depends on Type;
+// the validator refuses keys of other types.
 type Store struct {
-	Name    string
-	Type    string // file | exec | shell
-	Path    string
-	Command string
-	Args    []string
+	Name string
+	Type string // one of the Store* constants
+
+	Path string // file: the shared directory
+
+	Command string   // exec, shell: the plugin
+	Args    []string // exec, shell
+	// Timeout bounds one plugin run (exec, shell) or one network call
+	// (rfc2136, cloudflare, opendht).
 	Timeout time.Duration
+
+	// rfc2136: DNS UPDATE to Server (host:port) for Zone, signed with
+	// TSIG; records are TXT at RecordName (with "{key}" replaced by the
+	// store key) under Zone.
+	Server         string
+	Zone           string // rfc2136: the zone (FQDN); cloudflare: the zone's name
+	RecordName     string
+	TSIGKey        string
+	TSIGAlgorithm  string
+	TSIGSecretFile string // base64 secret, as in a BIND/Knot key file
+	TSIGSecretEnv  string
+	TTL            time.Duration // rfc2136, cloudflare
+
+	// cloudflare: records are TXT at <key>.<Subdomain>.<Zone> (or
+	// <key>.<Zone>), as stunmesh-go writes them.
+	Subdomain string
+	TokenFile string // API token; never logged
+	TokenEnv  string
+	API       string // base URL of the v4 API
+
+	// opendht: HTTP proxy endpoints, tried in order.
+	Endpoints []string
+}
+
+// Equal reports whether two store configurations are the same.
+func (a Store) Equal(b Store) bool {
+	return a.Name == b.Name && a.Type == b.Type && a.Path == b.Path && a.Command == b.Command &&
+		slices.Equal(a.Args, b.Args) && a.Timeout == b.Timeout &&
+		a.Server == b.Server && a.Zone == b.Zone && a.RecordName == b.RecordName &&
+		a.TSIGKey == b.TSIGKey && a.TSIGAlgorithm == b.TSIGAlgorithm &&
+		a.TSIGSecretFile == b.TSIGSecretFile && a.TSIGSecretEnv == b.TSIGSecretEnv && a.TTL == b.TTL &&
+		a.Subdomain == b.Subdomain && a.TokenFile == b.TokenFile && a.TokenEnv == b.TokenEnv &&
+		a.API == b.API && slices.Equal(a.Endpoints, b.Endpoints)
 }
 
 // Interface is one WireGuard interface wgstun manages.
@@ -94,6 +163,12 @@ type Interface struct {
 	// BindInterface pins STUN's sends to one interface on macOS
 	// (IP_BOUND_IF), for the same reason; "" leaves routing to decide.
 	BindInterface string
+	// PortMapping asks the gateway for a mapping of WireGuard's port
+	// (one of the PortMap* constants); Gateway overrides the default
+	// route's next hop; MappingLifetime is the lifetime requested.
+	PortMapping     string
+	Gateway         netip.Addr
+	MappingLifetime time.Duration
 }
 
 // Equal reports whether two interface configurations are the same.
@@ -101,7 +176,8 @@ func (a Interface) Equal(b Interface) bool {
 	return a.Name == b.Name && a.Store == b.Store && a.Family == b.Family &&
 		a.Refresh == b.Refresh && a.PingInterval == b.PingInterval &&
 		slices.Equal(a.Peers, b.Peers) && maps.Equal(a.Ping, b.Ping) &&
-		slices.Equal(a.Capture, b.Capture) && a.FIB == b.FIB && a.BindInterface == b.BindInterface
+		slices.Equal(a.Capture, b.Capture) && a.FIB == b.FIB && a.BindInterface == b.BindInterface &&
+		a.PortMapping == b.PortMapping && a.Gateway == b.Gateway && a.MappingLifetime == b.MappingLifetime
 }
 
 // file mirrors the TOML document. Durations are strings so that a bad one
@@ -121,11 +197,56 @@ type file struct {
 }
 
 type fileStore struct {
-	Type    string   `toml:"type"`
-	Path    string   `toml:"path"`
-	Command string   `toml:"command"`
-	Args    []string `toml:"args"`
-	Timeout string   `toml:"timeout"`
+	Type           string   `toml:"type"`
+	Path           string   `toml:"path"`
+	Command        string   `toml:"command"`
+	Args           []string `toml:"args"`
+	Timeout        string   `toml:"timeout"`
+	Server         string   `toml:"server"`
+	Zone           string   `toml:"zone"`
+	RecordName     string   `toml:"record_name"`
+	TSIGKey        string   `toml:"tsig_key"`
+	TSIGAlgorithm  string   `toml:"tsig_algorithm"`
+	TSIGSecretFile string   `toml:"tsig_secret_file"`
+	TSIGSecretEnv  string   `toml:"tsig_secret_env"`
+	TTL            string   `toml:"ttl"`
+	Subdomain      string   `toml:"subdomain"`
+	TokenFile      string   `toml:"token_file"`
+	TokenEnv       string   `toml:"token_env"`
+	API            string   `toml:"api"`
+	Endpoints      []string `toml:"endpoints"`
+}
+
+// set lists the keys a [store.NAME] table gives, in a fixed order.
+func (fs fileStore) set() []string {
+	var keys []string
+	for _, kv := range []struct {
+		key string
+		set bool
+	}{
+		{"path", fs.Path != ""}, {"command", fs.Command != ""}, {"args", fs.Args != nil},
+		{"timeout", fs.Timeout != ""}, {"server", fs.Server != ""}, {"zone", fs.Zone != ""},
+		{"record_name", fs.RecordName != ""}, {"tsig_key", fs.TSIGKey != ""},
+		{"tsig_algorithm", fs.TSIGAlgorithm != ""}, {"tsig_secret_file", fs.TSIGSecretFile != ""},
+		{"tsig_secret_env", fs.TSIGSecretEnv != ""}, {"ttl", fs.TTL != ""},
+		{"subdomain", fs.Subdomain != ""}, {"token_file", fs.TokenFile != ""},
+		{"token_env", fs.TokenEnv != ""}, {"api", fs.API != ""}, {"endpoints", fs.Endpoints != nil},
+	} {
+		if kv.set {
+			keys = append(keys, kv.key)
+		}
+	}
+	return keys
+}
+
+// storeKeys are the keys each store type takes besides type.
+var storeKeys = map[string][]string{
+	StoreFile:       {"path"},
+	StoreExec:       {"command", "args", "timeout"},
+	StoreShell:      {"command", "args", "timeout"},
+	StoreRFC2136:    {"server", "zone", "record_name", "tsig_key", "tsig_algorithm", "tsig_secret_file", "tsig_secret_env", "ttl", "timeout"},
+	StoreCloudflare: {"zone", "subdomain", "token_file", "token_env", "api", "ttl", "timeout"},
+	StoreOpenDHT:    {"endpoints", "timeout"},
 }
 
 type fileInterface struct {
@@ -139,6 +260,9 @@ type fileInterface struct {
 	Capture      []string   `toml:"capture"`
 	FIB          *int       `toml:"fib"`
 	BindIf       string     `toml:"bind_interface"`
+	PortMapping  string     `toml:"port_mapping"`
+	Gateway      string     `toml:"gateway"`
+	MappingLife  string     `toml:"mapping_lifetime"`
 }
 
 // filePeer is one [[interface.peer]] table: settings for one peer.
@@ -377,6 +501,7 @@ func (v *validator) resolve(f *file) *Config {
 			v.add(key+".bind_interface", "%q is not a valid interface name (at most 15 characters, no '/' or whitespace)", fi.BindIf)
 		}
 		ifc.BindInterface = fi.BindIf
+		v.portMapping(key, fi, &ifc)
 		c.Interfaces = append(c.Interfaces, ifc)
 	}
 	return c
@@ -450,33 +575,220 @@ func (v *validator) peerTables(key string, fi fileInterface, ifc *Interface, lis
 	}
 }
 
+func (v *validator) portMapping(key string, fi fileInterface, ifc *Interface) {
+	switch fi.PortMapping {
+	case "":
+		ifc.PortMapping = PortMapOff
+	case PortMapOff, PortMapAuto, PortMapPCP, PortMapNATPMP:
+		ifc.PortMapping = fi.PortMapping
+	default:
+		v.add(key+".port_mapping", "%q is not one of off, auto, pcp, natpmp", fi.PortMapping)
+	}
+	if fi.Gateway != "" {
+		a, err := netip.ParseAddr(fi.Gateway)
+		if err != nil || a.Zone() != "" || a.IsUnspecified() || a.IsMulticast() || a.IsLoopback() {
+			v.add(key+".gateway", "%q is not a gateway address (an IPv4 or IPv6 address such as \"192.168.1.1\")", fi.Gateway)
+		} else {
+			ifc.Gateway = a.Unmap()
+		}
+	}
+	ifc.MappingLifetime = v.duration(key+".mapping_lifetime", fi.MappingLife, DefaultMappingLifetime, 2*time.Minute, 24*time.Hour)
+	if ifc.PortMapping == PortMapOff && (fi.Gateway != "" || fi.MappingLife != "") {
+		v.add(key+".port_mapping", "gateway and mapping_lifetime need port_mapping (auto, pcp or natpmp)")
+	}
+}
+
 func (v *validator) store(name string, fs fileStore) Store {
 	key := "store." + name
-	s := Store{Name: name, Type: fs.Type, Path: fs.Path, Command: fs.Command, Args: fs.Args}
+	s := Store{Name: name, Type: fs.Type, Path: fs.Path, Command: fs.Command, Args: fs.Args,
+		Server: fs.Server, Zone: fs.Zone, RecordName: fs.RecordName, TSIGKey: fs.TSIGKey,
+		TSIGAlgorithm: fs.TSIGAlgorithm, TSIGSecretFile: fs.TSIGSecretFile, TSIGSecretEnv: fs.TSIGSecretEnv,
+		Subdomain: fs.Subdomain, TokenFile: fs.TokenFile, TokenEnv: fs.TokenEnv, API: fs.API,
+		Endpoints: fs.Endpoints}
+	allowed, ok := storeKeys[fs.Type]
+	if !ok {
+		types := slices.Sorted(maps.Keys(storeKeys))
+		if fs.Type == "" {
+			v.add(key+".type", "missing: one of %s", strings.Join(types, ", "))
+		} else {
+			v.add(key+".type", "%q is not one of %s", fs.Type, strings.Join(types, ", "))
+		}
+		return s
+	}
+	for _, k := range fs.set() {
+		if !slices.Contains(allowed, k) {
+			v.add(key+"."+k, "not a key of a %s store (it takes %s)", fs.Type, strings.Join(allowed, ", "))
+		}
+	}
 	switch fs.Type {
-	case "file":
+	case StoreFile:
 		if fs.Path == "" {
 			v.add(key+".path", "missing: a file store needs a directory path")
 		} else if !filepath.IsAbs(fs.Path) {
 			v.add(key+".path", "%q must be an absolute path", fs.Path)
 		}
-		if fs.Command != "" || len(fs.Args) > 0 || fs.Timeout != "" {
-			v.add(key+".type", "a file store takes only path (command, args and timeout are for exec and shell)")
-		}
-	case "exec", "shell":
+	case StoreExec, StoreShell:
 		if fs.Command == "" {
 			v.add(key+".command", "missing: a %s store needs the plugin command", fs.Type)
 		}
-		if fs.Path != "" {
-			v.add(key+".path", "path is for file stores; a %s store takes command, args and timeout", fs.Type)
-		}
 		s.Timeout = v.duration(key+".timeout", fs.Timeout, DefaultPluginTimeout, 100*time.Millisecond, 10*time.Minute)
-	case "":
-		v.add(key+".type", "missing: one of file, exec, shell")
-	default:
-		v.add(key+".type", "%q is not one of file, exec, shell", fs.Type)
+	case StoreRFC2136:
+		s.Timeout = v.duration(key+".timeout", fs.Timeout, DefaultNetworkTimeout, 100*time.Millisecond, time.Minute)
+		s.TTL = v.duration(key+".ttl", fs.TTL, DefaultDNSTTL, time.Second, 24*time.Hour)
+		if fs.Server == "" {
+			v.add(key+".server", "missing: the primary server that takes DNS UPDATE (host or host:port, port 53 by default)")
+		} else {
+			if _, _, err := net.SplitHostPort(fs.Server); err != nil {
+				s.Server = net.JoinHostPort(strings.Trim(fs.Server, "[]"), "53")
+			}
+			if err := checkHostPort(s.Server); err != nil {
+				v.add(key+".server", "%q: %v", fs.Server, err)
+			}
+		}
+		s.Zone = v.domain(key+".zone", fs.Zone, true)
+		s.RecordName = fs.RecordName
+		if s.RecordName == "" {
+			s.RecordName = DefaultRecordName
+		}
+		v.recordName(key+".record_name", s.RecordName, s.Zone)
+		if fs.TSIGKey == "" {
+			v.add(key+".tsig_key", "missing: the TSIG key's name (updates are always signed)")
+		} else {
+			s.TSIGKey = v.domain(key+".tsig_key", fs.TSIGKey, false)
+		}
+		s.TSIGAlgorithm = fs.TSIGAlgorithm
+		if s.TSIGAlgorithm == "" {
+			s.TSIGAlgorithm = DefaultTSIGAlgorithm
+		} else if s.TSIGAlgorithm != "hmac-sha256" && s.TSIGAlgorithm != "hmac-sha512" {
+			v.add(key+".tsig_algorithm", "%q is not one of hmac-sha256, hmac-sha512", fs.TSIGAlgorithm)
+		}
+		v.secret(key, "tsig_secret", fs.TSIGSecretFile, fs.TSIGSecretEnv)
+	case StoreCloudflare:
+		s.Timeout = v.duration(key+".timeout", fs.Timeout, DefaultNetworkTimeout, 100*time.Millisecond, time.Minute)
+		s.TTL = v.duration(key+".ttl", fs.TTL, 0, 0, 24*time.Hour) // 0: Cloudflare's automatic TTL
+		if s.TTL != 0 && s.TTL < time.Minute {
+			v.add(key+".ttl", "%s: Cloudflare takes 1m to 24h, or leave ttl out for its automatic TTL", fs.TTL)
+		}
+		s.Zone = strings.TrimSuffix(v.domain(key+".zone", fs.Zone, true), ".")
+		if fs.Subdomain != "" {
+			s.Subdomain = strings.TrimSuffix(v.domain(key+".subdomain", fs.Subdomain, false), ".")
+		}
+		v.secret(key, "token", fs.TokenFile, fs.TokenEnv)
+		s.API = fs.API
+		if s.API == "" {
+			s.API = DefaultCloudflareAPI
+		}
+		v.url(key+".api", s.API)
+		s.API = strings.TrimSuffix(s.API, "/")
+	case StoreOpenDHT:
+		s.Timeout = v.duration(key+".timeout", fs.Timeout, DefaultNetworkTimeout, 100*time.Millisecond, time.Minute)
+		if len(fs.Endpoints) == 0 {
+			v.add(key+".endpoints", "missing: one or more OpenDHT proxy URLs (\"http://host:8080\"), tried in order")
+		}
+		s.Endpoints = make([]string, 0, len(fs.Endpoints))
+		for i, e := range fs.Endpoints {
+			v.url(fmt.Sprintf("%s.endpoints[%d]", key, i), e)
+			s.Endpoints = append(s.Endpoints, strings.TrimSuffix(e, "/"))
+		}
 	}
 	return s
+}
+
+// secret checks that exactly one of NAME_file and NAME_env is given.
+func (v *validator) secret(key, name, file, env string) {
+	switch {
+	case file == "" && env == "":
+		v.add(key+"."+name+"_file", "missing: %s_file (a file holding it) or %s_env (an environment variable)", name, name)
+	case file != "" && env != "":
+		v.add(key+"."+name+"_env", "give %s_file or %s_env, not both", name, name)
+	case file != "" && !filepath.IsAbs(file):
+		v.add(key+"."+name+"_file", "%q must be an absolute path", file)
+	case env != "" && !validEnvName(env):
+		v.add(key+"."+name+"_env", "%q is not an environment variable name", env)
+	}
+}
+
+func validEnvName(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c == '_' || 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || i > 0 && '0' <= c && c <= '9') {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// domain checks a DNS name (labels of letters, digits, '-' and '_', at
+// most 63 bytes each, 253 in all) and returns it lower-cased, made fully
+// qualified when fqdn is set.
+func (v *validator) domain(key, s string, fqdn bool) string {
+	if s == "" {
+		v.add(key, "missing: a domain name such as \"mesh.example.org\"")
+		return ""
+	}
+	name := strings.ToLower(strings.TrimSuffix(s, "."))
+	if err := checkName(name); err != nil {
+		v.add(key, "%q is not a domain name: %v", s, err)
+		return name
+	}
+	if fqdn {
+		name += "."
+	}
+	return name
+}
+
+func checkName(name string) error {
+	if len(name) > 253 {
+		return errors.New("longer than 253 characters")
+	}
+	for _, l := range strings.Split(name, ".") {
+		if l == "" {
+			return errors.New("empty label")
+		}
+		if len(l) > 63 {
+			return fmt.Errorf("label %q is longer than 63 characters", l)
+		}
+		for i := 0; i < len(l); i++ {
+			c := l[i]
+			if !(c == '-' || c == '_' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9') {
+				return fmt.Errorf("label %q has %q (letters, digits, '-' and '_' only)", l, c)
+			}
+		}
+	}
+	return nil
+}
+
+// recordName checks an rfc2136 record name template: relative to the
+// zone, with "{key}" (40 hex characters once filled in) exactly once.
+func (v *validator) recordName(key, tmpl, zone string) {
+	if strings.Count(tmpl, "{key}") != 1 {
+		v.add(key, "%q must contain {key} exactly once (the store key, 40 hex characters)", tmpl)
+		return
+	}
+	if strings.HasSuffix(tmpl, ".") {
+		v.add(key, "%q must be relative to the zone (no trailing dot)", tmpl)
+		return
+	}
+	filled := strings.ToLower(strings.Replace(tmpl, "{key}", strings.Repeat("0", 40), 1))
+	full := filled
+	if zone != "" {
+		full += "." + strings.TrimSuffix(zone, ".")
+	}
+	if err := checkName(full); err != nil {
+		v.add(key, "%q does not make a domain name under the zone: %v", tmpl, err)
+	}
+}
+
+// url checks an http or https URL with a host and no query.
+func (v *validator) url(key, s string) {
+	scheme, rest, ok := strings.Cut(s, "://")
+	host, _, _ := strings.Cut(rest, "/")
+	switch {
+	case !ok || (scheme != "http" && scheme != "https"):
+		v.add(key, "%q is not an http:// or https:// URL", s)
+	case host == "" || strings.ContainsAny(rest, "?# \t"):
+		v.add(key, "%q needs a host and no query, fragment or spaces", s)
+	}
 }
 
 func checkHostPort(s string) error {
@@ -499,4 +811,46 @@ func listOrNone(names []string) string {
 		return "none"
 	}
 	return strings.Join(names, ", ")
+}
+
+// ErrNoSecret: a store's secret (TSIG secret, API token) is not where its
+// configuration says.
+var ErrNoSecret = errors.New("secret not available")
+
+// Secret returns the store's secret (the rfc2136 TSIG secret or the
+// cloudflare API token) from its file or environment variable, with
+// surrounding whitespace removed. Errors name the file or variable, never
+// the value.
+func (s Store) Secret() (string, error) {
+	file, env := s.TSIGSecretFile, s.TSIGSecretEnv
+	if s.Type == StoreCloudflare {
+		file, env = s.TokenFile, s.TokenEnv
+	}
+	var raw string
+	switch {
+	case file != "":
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return "", fmt.Errorf("store %s: %w: %w", s.Name, ErrNoSecret, err)
+		}
+		raw = string(b)
+		env = ""
+	case env != "":
+		v, ok := os.LookupEnv(env)
+		if !ok {
+			return "", fmt.Errorf("store %s: %w: environment variable %s is not set", s.Name, ErrNoSecret, env)
+		}
+		raw = v
+	default:
+		return "", fmt.Errorf("store %s: %w: no %s store takes a secret", s.Name, ErrNoSecret, s.Type)
+	}
+	raw = strings.TrimSpace(raw)
+	if raw == "" {
+		where := file
+		if where == "" {
+			where = "environment variable " + env
+		}
+		return "", fmt.Errorf("store %s: %w: %s is empty", s.Name, ErrNoSecret, where)
+	}
+	return raw, nil
 }

@@ -219,7 +219,7 @@ func (d *Daemon) buildStores(cfg, old *config.Config, running map[string]store.S
 	out := map[string]store.Store{}
 	for name, sc := range cfg.Stores {
 		if old != nil {
-			if osc, ok := old.Stores[name]; ok && sameStore(osc, sc) && running[name] != nil {
+			if osc, ok := old.Stores[name]; ok && osc.Equal(sc) && running[name] != nil {
 				out[name] = running[name]
 				continue
 			}
@@ -235,11 +235,6 @@ func (d *Daemon) buildStores(cfg, old *config.Config, running map[string]store.S
 
 func (d *Daemon) settingsFor(cfg *config.Config, ic config.Interface) settings {
 	return settings{ic: ic, store: d.stores[ic.Store], stun: cfg.STUN}
-}
-
-func sameStore(a, b config.Store) bool {
-	return a.Name == b.Name && a.Type == b.Type && a.Path == b.Path && a.Command == b.Command &&
-		a.Timeout == b.Timeout && slices.Equal(a.Args, b.Args)
 }
 
 func sameSettings(a, b settings) bool {
