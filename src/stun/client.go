@@ -79,11 +79,15 @@ type Client struct {
 
 type transaction struct {
 	server netip.AddrPort
-	result chan result // buffered, receives at most one value
+	// anySource: a CHANGE-REQUEST transaction, answered from the server's
+	// other address or port, so the source is not checked here.
+	anySource bool
+	result    chan result // buffered, receives at most one value
 }
 
 type result struct {
 	resp Response
+	src  netip.AddrPort
 	err  error
 }
 
@@ -216,7 +220,7 @@ func (c *Client) handle(b []byte, src netip.AddrPort) {
 		c.unmatched.Add(1)
 		return
 	}
-	if !sameAddr(src, t.server) {
+	if !t.anySource && !sameAddr(src, t.server) {
 		c.mu.Unlock()
 		c.spoofed.Add(1)
 		if c.Logger != nil {
@@ -227,7 +231,7 @@ func (c *Client) handle(b []byte, src netip.AddrPort) {
 	}
 	delete(c.pending, resp.TxID)
 	c.mu.Unlock()
-	t.result <- result{resp: resp, err: err}
+	t.result <- result{resp: resp, src: src, err: err}
 }
 
 // sameAddr compares addresses ignoring IPv4-mapping and zones, which a
@@ -237,7 +241,7 @@ func sameAddr(a, b netip.AddrPort) bool {
 		a.Addr().Unmap().WithZone("") == b.Addr().Unmap().WithZone("")
 }
 
-func (c *Client) register(server netip.AddrPort) (TxID, *transaction, error) {
+func (c *Client) register(server netip.AddrPort, anySource bool) (TxID, *transaction, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
@@ -254,7 +258,7 @@ func (c *Client) register(server netip.AddrPort) (TxID, *transaction, error) {
 	for c.pending[tx] != nil {
 		tx = NewTxID()
 	}
-	t := &transaction{server: server, result: make(chan result, 1)}
+	t := &transaction{server: server, anySource: anySource, result: make(chan result, 1)}
 	c.pending[tx] = t
 	return tx, t, nil
 }
@@ -272,8 +276,33 @@ func (c *Client) unregister(tx TxID) {
 // returns an error wrapping *ErrorResponse; a response whose mapped address
 // has port 0 or an unspecified IP is an error too. Errors name the server.
 func (c *Client) Binding(ctx context.Context, server netip.AddrPort) (netip.AddrPort, error) {
+	r, err := c.transact(ctx, server, 0)
+	if err != nil {
+		return netip.AddrPort{}, err
+	}
+	return checkMapped(r.resp, server)
+}
+
+// Exchange is Binding for RFC 5780's tests: it sends a Binding request with
+// the CHANGE-REQUEST flags change (none when zero) and returns the whole
+// response and the address it came from. Without flags only a response
+// from server counts, as with Binding; with flags the server answers from
+// its other address or port, so a response from anywhere counts and the
+// caller checks src. Retransmission, timeout and errors are Binding's.
+func (c *Client) Exchange(ctx context.Context, server netip.AddrPort, change Change) (resp Response, src netip.AddrPort, err error) {
+	r, err := c.transact(ctx, server, change&(ChangeIP|ChangePort))
+	if err != nil {
+		return Response{}, netip.AddrPort{}, err
+	}
+	if _, err := checkMapped(r.resp, server); err != nil {
+		return Response{}, netip.AddrPort{}, err
+	}
+	return r.resp, r.src, nil
+}
+
+func (c *Client) transact(ctx context.Context, server netip.AddrPort, change Change) (result, error) {
 	if !server.IsValid() || server.Port() == 0 || server.Addr().IsUnspecified() {
-		return netip.AddrPort{}, fmt.Errorf("stun: binding: invalid server address %q", server)
+		return result{}, fmt.Errorf("stun: binding: invalid server address %q", server)
 	}
 	rto, transmits := c.RTO, c.Transmits
 	if rto <= 0 {
@@ -282,18 +311,18 @@ func (c *Client) Binding(ctx context.Context, server netip.AddrPort) (netip.Addr
 	if transmits <= 0 {
 		transmits = DefaultTransmits
 	}
-	tx, t, err := c.register(server)
+	tx, t, err := c.register(server, change != 0)
 	if err != nil {
-		return netip.AddrPort{}, fmt.Errorf("stun: binding %s: %w", server, err)
+		return result{}, fmt.Errorf("stun: binding %s: %w", server, err)
 	}
 	defer c.unregister(tx)
 
 	var buf [36]byte
-	req := AppendBindingRequest(buf[:0], tx, 0)
+	req := AppendBindingRequest(buf[:0], tx, change)
 	wait := rto
 	for i := 1; ; i++ {
 		if err := c.conn.WriteTo(req, server); err != nil {
-			return netip.AddrPort{}, fmt.Errorf("stun: send binding request to %s: %w", server, err)
+			return result{}, fmt.Errorf("stun: send binding request to %s: %w", server, err)
 		}
 		if i == transmits {
 			wait = LastWaitFactor * rto
@@ -302,30 +331,34 @@ func (c *Client) Binding(ctx context.Context, server netip.AddrPort) (netip.Addr
 		select {
 		case r := <-t.result:
 			stopTimer()
-			return checkResult(r, server)
+			return r, checkErr(r, server)
 		case <-ctx.Done():
 			stopTimer()
-			return netip.AddrPort{}, fmt.Errorf("stun: binding %s: %w", server, ctx.Err())
+			return result{}, fmt.Errorf("stun: binding %s: %w", server, ctx.Err())
 		case <-c.closing:
 			stopTimer()
-			return netip.AddrPort{}, fmt.Errorf("stun: binding %s: %w", server, ErrClosed)
+			return result{}, fmt.Errorf("stun: binding %s: %w", server, ErrClosed)
 		case <-fired:
 		}
 		if i == transmits {
-			return netip.AddrPort{}, fmt.Errorf("%w from %s after %d transmissions", ErrTimeout, server, i)
+			return result{}, fmt.Errorf("%w from %s after %d transmissions", ErrTimeout, server, i)
 		}
 		wait *= 2
 	}
 }
 
-func checkResult(r result, server netip.AddrPort) (netip.AddrPort, error) {
-	if r.err != nil {
-		if _, ok := r.err.(*ErrorResponse); ok {
-			return netip.AddrPort{}, fmt.Errorf("%w from %s", r.err, server)
-		}
-		return netip.AddrPort{}, fmt.Errorf("stun: binding %s: %w", server, r.err)
+func checkErr(r result, server netip.AddrPort) error {
+	if r.err == nil {
+		return nil
 	}
-	m := r.resp.Mapped
+	if _, ok := r.err.(*ErrorResponse); ok {
+		return fmt.Errorf("%w from %s", r.err, server)
+	}
+	return fmt.Errorf("stun: binding %s: %w", server, r.err)
+}
+
+func checkMapped(r Response, server netip.AddrPort) (netip.AddrPort, error) {
+	m := r.Mapped
 	if m.Port() == 0 || m.Addr().IsUnspecified() {
 		return netip.AddrPort{}, fmt.Errorf("stun: binding %s: unusable mapped address %s", server, m)
 	}

@@ -628,3 +628,90 @@ func TestWriteErrorFailsOver(t *testing.T) {
 		t.Errorf("err %q does not name the operation and server", o.err)
 	}
 }
+
+// TestExchange: a CHANGE-REQUEST transaction carries the flags, takes its
+// answer from the server's other address and returns the whole response
+// and its source; without flags an answer from elsewhere is dropped as
+// spoofed, as for Binding.
+func TestExchange(t *testing.T) {
+	server := netip.MustParseAddrPort("198.51.100.1:3478")
+	other := netip.MustParseAddrPort("198.51.100.2:3479")
+	mapped := netip.MustParseAddrPort("203.0.113.10:40000")
+	tests := []struct {
+		name    string
+		change  Change
+		from    netip.AddrPort
+		wantErr error
+	}{
+		{"no flags, answer from the server", 0, server, nil},
+		{"change IP and port, answer from the other address", ChangeIP | ChangePort, other, nil},
+		{"change port, answer from the other port", ChangePort, netip.AddrPortFrom(server.Addr(), other.Port()), nil},
+		{"no flags, answer from elsewhere is dropped", 0, other, ErrTimeout},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t)
+			h.c.Transmits = 1
+			type res struct {
+				r   Response
+				src netip.AddrPort
+				err error
+			}
+			ch := make(chan res, 1)
+			go func() {
+				r, src, err := h.c.Exchange(context.Background(), server, tt.change)
+				ch <- res{r, src, err}
+			}()
+			var req packet
+			select {
+			case req = <-h.conn.out:
+			case <-time.After(watchdog):
+				t.Fatal("no request sent")
+			}
+			wantLen, wantFlags := 28, uint32(0)
+			if tt.change != 0 {
+				wantLen, wantFlags = 36, uint32(tt.change)
+			}
+			if len(req.b) != wantLen || req.addr != server {
+				t.Fatalf("request %x to %v, want %d bytes to %v", req.b, req.addr, wantLen, server)
+			}
+			if wantFlags != 0 && (be.Uint16(req.b[20:]) != attrChangeRequest || be.Uint32(req.b[24:]) != wantFlags) {
+				t.Fatalf("request %x lacks CHANGE-REQUEST %#x", req.b, wantFlags)
+			}
+			tx := TxID(req.b[8:20])
+			tm := h.timer(LastWaitFactor * DefaultRTO)
+			resp := buildMsg(typeBindingSuccess, tx, true,
+				attr{attrXORMappedAddress, xorAddrVal(mapped, tx)},
+				attr{attrOtherAddress, addrVal(other)},
+				attr{attrResponseOrigin, addrVal(tt.from)})
+			h.deliver(resp, tt.from)
+			if tt.wantErr != nil {
+				// Let the read loop see the packet before the timer fires.
+				deadline := time.Now().Add(watchdog)
+				for h.c.Stats().Spoofed == 0 && time.Now().Before(deadline) {
+					time.Sleep(time.Millisecond)
+				}
+				tm.fire()
+			}
+			var got res
+			select {
+			case got = <-ch:
+			case <-time.After(watchdog):
+				t.Fatal("Exchange did not return")
+			}
+			if tt.wantErr != nil {
+				if !errors.Is(got.err, tt.wantErr) {
+					t.Fatalf("err %v, want %v", got.err, tt.wantErr)
+				}
+				return
+			}
+			if got.err != nil {
+				t.Fatal(got.err)
+			}
+			want := Response{TxID: tx, Mapped: mapped, Other: other, Origin: tt.from}
+			if got.r != want || got.src != tt.from {
+				t.Errorf("got %+v from %v, want %+v from %v", got.r, got.src, want, tt.from)
+			}
+		})
+	}
+}

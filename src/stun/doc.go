@@ -11,7 +11,10 @@
 // socket path on WireGuard's listen port): one read loop matches responses
 // to outstanding requests by transaction ID and by source address, Binding
 // retransmits on a short RFC 8489 §6.2.1 schedule (250 ms doubling, 4
-// transmissions, 3 s in all), and Discover fails over across a server list.
+// transmissions, 3 s in all), Discover fails over across a server list, and
+// Exchange runs one RFC 5780 test (a request with CHANGE-REQUEST, whose
+// answer comes from the server's other address or port) and returns the
+// whole response with its source.
 // The Client never closes the Conn and never sends anything but requests;
 // callers write hole-punch indications to the Conn themselves.
 package stun
