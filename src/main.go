@@ -31,6 +31,8 @@ commands:
   run     [-c FILE]           run the daemon in the foreground
   check   [-c FILE]           validate the configuration and print the plan
   status  [-s SOCKET] [--json] show what the running daemon is doing
+  nat-check [-s HOST:PORT]... [-c FILE] [-i IFACE] [-6] [--json]
+                              classify the NAT in front of this host (RFC 5780)
   version                     print the version
 
 The default configuration file is ` + config.DefaultPath + `.
@@ -52,6 +54,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdCheck(args[1:], stdout, stderr)
 	case "status":
 		return cmdStatus(args[1:], stdout, stderr)
+	case "nat-check":
+		return cmdNATCheck(args[1:], stdout, stderr)
 	case "version", "-v", "--version":
 		fmt.Fprintln(stdout, "wgstun", version)
 		return 0

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -41,9 +42,10 @@ type Options struct {
 	// Wait bounds each test that may go unanswered; 0 means DefaultWait.
 	Wait time.Duration
 	// Hairpin, when set, reports whether a packet sent from the tested
-	// port to another local port's public mapping comes back in through
-	// the NAT (RFC 5780 §4.5); nil leaves hairpinning untested.
-	Hairpin func(ctx context.Context) (bool, error)
+	// port to another local port's public mapping (learned from server)
+	// comes back in through the NAT (RFC 5780 §4.5); nil leaves
+	// hairpinning untested.
+	Hairpin func(ctx context.Context, server netip.AddrPort) (bool, error)
 }
 
 // Test is one request Check sent, for the record.
@@ -178,9 +180,11 @@ func Check(ctx context.Context, ex Exchange, servers []netip.AddrPort, o Options
 			return res, err
 		}
 	}
+	// The filtering tests ran in parallel; list them in the RFC's order.
+	sort.SliceStable(res.Tests, func(i, j int) bool { return testRank(res.Tests[i].Name) < testRank(res.Tests[j].Name) })
 	if o.Hairpin != nil && res.Mapping != NoNAT {
 		hctx, cancel := context.WithTimeout(ctx, c.wait)
-		ok, err := o.Hairpin(hctx)
+		ok, err := o.Hairpin(hctx, res.Server)
 		cancel()
 		switch {
 		case err != nil && ctx.Err() != nil:
@@ -207,6 +211,20 @@ func usableOther(s, o netip.AddrPort) (netip.AddrPort, bool, string) {
 		return netip.AddrPort{}, false, fmt.Sprintf("%s names other address %s, which RFC 5780 cannot use (it needs another address and port of the same family)", s, o)
 	}
 	return o, true, ""
+}
+
+func testRank(name string) int {
+	switch name {
+	case "filtering II":
+		return 1
+	case "filtering III":
+		return 2
+	case "mapping II":
+		return 3
+	case "mapping III":
+		return 4
+	}
+	return 0
 }
 
 func isLocal(m netip.AddrPort, local []netip.AddrPort) bool {
@@ -243,8 +261,11 @@ func (c *checker) rfc5780(ctx context.Context) error {
 		t3, e3 = c.run(ctx, "filtering III", s, stun.ChangePort)
 	}()
 	wg.Wait()
-	if err := errors.Join(e2, e3); err != nil {
-		return err
+	if e2 != nil {
+		return e2
+	}
+	if e3 != nil {
+		return e3
 	}
 	want2, want3 := o, netip.AddrPortFrom(s.Addr(), o.Port())
 	switch {

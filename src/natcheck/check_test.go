@@ -270,14 +270,14 @@ func TestCheckFailures(t *testing.T) {
 func TestCheckHairpin(t *testing.T) {
 	for _, tt := range []struct {
 		name string
-		fn   func(context.Context) (bool, error)
+		fn   func(context.Context, netip.AddrPort) (bool, error)
 		want Hairpin
 		note bool
 	}{
 		{"untested", nil, HairpinUntested, false},
-		{"yes", func(context.Context) (bool, error) { return true, nil }, HairpinYes, false},
-		{"no", func(context.Context) (bool, error) { return false, nil }, HairpinNo, false},
-		{"error", func(context.Context) (bool, error) { return false, errors.New("no second socket") }, HairpinUntested, true},
+		{"yes", func(context.Context, netip.AddrPort) (bool, error) { return true, nil }, HairpinYes, false},
+		{"no", func(context.Context, netip.AddrPort) (bool, error) { return false, nil }, HairpinNo, false},
+		{"error", func(context.Context, netip.AddrPort) (bool, error) { return false, errors.New("no second socket") }, HairpinUntested, true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			n := newFakeNAT(EndpointIndependent, FilterNone)
