@@ -11,6 +11,7 @@ import (
 	"github.com/wgstun/wgstun/src/capture"
 	"github.com/wgstun/wgstun/src/config"
 	"github.com/wgstun/wgstun/src/daemon"
+	"github.com/wgstun/wgstun/src/natcheck"
 )
 
 // capturePerInterface is capture.PerInterface; tests flip it to see the
@@ -149,7 +150,7 @@ func printStatus(w io.Writer, st *daemon.Status) {
 		if len(pub) > 0 {
 			fmt.Fprintf(w, "  published %s (from %s, %s ago", strings.Join(pub, " "), ifc.STUNServer, since(now, ifc.Discovered))
 			if ifc.NAT != "" {
-				fmt.Fprintf(w, ", NAT %s", ifc.NAT)
+				fmt.Fprintf(w, ", NAT %s", natWords(ifc.NAT))
 			}
 			fmt.Fprintln(w, ")")
 		}
@@ -212,4 +213,17 @@ func since(now, t time.Time) string {
 		return "never"
 	}
 	return now.Sub(t).Round(time.Second).String()
+}
+
+// natWords names a NAT hint the way `wgstun nat-check` does: the classic
+// name, then the RFC 4787 behaviours when both are known.
+func natWords(hint string) string {
+	c := natcheck.ParseHint(hint)
+	switch {
+	case c.Mapping == natcheck.MappingUnknown:
+		return hint
+	case c.Filtering == natcheck.FilteringUnknown:
+		return c.Classic()
+	}
+	return c.Classic() + ": " + c.Mapping.String() + " mapping, " + c.Filtering.String() + " filtering"
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/wgstun/wgstun/src/config"
 	"github.com/wgstun/wgstun/src/logfmt"
+	"github.com/wgstun/wgstun/src/natcheck"
 	"github.com/wgstun/wgstun/src/record"
 	"github.com/wgstun/wgstun/src/store"
 	"github.com/wgstun/wgstun/src/stun"
@@ -364,7 +365,7 @@ func TestImpossibleSaysWhy(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := &runner{nat: tt.ours}
+			r := &runner{class: natcheck.ParseHint(tt.ours)}
 			now := time.Unix(1_800_000_000, 0)
 			p := &peer{cand: netip.MustParseAddrPort("203.0.113.9:1"), setAt: now.Add(-impossibleWait), rec: record.Endpoints{NAT: tt.theirs}}
 			state, reason := r.connecting(p, now)

@@ -3,6 +3,8 @@ package daemon
 import (
 	"fmt"
 	"time"
+
+	"github.com/wgstun/wgstun/src/natcheck"
 )
 
 // WireGuard's own timers (the protocol paper, section 6.1) bound how old a
@@ -107,25 +109,44 @@ func (r *runner) judge(p *peer, now time.Time) {
 }
 
 // connecting explains a peer whose endpoint is known but that has never
-// answered, using what both sides learned about their NATs.
+// answered, using what both sides learned about their NATs: this side's
+// class from discovery, the peer's from its record's nat hint. When the two
+// classes rule a direct path out (natcheck.Direct says No) it says so at
+// once, in words; schedule then slows the peer down to one look per
+// refresh. When the classes leave it open but one side's mapping depends
+// on the destination and no handshake came in impossibleWait, the old
+// guess stands: the other side most likely filters by port.
 func (r *runner) connecting(p *peer, now time.Time) (state, reason string) {
 	waited := now.Sub(p.setAt)
 	if p.setAt.IsZero() {
 		waited = now.Sub(p.since)
 	}
-	ours, theirs := r.nat, p.rec.NAT
+	ours, theirs := r.class, natcheck.ParseHint(p.rec.NAT)
+	if why := natcheck.Explain(ours, theirs); why != "" {
+		return StateImpossible, why
+	}
 	if waited < impossibleWait {
 		return StateConnecting, fmt.Sprintf("endpoint %s set %s ago, waiting for a handshake", p.cand, waited.Round(time.Second))
 	}
+	oursSym, theirsSym := symmetricMapping(ours), symmetricMapping(theirs)
 	switch {
-	case ours == "symmetric" && theirs == "symmetric":
+	case natcheck.Direct(ours, theirs) == natcheck.Yes:
+	case oursSym && theirsSym:
 		return StateImpossible, "both NATs are symmetric (each maps every destination to a new port), so neither side can learn the port the other will use: no direct path without port mapping on a gateway or a relay"
-	case ours == "symmetric":
+	case oursSym:
 		return StateImpossible, fmt.Sprintf("this side's NAT is symmetric (STUN servers saw different ports) and no handshake came in %s: the peer's NAT must filter by port, so a direct path is not possible", waited.Round(time.Second))
-	case theirs == "symmetric":
+	case theirsSym:
 		return StateImpossible, fmt.Sprintf("the peer's NAT is symmetric (its published port is not the one it will use for us) and no handshake came in %s: this side's NAT filters by port, so a direct path is not possible", waited.Round(time.Second))
 	}
 	return StateConnecting, fmt.Sprintf("endpoint %s set %s ago and no handshake yet: the peer may be down, or a firewall drops WireGuard's packets", p.cand, waited.Round(time.Second))
+}
+
+func symmetricMapping(c natcheck.Class) bool {
+	switch c.Mapping {
+	case natcheck.AddressDependent, natcheck.AddressAndPortDependent, natcheck.Dependent:
+		return true
+	}
+	return false
 }
 
 func ago(now, t time.Time) time.Duration {

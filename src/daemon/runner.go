@@ -14,6 +14,7 @@ import (
 
 	"github.com/wgstun/wgstun/src/config"
 	"github.com/wgstun/wgstun/src/logfmt"
+	"github.com/wgstun/wgstun/src/natcheck"
 	"github.com/wgstun/wgstun/src/record"
 	"github.com/wgstun/wgstun/src/store"
 	"github.com/wgstun/wgstun/src/stun"
@@ -39,6 +40,7 @@ const (
 	discoverFirst  = time.Second
 	storeFirst     = time.Second // first retry after a store error
 	impossibleWait = 20 * time.Second
+	classifyWait   = time.Second            // per RFC 5780 test whose answer a NAT may filter
 	storeTimeout   = 30 * time.Second       // the plugins' own timeouts are shorter
 	reportEvery    = 250 * time.Millisecond // status board updates while jobs run
 )
@@ -91,7 +93,7 @@ type runner struct {
 
 	mapped          [2]netip.AddrPort
 	server          [2]netip.AddrPort
-	nat             string // cone, symmetric, "" unknown
+	class           natcheck.Class // this side's NAT, as discovery last saw it
 	discovering     bool
 	discoveredAt    time.Time
 	nextDiscover    time.Time
@@ -162,7 +164,8 @@ const (
 type discovery struct {
 	mapped, server [2]netip.AddrPort
 	ok             [2]bool
-	nat            string
+	class          natcheck.Class
+	classified     bool
 	errs           []string
 }
 
@@ -497,14 +500,16 @@ func (r *runner) startDiscover(ctx context.Context, now time.Time) {
 			if p == nil {
 				continue
 			}
-			m, s, nat, err := r.discoverFamily(ctx, p, i == 1, servers, last[i], classify)
+			m, s, class, err := r.discoverFamily(ctx, p, i == 1, servers, last[i], classify)
 			if err != nil {
 				f.errs = append(f.errs, err.Error())
 				continue
 			}
 			f.mapped[i], f.server[i], f.ok[i] = m, s, true
-			if nat != "" {
-				f.nat = nat
+			// IPv4's NAT is the one that matters; IPv6's speaks only
+			// when there is no IPv4.
+			if classify && class.Mapping != natcheck.MappingUnknown && !f.classified {
+				f.class, f.classified = class, true
 			}
 		}
 		r.deliver(ctx, result{kind: jobDiscover, gen: gen, found: f})
@@ -512,10 +517,13 @@ func (r *runner) startDiscover(ctx context.Context, now time.Time) {
 }
 
 // discoverFamily tries the servers in order, the one that answered last
-// (when given) first; with classify and a second server at another address
-// it also tells whether the mapping depends on the destination (a
-// symmetric NAT).
-func (r *runner) discoverFamily(ctx context.Context, p *path, v6 bool, servers []string, last netip.AddrPort, classify bool) (mapped, server netip.AddrPort, nat string, err error) {
+// (when given) first. With classify it then classifies the NAT from the
+// server that answered onwards (natcheck.Check): the RFC 5780 tests when
+// that server names an OTHER-ADDRESS, which adds two requests whose
+// answers the NAT may filter (so up to classifyWait more) and one or two
+// to the other address; otherwise the mapping a second server at another
+// address sees, as before.
+func (r *runner) discoverFamily(ctx context.Context, p *path, v6 bool, servers []string, last netip.AddrPort, classify bool) (mapped, server netip.AddrPort, class natcheck.Class, err error) {
 	var addrs []netip.AddrPort
 	var errs []string
 	for _, s := range servers {
@@ -527,7 +535,7 @@ func (r *runner) discoverFamily(ctx context.Context, p *path, v6 bool, servers [
 	}
 	if len(addrs) == 0 {
 		errs = append(errs, "no "+familyName(btoi(v6))+" STUN server address")
-		return mapped, server, "", errors.New(joinErrs(errs))
+		return mapped, server, class, errors.New(joinErrs(errs))
 	}
 	if i := slices.Index(addrs, last); i > 0 {
 		addrs = append(append([]netip.AddrPort{last}, addrs[:i]...), addrs[i+1:]...)
@@ -543,26 +551,22 @@ func (r *runner) discoverFamily(ctx context.Context, p *path, v6 bool, servers [
 		break
 	}
 	if first < 0 {
-		return mapped, server, "", errors.New(joinErrs(errs))
+		return mapped, server, class, errors.New(joinErrs(errs))
 	}
 	if !classify {
-		return mapped, server, "", nil
+		return mapped, server, class, nil
 	}
-	for _, a := range addrs[first+1:] {
-		if a.Addr() == server.Addr() {
-			continue
-		}
-		m, err := p.client.Binding(ctx, a)
-		if err != nil {
-			continue
-		}
-		nat = "cone"
-		if m != mapped {
-			nat = "symmetric"
-		}
-		break
+	res, err := natcheck.Check(ctx, p.client.Exchange, addrs[first:], natcheck.Options{Wait: classifyWait})
+	if err != nil {
+		r.log.Debug("NAT classification failed", "err", err)
+		return mapped, server, class, nil
 	}
-	return mapped, server, nat, nil
+	if res.Mapped != mapped && res.Mapped.IsValid() {
+		// The mapping moved between the two looks; the next refresh
+		// sees the new one.
+		r.log.Debug("mapping changed during classification", "was", mapped, "now", res.Mapped)
+	}
+	return mapped, server, res.Class, nil
 }
 
 // discovered takes in a finished discovery.
@@ -597,12 +601,17 @@ func (r *runner) discovered(res result) {
 		}
 		if f.mapped[i] != r.mapped[i] {
 			moved = true
-			r.log.Info("discovered mapping", "family", familyName(i), "endpoint", f.mapped[i], "was", r.mapped[i], "server", f.server[i], "nat", f.nat)
+			r.log.Info("discovered mapping", "family", familyName(i), "endpoint", f.mapped[i], "was", r.mapped[i], "server", f.server[i])
 		}
 		r.mapped[i], r.server[i] = f.mapped[i], f.server[i]
 	}
-	if f.nat != "" && f.nat != r.nat {
-		r.nat, moved = f.nat, true
+	if f.classified {
+		c := keepFiltering(r.class, f.class, moved)
+		if c != r.class {
+			r.log.Info("NAT class", "nat", c.Classic(), "mapping", c.Mapping.String(), "filtering", c.Filtering.String(),
+				"was", r.class.Classic())
+			r.class, moved = c, true
+		}
 	}
 	r.discoverErr = ""
 	r.discoverBackoff = 0
@@ -611,6 +620,22 @@ func (r *runner) discovered(res result) {
 	if r.refreshing || moved {
 		r.beginCycle(now, true)
 	}
+}
+
+// keepFiltering returns the class a refresh found, except that an
+// endpoint-independent NAT's address-dependent filtering is not overturned
+// by a later test that came through from the server's other address while
+// the mapping stayed: this port's own STUN packets to that address (the
+// mapping test, a second server) leave the filter open for it for the
+// NAT's timeout, so the later pass proves nothing. The verdict matters
+// less than it seems (with an endpoint-independent mapping the two
+// filterings allow the same peers), but the hint and status stay right.
+func keepFiltering(old, found natcheck.Class, moved bool) natcheck.Class {
+	if !moved && old.Mapping == natcheck.EndpointIndependent && found.Mapping == natcheck.EndpointIndependent &&
+		old.Filtering == natcheck.FilterAddress && found.Filtering == natcheck.FilterNone {
+		return old
+	}
+	return found
 }
 
 // beginCycle starts a refresh: every record is republished (when the
@@ -660,7 +685,7 @@ func (r *runner) startJobs(ctx context.Context, now time.Time) {
 		}
 	}
 	sort.Slice(ready, func(i, j int) bool { return ready[i].nextPoll.Before(ready[j].nextPoll) })
-	e := record.Endpoints{IPv4: r.mapped[0], IPv6: r.mapped[1], Time: now, NAT: r.nat}
+	e := record.Endpoints{IPv4: r.mapped[0], IPv6: r.mapped[1], Time: now, NAT: r.class.Hint()}
 	for _, p := range ready {
 		if due(r.publishWanted(p)) {
 			if r.inflight >= r.d.workers {
@@ -875,9 +900,17 @@ func (r *runner) schedule(p *peer, now time.Time) {
 		p.nextPoll = now.Add(p.pollBackoff)
 		p.pollBackoff = min(2*p.pollBackoff, r.cfg.Refresh)
 		return
+	case p.state == StateImpossible:
+		// Nothing to hurry for: the peer's record is read once per
+		// refresh to see its NAT class change (ours changing starts a
+		// refresh cycle, which reads every record at once), and fast
+		// polling resumes from the start if the pair becomes possible.
+		p.pollBackoff = pollFirst
+		p.nextPoll = now.Add(r.cfg.Refresh)
+		return
 	}
 	limit := pollCap
-	if now.Sub(p.since) > slowAfter || p.state == StateImpossible {
+	if now.Sub(p.since) > slowAfter {
 		limit = min(pollSlowCap, r.cfg.Refresh)
 	}
 	p.nextPoll = now.Add(p.pollBackoff)
@@ -1033,7 +1066,7 @@ func (r *runner) report() {
 		s.ListenPort = r.dev.ListenPort
 		s.Store = r.cfg.Store
 		s.StoreError = r.storeErr
-		s.IPv4, s.IPv6, s.NAT = r.mapped[0], r.mapped[1], r.nat
+		s.IPv4, s.IPv6, s.NAT = r.mapped[0], r.mapped[1], r.class.Hint()
 		s.STUNServer = ""
 		for _, sv := range r.server {
 			if sv.IsValid() {

@@ -39,7 +39,7 @@ type InterfaceStatus struct {
 	StoreError string         `json:"store_error,omitempty"`
 	IPv4       netip.AddrPort `json:"ipv4,omitzero"` // discovered mapping
 	IPv6       netip.AddrPort `json:"ipv6,omitzero"`
-	NAT        string         `json:"nat,omitempty"` // cone, symmetric
+	NAT        string         `json:"nat,omitempty"` // record hint: cone, symmetric, eim+apdf ... (natcheck.ParseHint)
 	STUNServer string         `json:"stun_server,omitempty"`
 	Discovered time.Time      `json:"discovered,omitzero"`
 	LastError  string         `json:"last_error,omitempty"`

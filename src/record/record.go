@@ -10,8 +10,18 @@
 //
 // wgstun adds the optional fields ts_ms (unix milliseconds, for replay
 // protection, see Guard), to (binds the record to its receiver, see toTag)
-// and nat (a hint); stunmesh-go ignores them, and records without them are
-// accepted.
+// and nat (a hint about the sender's NAT); stunmesh-go ignores them, and
+// records without them are accepted.
+//
+// The nat hint is opaque here (any printable ASCII up to MaxNATLen;
+// natcheck.ParseHint reads it). Values wgstun writes: "cone" or "symmetric"
+// when only the mapping is known (what every wgstun version before the
+// RFC 5780 check wrote, still read), and MAPPING+FILTERING in RFC 4787's
+// initials once the filtering is known: mapping none, eim, adm, apdm or
+// symmetric (address- or address-and-port-dependent, not told apart),
+// filtering eif, adf or apdf; for example "eim+apdf" for a port-restricted
+// cone or "apdm+apdf" for a typical symmetric NAT. Unknown values read as
+// "no hint".
 package record
 
 import (
@@ -68,8 +78,9 @@ type Endpoints struct {
 	// Time is when the sender made the record, with millisecond precision.
 	// Zero means the record had no timestamp (stunmesh-go writes none).
 	Time time.Time
-	// NAT is an optional hint about the sender's NAT; empty when absent.
-	// It is at most MaxNATLen printable ASCII characters.
+	// NAT is an optional hint about the sender's NAT ("cone", "symmetric",
+	// "eim+apdf" ...; see the package comment); empty when absent. It is at
+	// most MaxNATLen printable ASCII characters.
 	NAT string
 }
 

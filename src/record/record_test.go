@@ -65,6 +65,7 @@ func TestSealOpenRoundTrip(t *testing.T) {
 		{"dual stack with time", Endpoints{IPv4: mustAP("203.0.113.7:51820"), IPv6: mustAP("[2001:db8::7]:51820"), Time: ts}},
 		{"ipv4 only, no time", Endpoints{IPv4: mustAP("198.51.100.1:1")}},
 		{"ipv6 only with nat hint", Endpoints{IPv6: mustAP("[2001:db8:1::1]:65535"), Time: ts, NAT: "endpoint-independent"}},
+		{"ipv4 with an RFC 5780 nat hint", Endpoints{IPv4: mustAP("203.0.113.7:51820"), Time: ts, NAT: "apdm+apdf"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -176,6 +177,8 @@ func TestParsePlaintext(t *testing.T) {
 			Endpoints{IPv4: mustAP("203.0.113.7:51820"), IPv6: mustAP("[2001:db8::7]:51820")}, nil},
 		{"wgstun with ts and nat", `{"ipv4":"203.0.113.7:51820","ts_ms":1700000000123,"nat":"symmetric"}`,
 			Endpoints{IPv4: mustAP("203.0.113.7:51820"), Time: time.UnixMilli(1700000000123), NAT: "symmetric"}, nil},
+		{"wgstun with an RFC 5780 nat hint", `{"ipv4":"203.0.113.7:51820","ts_ms":1700000000123,"nat":"eim+apdf"}`,
+			Endpoints{IPv4: mustAP("203.0.113.7:51820"), Time: time.UnixMilli(1700000000123), NAT: "eim+apdf"}, nil},
 		{"unknown fields ignored", `{"ipv6":"[2001:db8::7]:1","future":{"x":[1,2]},"v":2}`,
 			Endpoints{IPv6: mustAP("[2001:db8::7]:1")}, nil},
 		{"whitespace around", " \n{\"ipv4\":\"192.0.2.1:2\"}\n", Endpoints{IPv4: mustAP("192.0.2.1:2")}, nil},
