@@ -249,8 +249,8 @@ func checkImpossible(t *testing.T, p *pair) {
 			}
 			last[btoi(side == "b")] = ps
 			if ps.State == daemon.StateImpossible {
-				if !strings.Contains(ps.Reason, "symmetric") || !strings.Contains(ps.Reason, "direct path") {
-					t.Errorf("%s: reason does not explain: %q", side, ps.Reason)
+				if want := impossibleReason(p, side); ps.Reason != want {
+					t.Errorf("%s: reason %q, want %q", side, ps.Reason, want)
 				}
 				delete(pending, side)
 			}
@@ -272,6 +272,27 @@ func checkImpossible(t *testing.T, p *pair) {
 			t.Errorf("%s: a handshake happened: %q", side, out)
 		}
 	}
+}
+
+// impossibleReason is what `wgstun status` on side must say about its peer
+// when the lab's NATs rule a direct path out: both daemons learn their own
+// class with RFC 5780 tests against the lab's coturn and publish it (the
+// symmetric type is address-and-port-dependent in mapping and filtering,
+// the port-restricted cone endpoint-independent and filtering by address
+// and port).
+func impossibleReason(p *pair, side string) string {
+	ours, theirs := p.lab.NATA, p.lab.NATB
+	if side == RoleB {
+		ours, theirs = theirs, ours
+	}
+	const help = "; enable port_mapping on either gateway or use a relay"
+	switch {
+	case ours == Symmetric && theirs == Symmetric:
+		return "no direct path: both NATs are symmetric (each maps every destination to a new port: address-and-port-dependent mapping) and neither accepts packets from senders it has not sent to" + help
+	case ours == Symmetric:
+		return "no direct path: this side is symmetric (address-and-port-dependent mapping) and the peer filters by address and port" + help
+	}
+	return "no direct path: the peer is symmetric (address-and-port-dependent mapping) and this side filters by address and port" + help
 }
 
 func btoi(b bool) int {
