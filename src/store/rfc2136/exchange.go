@@ -33,7 +33,7 @@ func (s *Store) exchange(parent context.Context, msg []byte) (*message, error) {
 			return m, nil
 		}
 		if err == nil {
-			s.log.Debug("dns reply truncated; asking again over TCP", "store", s.name, "server", s.server)
+			s.log.Debug("dns reply truncated; asking again over TCP", "server", s.server)
 		}
 	}
 	if err == nil {
@@ -114,7 +114,7 @@ func (s *Store) exchangeUDP(ctx context.Context, signed, mac []byte) (*message, 
 			}
 			if err != nil {
 				discarded = err
-				s.log.Debug("dns reply discarded", "store", s.name, "server", s.server, "error", err)
+				s.log.Debug("dns reply discarded", "server", s.server, "error", err)
 				continue
 			}
 			return m, nil

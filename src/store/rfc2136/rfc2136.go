@@ -242,7 +242,7 @@ func (s *Store) Set(ctx context.Context, key, value string) error {
 	if err != nil {
 		return fmt.Errorf("store %s: set %s: %w", s.name, name, err)
 	}
-	s.log.Debug("dns update done", "store", s.name, "name", name, "server", s.server)
+	s.log.Debug("dns update done", "name", name, "server", s.server)
 	return nil
 }
 
