@@ -28,7 +28,8 @@ import (
 
 const testZone = "wg.test."
 
-// KnotServer is a running knotd.
+// knotServer is a DNS server (knotd, or BIND's named) running in a
+// network namespace of the test's own.
 type knotServer struct {
 	ns, dir, addr string
 	secret        string // wgstun-key's, base64
@@ -36,26 +37,27 @@ type knotServer struct {
 	cmd           *exec.Cmd
 }
 
-// RequireKnot skips without root or knotd/kdig, except under CI, where it
-// fails: CI installs knot and knot-dnsutils (scripts/deps.sh).
-func requireKnot(t testing.TB) {
+// requireServer skips without root, ip, kdig or the server program,
+// except under CI, where it fails: CI installs knot, knot-dnsutils and
+// bind9 (scripts/deps.sh).
+func requireServer(t testing.TB, server string) {
 	t.Helper()
 	var why []string
 	if os.Geteuid() != 0 {
 		why = append(why, "not root (the test makes a network namespace)")
 	}
-	for _, tool := range []string{"ip", "knotd", "kdig"} {
+	for _, tool := range []string{"ip", "kdig", server} {
 		if _, err := exec.LookPath(tool); err != nil {
-			why = append(why, tool+" not found (Debian: apt-get install knot knot-dnsutils iproute2)")
+			why = append(why, tool+" not found (Debian: apt-get install knot knot-dnsutils bind9 iproute2)")
 		}
 	}
 	if len(why) == 0 {
 		return
 	}
 	if os.Getenv("CI") == "true" {
-		t.Fatalf("Knot DNS tests cannot run in CI: %s", strings.Join(why, "; "))
+		t.Fatalf("DNS server tests cannot run in CI: %s", strings.Join(why, "; "))
 	}
-	t.Skipf("Knot DNS tests skipped: %s", strings.Join(why, "; "))
+	t.Skipf("DNS server tests skipped: %s", strings.Join(why, "; "))
 }
 
 func randomSecret(t testing.TB) string {
@@ -66,7 +68,17 @@ func randomSecret(t testing.TB) string {
 
 func startKnot(t *testing.T) *knotServer {
 	t.Helper()
-	requireKnot(t)
+	requireServer(t, "knotd")
+	k := newServerNetns(t)
+	conf := writeKnotConf(t, k.dir, "127.0.0.1@53", k.secret, k.otherSecret)
+	k.run(t, "knotd", "-c", conf)
+	return k
+}
+
+// newServerNetns makes a network namespace with loopback up (deleted when
+// the test ends) and fresh secrets for a server to run in it.
+func newServerNetns(t *testing.T) *knotServer {
+	t.Helper()
 	k := &knotServer{dir: t.TempDir(), addr: "127.0.0.1:53", secret: randomSecret(t), otherSecret: randomSecret(t)}
 	var r [3]byte
 	_, _ = rand.Read(r[:])
@@ -82,15 +94,21 @@ func startKnot(t *testing.T) *knotServer {
 	if out, err := exec.Command("ip", "-n", k.ns, "link", "set", "lo", "up").CombinedOutput(); err != nil {
 		t.Fatalf("lo up in %s: %v: %s", k.ns, err, out)
 	}
-	conf := writeKnotConf(t, k.dir, "127.0.0.1@53", k.secret, k.otherSecret)
-	log, err := os.Create(filepath.Join(k.dir, "knotd.log"))
+	return k
+}
+
+// run starts the server program in the namespace (killed when the test
+// ends) and waits up to 10 s until it serves the test zone.
+func (k *knotServer) run(t *testing.T, args ...string) {
+	t.Helper()
+	log, err := os.Create(filepath.Join(k.dir, args[0]+".log"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	k.cmd = exec.Command("ip", "netns", "exec", k.ns, "knotd", "-c", conf)
+	k.cmd = exec.Command("ip", append([]string{"netns", "exec", k.ns}, args...)...)
 	k.cmd.Stdout, k.cmd.Stderr = log, log
 	if err := k.cmd.Start(); err != nil {
-		t.Fatalf("start knotd: %v", err)
+		t.Fatalf("start %s: %v", args[0], err)
 	}
 	t.Cleanup(func() {
 		_ = k.cmd.Process.Signal(syscall.SIGCONT)
@@ -99,22 +117,21 @@ func startKnot(t *testing.T) *knotServer {
 		log.Close()
 		if t.Failed() {
 			b, _ := os.ReadFile(log.Name())
-			t.Logf("knotd log:\n%s", b)
+			t.Logf("%s log:\n%s", args[0], b)
 		}
 	})
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		out, _ := k.kdig("+short", testZone, "SOA")
 		if strings.Contains(out, "ns."+testZone) {
-			break
+			return
 		}
 		if time.Now().After(deadline) {
 			b, _ := os.ReadFile(log.Name())
-			t.Fatalf("knotd did not serve %s within 10s:\n%s", testZone, b)
+			t.Fatalf("%s did not serve %s within 10s:\n%s", args[0], testZone, b)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	return k
 }
 
 // writeKnotConf writes knot.conf and the zone file into dir; knotd listens
