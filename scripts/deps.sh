@@ -23,10 +23,13 @@ if [ "${#missing[@]}" -gt 0 ]; then
 	apt-get update -qq
 	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-# Debian starts coturn as a service on some systems; the lab runs its own.
-if command -v systemctl >/dev/null && systemctl is-active --quiet coturn 2>/dev/null; then
-	systemctl stop coturn || true
-fi
+# Debian starts these as services where systemd runs; the tests start their
+# own, inside network namespaces, and need none on the host.
+for svc in coturn knot named dhtnode; do
+	if command -v systemctl >/dev/null && systemctl is-active --quiet "$svc" 2>/dev/null; then
+		systemctl stop "$svc" || true
+	fi
+done
 
 PATH=$PATH:/usr/local/go/bin
 if ! command -v go >/dev/null; then
