@@ -9,9 +9,8 @@ GOFLAGS_REPRO := -trimpath -buildvcs=false
 export CGO_ENABLED ?= 0
 
 # The optional network stores, each behind its own build tag; the "full"
-# build has them all. The router build (no tags) is what the size budget
-# holds.
-FULL_TAGS := rfc2136,cloudflare,opendht
+# build has them all (scripts/builds.sh says which build carries what).
+FULL_TAGS := $(shell . ./scripts/builds.sh && echo $$full_tags)
 
 .PHONY: help build test unit e2e demo bench vet cross fuzz dist packages package-test clean
 

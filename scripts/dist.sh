@@ -18,29 +18,38 @@ root=$(cd "$here/.." && pwd)
 out=${1:-$root/dist}
 # shellcheck source=scripts/size-budget.sh
 . "$here/size-budget.sh"
+# shellcheck source=scripts/builds.sh
+. "$here/builds.sh"
 
 version=${VERSION:-$(git -C "$root" describe --tags --always --dirty 2>/dev/null || echo dev)}
 epoch=${SOURCE_DATE_EPOCH:-$(git -C "$root" log -1 --format=%ct 2>/dev/null || echo 0)}
 export SOURCE_DATE_EPOCH=$epoch
 
-# name GOOS GOARCH extra-env...
+# name GOOS GOARCH build extra-env... (build: router or full, see builds.sh).
+# Linux has both where routers and servers share an architecture; the
+# -full binaries feed the Debian and VyOS packages.
 targets=(
-	"linux-mipsle linux mipsle GOMIPS=softfloat"
-	"linux-mips linux mips GOMIPS=softfloat"
-	"linux-armv7 linux arm GOARM=7"
-	"linux-armv5 linux arm GOARM=5"
-	"linux-arm64 linux arm64"
-	"linux-amd64 linux amd64"
-	"darwin-amd64 darwin amd64"
-	"darwin-arm64 darwin arm64"
-	"freebsd-amd64 freebsd amd64"
-	"freebsd-arm64 freebsd arm64"
+	"linux-mipsle linux mipsle router GOMIPS=softfloat"
+	"linux-mips linux mips router GOMIPS=softfloat"
+	"linux-armv7 linux arm router GOARM=7"
+	"linux-armv5 linux arm router GOARM=5"
+	"linux-arm64 linux arm64 router"
+	"linux-amd64 linux amd64 router"
+	"linux-armv7-full linux arm full GOARM=7"
+	"linux-arm64-full linux arm64 full"
+	"linux-amd64-full linux amd64 full"
+	"darwin-amd64 darwin amd64 full"
+	"darwin-arm64 darwin arm64 full"
+	"freebsd-amd64 freebsd amd64 full"
+	"freebsd-arm64 freebsd arm64 full"
 )
 
 rm -rf "$out"
 mkdir -p "$out"
 for t in "${targets[@]}"; do
-	read -r name goos goarch extra <<<"$t"
+	read -r name goos goarch build extra <<<"$t"
+	tags=$router_tags
+	[[ $build == full ]] && tags=$full_tags
 	cgo=0 cc=""
 	if [[ $goos == freebsd ]]; then
 		if [[ -n ${FREEBSD_CC:-} && $goarch == amd64 ]]; then
@@ -52,7 +61,7 @@ for t in "${targets[@]}"; do
 	echo "dist: $name" >&2
 	# shellcheck disable=SC2086 # extra is a list of VAR=value words
 	(cd "$root" && env GOOS="$goos" GOARCH="$goarch" CGO_ENABLED=$cgo ${cc:+CC="$cc"} $extra \
-		go build -trimpath -buildvcs=false \
+		go build -trimpath -buildvcs=false ${tags:+-tags "$tags"} \
 		-ldflags "-s -w -buildid= -X main.version=$version" \
 		-o "$out/wgstun-$version-$name" ./src)
 	touch -d "@$epoch" "$out/wgstun-$version-$name"
@@ -60,9 +69,10 @@ done
 (cd "$out" && sha256sum wgstun-* >SHA256SUMS && touch -d "@$epoch" SHA256SUMS)
 
 mips=$(stat -c %s "$out/wgstun-$version-linux-mipsle")
-printf '\n| binary | bytes |\n|---|---|\n'
-for f in "$out"/wgstun-*; do
-	printf '| %s | %s |\n' "$(basename "$f")" "$(stat -c %s "$f")"
+printf '\n| binary | build | bytes |\n|---|---|---|\n'
+for t in "${targets[@]}"; do
+	read -r name _ _ build _ <<<"$t"
+	printf '| %s | %s | %s |\n' "wgstun-$version-$name" "$build" "$(stat -c %s "$out/wgstun-$version-$name")"
 done
 echo
 if ((mips > size_budget)); then

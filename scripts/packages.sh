@@ -41,11 +41,12 @@ bin() { # dist target name
 
 rm -rf "$out"
 mkdir -p "$out/debian" "$out/vyos" "$out/openwrt"
-for t in "linux-amd64 amd64" "linux-arm64 arm64" "linux-armv7 armhf"; do
+# Debian and VyOS get the full build (every store); OpenWrt the router build.
+for t in "linux-amd64-full amd64" "linux-arm64-full arm64" "linux-armv7-full armhf"; do
 	read -r name arch <<<"$t"
 	"$root/packaging/debian/build-deb.sh" "$(bin "$name")" "$version" "$arch" "$out/debian" >/dev/null
 done
-for t in "linux-amd64 amd64" "linux-arm64 arm64"; do
+for t in "linux-amd64-full amd64" "linux-arm64-full arm64"; do
 	read -r name arch <<<"$t"
 	"$root/packaging/vyos/build-deb.sh" "$(bin "$name")" "$version" "$arch" "$out/vyos" >/dev/null
 done
