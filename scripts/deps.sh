@@ -11,7 +11,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 pkgs=(make git ca-certificates iproute2 iputils-ping nftables conntrack coturn
-	wireguard-go wireguard-tools procps psmisc shellcheck knot knot-dnsutils bind9 dhtnode curl
+	wireguard-go wireguard-tools procps psmisc shellcheck knot knot-dnsutils bind9 dhtnode curl miniupnpd-nftables
 	ruby libxml2-utils busybox dpkg systemd python3 debootstrap) # the last line: packaging tests
 missing=()
 for p in "${pkgs[@]}"; do
