@@ -180,6 +180,9 @@ check "sample config passes wgstun check" "$tmp/wgstun-host" check -c "$port/fil
 mod=$(sed -n 's/^module //p' "$root/go.mod")
 check "GO_MODULE matches go.mod ($mod)" grep -Eq "^GO_MODULE=[[:space:]]+$mod\$" "$port/Makefile"
 check "Makefile uses go:modules" grep -Eq '^USES=[[:space:]]+go:modules' "$port/Makefile"
+full_tags=$(sed -n 's/^full_tags="\(.*\)"$/\1/p' "$root/scripts/builds.sh")
+check "GO_BUILDFLAGS builds the full build (-tags $full_tags, as scripts/builds.sh says)" \
+	grep -Eq "^GO_BUILDFLAGS=[[:space:]]+-tags $full_tags " "$port/Makefile"
 check "LICENSE_FILE names the LICENSE the tarball carries" grep -Eq '^LICENSE_FILE=[[:space:]]+\$\{WRKSRC\}/LICENSE$' "$port/Makefile"
 check "the repository has that LICENSE" test -s "$root/LICENSE"
 check "USE_RC_SUBR=wgstun" grep -Eq '^USE_RC_SUBR=[[:space:]]+wgstun$' "$port/Makefile"

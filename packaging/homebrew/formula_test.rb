@@ -214,9 +214,15 @@ class WgstunFormulaTest < Minitest::Test
     assert_match "/dev/bpf", text
   end
 
+  # The formula builds what scripts/builds.sh calls the full build.
+  def full_tags
+    File.read(File.join(ROOT, "scripts/builds.sh"))[/^full_tags="([^"]+)"$/, 1] or
+      raise "no full_tags in scripts/builds.sh"
+  end
+
   def test_install_post_install_and_test_block
     @f.install
-    want = ["go", "build", "-trimpath", "-o=#{@f.bin}/wgstun",
+    want = ["go", "build", "-trimpath", "-o=#{@f.bin}/wgstun", "-tags=#{full_tags}",
             "-ldflags=-s -w -X main.version=0.1.0", "./src"]
     assert_equal want, @f.commands.first
     binary = @f.bin/"wgstun"

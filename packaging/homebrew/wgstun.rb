@@ -21,7 +21,8 @@ class Wgstun < Formula
   end
 
   def install
-    system "go", "build", *std_go_args(ldflags: "-s -w -X main.version=#{version}"), "./src"
+    # The full build: every store (scripts/builds.sh); size matters less here than on a router.
+    system "go", "build", *std_go_args(ldflags: "-s -w -X main.version=#{version}", tags: "rfc2136,cloudflare,opendht"), "./src"
     (pkgshare/"wgstun.toml.sample").write sample_config
   end
 
