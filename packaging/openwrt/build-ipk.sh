@@ -52,8 +52,10 @@ ctl=$work/control
 mtime=@${SOURCE_DATE_EPOCH:-0}
 
 install -d -m 0755 "$data" "$ctl" "$data/usr/bin" "$data/etc/init.d" "$data/etc/config" \
-	"$data/lib/upgrade/keep.d"
+	"$data/lib/upgrade/keep.d" "$data/usr/share/wgstun/plugins"
 install -m 0755 "$bin" "$data/usr/bin/wgstun"
+# Store plugins that use the router's own tools (the Cloudflare one needs curl).
+install -m 0755 "$here/../../plugins/cloudflare.sh" "$data/usr/share/wgstun/plugins/cloudflare.sh"
 install -m 0755 "$here/files/wgstun.init" "$data/etc/init.d/wgstun"
 # INSTALL_CONF in the SDK is mode 0600.
 install -m 0600 "$here/files/wgstun.config" "$data/etc/config/wgstun"

@@ -181,10 +181,15 @@ drwxr-xr-x 0/0 ./lib/upgrade/keep.d/
 -rw-r--r-- 0/0 ./lib/upgrade/keep.d/wgstun
 drwxr-xr-x 0/0 ./usr/
 drwxr-xr-x 0/0 ./usr/bin/
--rwxr-xr-x 0/0 ./usr/bin/wgstun"
+-rwxr-xr-x 0/0 ./usr/bin/wgstun
+drwxr-xr-x 0/0 ./usr/share/
+drwxr-xr-x 0/0 ./usr/share/wgstun/
+drwxr-xr-x 0/0 ./usr/share/wgstun/plugins/
+-rwxr-xr-x 0/0 ./usr/share/wgstun/plugins/cloudflare.sh"
 	[ "$got" = "$want" ] || bad "$arch: data members:
 $got"
 	cmp -s "$stub" "$x/d/usr/bin/wgstun" || bad "$arch: binary not shipped byte for byte"
+	cmp -s "$here/../../plugins/cloudflare.sh" "$x/d/usr/share/wgstun/plugins/cloudflare.sh" || bad "$arch: cloudflare plugin not shipped as in plugins/"
 	cmp -s "$here/files/wgstun.init" "$x/d/etc/init.d/wgstun" || bad "$arch: init script differs"
 	cmp -s "$here/files/wgstun.config" "$x/d/etc/config/wgstun" || bad "$arch: config differs"
 	[ "$(cat "$x/d/lib/upgrade/keep.d/wgstun")" = /etc/config/wgstun ] || bad "$arch: keep.d"
@@ -273,7 +278,7 @@ install:
 endef
 MK
 mk() { make --no-print-directory -C "$sdk/feed/net/wgstun" TOPDIR="$sdk" INCLUDE_DIR="$sdk/include" \
-	GO_PKG_BUILD_BIN_DIR="$sdk/bin" DEST="$sdk/root" "$@"; }
+	GO_PKG_BUILD_BIN_DIR="$sdk/bin" PKG_BUILD_DIR="$here/../.." DEST="$sdk/root" "$@"; }
 if got=$(mk show 2>&1) && [ "$got" = "PKG_NAME=wgstun GO_PKG=github.com/wgstun/wgstun GO_PKG_BUILD_PKG=github.com/wgstun/wgstun/src LDFLAGS_X=main.version=0.1.0
 conffiles=/etc/config/wgstun" ]; then ok "feed Makefile: PKG_NAME, GO_PKG, GO_PKG_BUILD_PKG, version stamp, conffiles"; else bad "feed Makefile variables: $got"; fi
 if mk install >"$tmp/mk.log" 2>&1; then

@@ -363,12 +363,13 @@ func TestBuiltPackages(t *testing.T) {
 		data []byte
 	}{
 		"/usr/bin/wgstun":                           {0o755, read(bin)},
+		"/usr/share/wgstun/plugins/cloudflare.sh":   {0o755, read(filepath.Join(filesDir, "..", "..", "..", "plugins", "cloudflare.sh"))},
 		"/etc/init.d/wgstun":                        {0o755, read(filepath.Join(filesDir, "wgstun.init"))},
 		"/etc/config/wgstun":                        {0o600, conf},
 		"/lib/upgrade/keep.d/wgstun":                {0o644, []byte("/etc/config/wgstun\n")},
 		"/lib/apk/packages/wgstun.conffiles":        {0o644, []byte("/etc/config/wgstun\n")},
 		"/lib/apk/packages/wgstun.conffiles_static": {0o644, fmt.Appendf(nil, "/etc/config/wgstun %x\n", confSum)},
-		"/lib/apk/packages/wgstun.list":             {0o644, []byte("/etc/config/wgstun\n/etc/init.d/wgstun\n/lib/upgrade/keep.d/wgstun\n/usr/bin/wgstun\n")},
+		"/lib/apk/packages/wgstun.list":             {0o644, []byte("/etc/config/wgstun\n/etc/init.d/wgstun\n/lib/upgrade/keep.d/wgstun\n/usr/bin/wgstun\n/usr/share/wgstun/plugins/cloudflare.sh\n")},
 	}
 	scripts := map[string][]byte{}
 	for _, s := range []string{"post-install", "post-upgrade", "pre-deinstall"} {
