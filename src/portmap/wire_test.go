@@ -277,7 +277,7 @@ func FuzzParsePMP(f *testing.F) {
 }
 
 func FuzzParseProcRoute(f *testing.F) {
-	f.Add([]byte("Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\n" +
+	f.Add([]byte("Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\n"+
 		"eth0\t00000000\t0101A8C0\t0003\t0\t0\t100\t00000000\t0\t0\t0\n"), []byte{198, 51, 100, 1})
 	f.Fuzz(func(t *testing.T, text, dst []byte) {
 		var d netip.Addr
