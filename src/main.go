@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"os/signal"
 	"syscall"
@@ -18,6 +19,7 @@ import (
 	"github.com/wgstun/wgstun/src/daemon"
 	"github.com/wgstun/wgstun/src/logfmt"
 	"github.com/wgstun/wgstun/src/ping"
+	"github.com/wgstun/wgstun/src/portmap"
 	"github.com/wgstun/wgstun/src/stun"
 	"github.com/wgstun/wgstun/src/wg"
 )
@@ -133,6 +135,8 @@ func cmdRun(args []string, stderr io.Writer) int {
 		NewStore:  newStore,
 		NewPinger: newPinger,
 		Level:     level,
+
+		NewPortMapper: newPortMapper,
 	})
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -188,4 +192,33 @@ func newPinger(iface string, interval time.Duration) (daemon.Pinger, error) {
 		return nil, err
 	}
 	return p, nil
+}
+
+// newPortMapper maps WireGuard's port on the interface's gateway: the
+// configured one, else the default route's next hop, else the next hop
+// toward the STUN server that answered last.
+func newPortMapper(ic config.Interface, port uint16, hint func() netip.Addr, log *logfmt.Logger) (daemon.PortMapper, error) {
+	protos := []portmap.Protocol{portmap.PCP, portmap.NATPMP}
+	switch ic.PortMapping {
+	case config.PortMapPCP:
+		protos = protos[:1]
+	case config.PortMapNATPMP:
+		protos = protos[1:]
+	}
+	find := func() (netip.Addr, error) {
+		gw, err := portmap.FindGateway(netip.Addr{})
+		if err != nil {
+			if h := hint(); h.IsValid() {
+				if gw, err2 := portmap.FindGateway(h); err2 == nil {
+					return gw, nil
+				}
+			}
+			return netip.Addr{}, fmt.Errorf("find the gateway: %w (set gateway in the interface's configuration)", err)
+		}
+		return gw, nil
+	}
+	return portmap.NewMapper(portmap.Config{
+		Protocols: protos, Gateway: ic.Gateway, FindGateway: find, Internal: port,
+		Lifetime: ic.MappingLifetime, Retry: ic.Refresh, Log: log,
+	}), nil
 }

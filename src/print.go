@@ -64,6 +64,14 @@ func printPlan(w io.Writer, cfg *config.Config) {
 		if ic.BindInterface != "" {
 			fmt.Fprintf(w, "    STUN sent bound to %s (macOS; ignored elsewhere)\n", ic.BindInterface)
 		}
+		if ic.PortMapping != config.PortMapOff && ic.PortMapping != "" {
+			gw := "the default route's next hop"
+			if ic.Gateway.IsValid() {
+				gw = ic.Gateway.String()
+			}
+			fmt.Fprintf(w, "    port mapping: %s on gateway %s, lifetime %s (published instead of STUN's mapping while granted)\n",
+				ic.PortMapping, gw, ic.MappingLifetime)
+		}
 	}
 }
 
@@ -147,12 +155,28 @@ func printStatus(w io.Writer, st *daemon.Status) {
 		if ifc.IPv6.IsValid() {
 			pub = append(pub, ifc.IPv6.String())
 		}
-		if len(pub) > 0 {
+		if ifc.PortMapExternal.IsValid() {
+			fmt.Fprintf(w, "  published %s (gateway port mapping", ifc.PortMapExternal)
+			if ifc.IPv6.IsValid() {
+				fmt.Fprintf(w, "; %s from %s", ifc.IPv6, ifc.STUNServer)
+			}
+			fmt.Fprintln(w, ")")
+			if ifc.IPv4.IsValid() {
+				fmt.Fprintf(w, "  STUN sees %s (from %s, %s ago", ifc.IPv4, ifc.STUNServer, since(now, ifc.Discovered))
+				if ifc.NAT != "" {
+					fmt.Fprintf(w, ", NAT %s", natWords(ifc.NAT))
+				}
+				fmt.Fprintln(w, ")")
+			}
+		} else if len(pub) > 0 {
 			fmt.Fprintf(w, "  published %s (from %s, %s ago", strings.Join(pub, " "), ifc.STUNServer, since(now, ifc.Discovered))
 			if ifc.NAT != "" {
 				fmt.Fprintf(w, ", NAT %s", natWords(ifc.NAT))
 			}
 			fmt.Fprintln(w, ")")
+		}
+		if ifc.PortMapping != "" {
+			fmt.Fprintf(w, "  port mapping (%s): %s\n", ifc.PortMapping, portMapText(now, ifc))
 		}
 		if ifc.LastError != "" {
 			fmt.Fprintf(w, "  error: %s\n", ifc.LastError)
@@ -226,4 +250,22 @@ func natWords(hint string) string {
 		return c.Classic()
 	}
 	return c.Classic() + ": " + c.Mapping.String() + " mapping, " + c.Filtering.String() + " filtering"
+}
+
+// portMapText sums up an interface's gateway port mapping: the mapping
+// held (protocol, gateway, external endpoint, lifetime left) and the last
+// problem, or why there is none.
+func portMapText(now time.Time, ifc daemon.InterfaceStatus) string {
+	if !ifc.PortMapExternal.IsValid() {
+		if ifc.PortMapError != "" {
+			return "none: " + ifc.PortMapError
+		}
+		return "none yet"
+	}
+	s := fmt.Sprintf("%s via gateway %s, external %s, %s left", ifc.PortMapProtocol, ifc.PortMapGateway,
+		ifc.PortMapExternal, max(ifc.PortMapExpires.Sub(now), 0).Round(time.Second))
+	if ifc.PortMapError != "" {
+		s += " (" + ifc.PortMapError + ")"
+	}
+	return s
 }

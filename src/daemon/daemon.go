@@ -21,6 +21,7 @@ import (
 	"github.com/wgstun/wgstun/src/config"
 	"github.com/wgstun/wgstun/src/logfmt"
 	"github.com/wgstun/wgstun/src/ping"
+	"github.com/wgstun/wgstun/src/portmap"
 	"github.com/wgstun/wgstun/src/record"
 	"github.com/wgstun/wgstun/src/store"
 	"github.com/wgstun/wgstun/src/stun"
@@ -42,6 +43,18 @@ type Pinger interface {
 	Changed() <-chan struct{}
 }
 
+// PortMapper keeps WireGuard's port mapped on the gateway
+// (portmap.Mapper): Run maps and renews until ctx ends, then deletes the
+// mapping before it returns.
+type PortMapper interface {
+	Run(ctx context.Context)
+	Status() portmap.Status
+	Changed() <-chan struct{}
+	Check() // look again now (a tunnel went down)
+}
+
+var _ PortMapper = (*portmap.Mapper)(nil)
+
 // Deps are the daemon's ties to the outside world, wired in main.
 type Deps struct {
 	WG WireGuard
@@ -52,6 +65,11 @@ type Deps struct {
 	NewStore func(s config.Store, log *logfmt.Logger) (store.Store, error)
 	// NewPinger builds the ping watch of an interface; nil disables it.
 	NewPinger func(iface string, interval time.Duration) (Pinger, error)
+	// NewPortMapper builds the port mapper of an interface whose
+	// port_mapping is not off, for WireGuard's listen port; hint returns
+	// the STUN server that answered last (zero until one did), toward
+	// which the gateway may be looked up. nil disables port mapping.
+	NewPortMapper func(ic config.Interface, port uint16, hint func() netip.Addr, log *logfmt.Logger) (PortMapper, error)
 	// Resolve turns a STUN server's host:port into addresses of one family.
 	Resolve func(ctx context.Context, hostport string, ipv6 bool) ([]netip.AddrPort, error)
 	// Level is the log level a reload may change; nil keeps it fixed.

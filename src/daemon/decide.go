@@ -121,7 +121,7 @@ func (r *runner) connecting(p *peer, now time.Time) (state, reason string) {
 	if p.setAt.IsZero() {
 		waited = now.Sub(p.since)
 	}
-	ours, theirs := r.class, natcheck.ParseHint(p.rec.NAT)
+	ours, theirs := r.effectiveClass(), natcheck.ParseHint(p.rec.NAT)
 	if why := natcheck.Explain(ours, theirs); why != "" {
 		return StateImpossible, why
 	}

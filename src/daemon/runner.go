@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
@@ -15,6 +16,7 @@ import (
 	"github.com/wgstun/wgstun/src/config"
 	"github.com/wgstun/wgstun/src/logfmt"
 	"github.com/wgstun/wgstun/src/natcheck"
+	"github.com/wgstun/wgstun/src/portmap"
 	"github.com/wgstun/wgstun/src/record"
 	"github.com/wgstun/wgstun/src/store"
 	"github.com/wgstun/wgstun/src/stun"
@@ -104,6 +106,13 @@ type runner struct {
 	repairAt        time.Time // last discovery started for a repair
 	repairBackoff   time.Duration
 
+	ctx     context.Context // run's
+	pm      PortMapper      // nil unless port_mapping is on and the port is known
+	pmStop  context.CancelFunc
+	pmDone  chan struct{}
+	mapping portmap.Status             // what pm said last
+	hint    atomic.Pointer[netip.Addr] // STUN server that answered last (IPv4), for pm
+
 	storeErr string    // last store failure, logged once per change
 	full     bool      // the next step looks at every peer
 	reported time.Time // last status board update
@@ -185,6 +194,7 @@ func newRunner(d *Daemon, set settings) *runner {
 func (r *runner) now() time.Time { return r.d.deps.Now() }
 
 func (r *runner) run(ctx context.Context) {
+	r.ctx = ctx
 	defer r.closePaths()
 	defer r.d.board.remove(r.cfg.Name)
 	defer r.stopPinger()
@@ -192,9 +202,12 @@ func (r *runner) run(ctx context.Context) {
 	t := time.NewTimer(0)
 	defer t.Stop()
 	for {
-		var pingC <-chan struct{}
+		var pingC, pmC <-chan struct{}
 		if r.pinger != nil {
 			pingC = r.pinger.Changed()
+		}
+		if r.pm != nil {
+			pmC = r.pm.Changed()
 		}
 		select {
 		case <-ctx.Done():
@@ -205,6 +218,9 @@ func (r *runner) run(ctx context.Context) {
 			r.drain()
 		case <-pingC:
 			r.nextRead = time.Time{} // see the handshake and counters that go with it
+			r.full = true
+		case <-pmC:
+			r.mappingChanged()
 			r.full = true
 		case s := <-r.reconf:
 			r.reconfigure(ctx, s)
@@ -390,10 +406,12 @@ func (r *runner) openPaths(port uint16, mark uint32) error {
 	}
 	r.port, r.mark = port, mark
 	r.pathGen++
+	r.startMapper()
 	return nil
 }
 
 func (r *runner) closePaths() {
+	r.stopMapper()
 	for i, p := range r.paths {
 		if p != nil {
 			p.close()
@@ -401,6 +419,94 @@ func (r *runner) closePaths() {
 		}
 	}
 	r.port, r.mark = 0, 0
+}
+
+// startMapper starts the gateway port mapping of WireGuard's port when
+// the configuration asks for it (IPv4 only: NAT-PMP is IPv4, and an IPv6
+// address needs no mapping).
+func (r *runner) startMapper() {
+	if r.pm != nil || r.port == 0 || r.cfg.PortMapping == config.PortMapOff || r.cfg.PortMapping == "" ||
+		!r.cfg.Family.V4() || r.d.deps.NewPortMapper == nil || r.ctx == nil {
+		return
+	}
+	pm, err := r.d.deps.NewPortMapper(r.cfg, r.port, r.gatewayHint, r.log.With("port_mapping", r.cfg.PortMapping))
+	if err != nil {
+		r.log.Warn("port mapping unavailable; publishing what STUN sees", "err", err)
+		return
+	}
+	ctx, cancel := context.WithCancel(r.ctx)
+	r.pm, r.pmStop, r.pmDone = pm, cancel, make(chan struct{})
+	go func(done chan struct{}) {
+		defer close(done)
+		pm.Run(ctx)
+	}(r.pmDone)
+}
+
+// stopMapper stops the port mapper, which deletes the mapping (one
+// bounded try) before it returns, and falls back to STUN's mapping.
+func (r *runner) stopMapper() {
+	if r.pm == nil {
+		return
+	}
+	r.pmStop()
+	<-r.pmDone
+	r.pm, r.pmStop, r.pmDone = nil, nil, nil
+	if r.mapping.Mapped() {
+		r.mapping = portmap.Status{}
+		r.beginCycle(r.now(), true)
+	}
+	r.mapping = portmap.Status{}
+}
+
+func (r *runner) gatewayHint() netip.Addr {
+	if a := r.hint.Load(); a != nil {
+		return *a
+	}
+	return netip.Addr{}
+}
+
+// mappingChanged takes in the port mapper's news. A mapping, while the
+// gateway grants it, is what this side publishes for IPv4: it lets in
+// packets from any address and port, so even a peer behind a symmetric
+// NAT reaches it, whatever this side's NAT does otherwise. Losing it falls
+// back to STUN's mapping; either way every record is written again.
+func (r *runner) mappingChanged() {
+	if r.pm == nil {
+		return
+	}
+	st := r.pm.Status()
+	old := r.mapping
+	r.mapping = st
+	if st.External == old.External {
+		return
+	}
+	switch {
+	case st.Mapped():
+		r.log.Info("publishing the gateway's port mapping", "endpoint", st.External, "protocol", st.Protocol.String(),
+			"gateway", st.Gateway, "stun_saw", r.mapped[0])
+	default:
+		r.log.Warn("port mapping gone; publishing what STUN sees", "endpoint", r.mapped[0], "was", old.External, "err", st.Err)
+	}
+	r.beginCycle(r.now(), true)
+}
+
+// published4 is the IPv4 endpoint this side publishes: the gateway's
+// mapping when there is one, else STUN's.
+func (r *runner) published4() netip.AddrPort {
+	if r.mapping.Mapped() && r.mapping.External.Addr().Is4() {
+		return r.mapping.External
+	}
+	return r.mapped[0]
+}
+
+// effectiveClass is this side's NAT as peers meet it: with a gateway
+// mapping, open to every sender like an endpoint-independent mapping with
+// endpoint-independent filtering; otherwise what discovery found.
+func (r *runner) effectiveClass() natcheck.Class {
+	if r.mapping.Mapped() {
+		return natcheck.Class{Mapping: natcheck.EndpointIndependent, Filtering: natcheck.FilterNone}
+	}
+	return r.class
 }
 
 // syncPeers follows the device's peer list and each peer's counters.
@@ -604,6 +710,10 @@ func (r *runner) discovered(res result) {
 			r.log.Info("discovered mapping", "family", familyName(i), "endpoint", f.mapped[i], "was", r.mapped[i], "server", f.server[i])
 		}
 		r.mapped[i], r.server[i] = f.mapped[i], f.server[i]
+		if i == 0 {
+			a := f.server[0].Addr()
+			r.hint.Store(&a)
+		}
 	}
 	if f.classified {
 		c := keepFiltering(r.class, f.class, moved)
@@ -668,7 +778,7 @@ func (r *runner) endCycle(now time.Time) {
 }
 
 func (r *runner) canPublish() bool {
-	return r.mapped[0].IsValid() || r.mapped[1].IsValid()
+	return r.published4().IsValid() || r.mapped[1].IsValid()
 }
 
 // startJobs starts the publishes and polls that are due, at most
@@ -685,7 +795,7 @@ func (r *runner) startJobs(ctx context.Context, now time.Time) {
 		}
 	}
 	sort.Slice(ready, func(i, j int) bool { return ready[i].nextPoll.Before(ready[j].nextPoll) })
-	e := record.Endpoints{IPv4: r.mapped[0], IPv6: r.mapped[1], Time: now, NAT: r.class.Hint()}
+	e := record.Endpoints{IPv4: r.published4(), IPv6: r.mapped[1], Time: now, NAT: r.effectiveClass().Hint()}
 	for _, p := range ready {
 		if due(r.publishWanted(p)) {
 			if r.inflight >= r.d.workers {
@@ -928,6 +1038,9 @@ func (r *runner) repair(p *peer, now time.Time) {
 	r.repairAt = now
 	r.repairBackoff = min(max(2*r.repairBackoff, repairFirst), r.cfg.Refresh)
 	r.nextDiscover = now
+	if r.pm != nil {
+		r.pm.Check() // the gateway may have restarted and lost the mapping
+	}
 }
 
 func (r *runner) logPeerErr(p *peer) {
@@ -970,6 +1083,11 @@ func (r *runner) reconfigure(ctx context.Context, s settings) {
 	}
 	if old.ic.Refresh != s.ic.Refresh && !r.discoveredAt.IsZero() {
 		r.nextDiscover = r.discoveredAt.Add(s.ic.Refresh)
+	}
+	if old.ic.PortMapping != s.ic.PortMapping || old.ic.Gateway != s.ic.Gateway ||
+		old.ic.MappingLifetime != s.ic.MappingLifetime || old.ic.Refresh != s.ic.Refresh {
+		r.stopMapper()
+		r.startMapper()
 	}
 	if old.ic.PingInterval != s.ic.PingInterval || (len(old.ic.Ping) == 0) != (len(s.ic.Ping) == 0) {
 		r.stopPinger()
@@ -1076,6 +1194,22 @@ func (r *runner) report() {
 		}
 		s.Discovered = r.discoveredAt
 		s.LastError = r.discoverErr
+		s.PortMapping, s.PortMapProtocol, s.PortMapGateway = "", "", ""
+		s.PortMapExternal, s.PortMapExpires, s.PortMapError = netip.AddrPort{}, time.Time{}, ""
+		if r.cfg.PortMapping != config.PortMapOff && r.cfg.PortMapping != "" {
+			s.PortMapping = r.cfg.PortMapping
+			m := r.mapping
+			if m.Protocol != 0 {
+				s.PortMapProtocol = m.Protocol.String()
+			}
+			if m.Gateway.IsValid() {
+				s.PortMapGateway = m.Gateway.String()
+			}
+			s.PortMapExternal, s.PortMapExpires, s.PortMapError = m.External, m.Expires, m.Err
+			if r.pm == nil && m.Err == "" {
+				s.PortMapError = "not running (needs IPv4 and WireGuard's port)"
+			}
+		}
 		s.Missing = nil // snapshots share the old slice
 		for k := range r.notOnDev {
 			s.Missing = append(s.Missing, k.String())

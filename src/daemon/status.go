@@ -43,8 +43,17 @@ type InterfaceStatus struct {
 	STUNServer string         `json:"stun_server,omitempty"`
 	Discovered time.Time      `json:"discovered,omitzero"`
 	LastError  string         `json:"last_error,omitempty"`
-	Missing    []string       `json:"missing_peers,omitempty"` // configured, not on the device
-	Peers      []PeerStatus   `json:"peers"`
+	// Gateway port mapping (omitted when port_mapping is off): the mode,
+	// and the mapping held (protocol, gateway, external endpoint, expiry)
+	// or why there is none.
+	PortMapping     string         `json:"port_mapping,omitempty"`
+	PortMapProtocol string         `json:"port_map_protocol,omitempty"` // PCP, NAT-PMP
+	PortMapGateway  string         `json:"port_map_gateway,omitempty"`
+	PortMapExternal netip.AddrPort `json:"port_map_external,omitzero"` // published instead of ipv4 while held
+	PortMapExpires  time.Time      `json:"port_map_expires,omitzero"`
+	PortMapError    string         `json:"port_map_error,omitempty"`
+	Missing         []string       `json:"missing_peers,omitempty"` // configured, not on the device
+	Peers           []PeerStatus   `json:"peers"`
 }
 
 // PeerStatus describes one peer of an interface.
@@ -186,6 +195,12 @@ func (s *InterfaceStatus) appendJSON(w *jsonwire.Writer) {
 	m.str("stun_server", s.STUNServer, true)
 	m.time("discovered", s.Discovered)
 	m.str("last_error", s.LastError, true)
+	m.str("port_mapping", s.PortMapping, true)
+	m.str("port_map_protocol", s.PortMapProtocol, true)
+	m.str("port_map_gateway", s.PortMapGateway, true)
+	m.addrPort("port_map_external", s.PortMapExternal)
+	m.time("port_map_expires", s.PortMapExpires)
+	m.str("port_map_error", s.PortMapError, true)
 	if len(s.Missing) > 0 {
 		w.Key("missing_peers")
 		w.BeginArray()
@@ -276,6 +291,12 @@ func (s *InterfaceStatus) read(v jsonwire.Value) error {
 		{"stun_server", str(&s.STUNServer)},
 		{"discovered", timeField(&s.Discovered)},
 		{"last_error", str(&s.LastError)},
+		{"port_mapping", str(&s.PortMapping)},
+		{"port_map_protocol", str(&s.PortMapProtocol)},
+		{"port_map_gateway", str(&s.PortMapGateway)},
+		{"port_map_external", addrPort(&s.PortMapExternal)},
+		{"port_map_expires", timeField(&s.PortMapExpires)},
+		{"port_map_error", str(&s.PortMapError)},
 		{"missing_peers", list(&s.Missing, func(k *string, e jsonwire.Value) error { return str(k)(e) })},
 		{"peers", list(&s.Peers, (*PeerStatus).read)},
 	})

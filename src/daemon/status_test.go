@@ -20,6 +20,8 @@ func TestStatusJSONMatchesEncodingJSON(t *testing.T) {
 			StoreError: "store: \"x\"\n", IPv4: netip.MustParseAddrPort("203.0.113.7:51820"),
 			IPv6: netip.MustParseAddrPort("[2001:db8::7]:51820"), NAT: "cone", STUNServer: "stun.example:3478",
 			Discovered: at.UTC(), LastError: "e", Missing: []string{"k1", "k2"},
+			PortMapping: "auto", PortMapProtocol: "PCP", PortMapGateway: "192.168.1.1",
+			PortMapExternal: netip.MustParseAddrPort("203.0.113.7:51820"), PortMapExpires: at.Add(time.Hour), PortMapError: "pm",
 			Peers: []PeerStatus{
 				{
 					PublicKey: "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", State: StateConnected, Reason: "why",
