@@ -39,6 +39,15 @@
 #                                    set a wrong endpoint (inside the lab)
 #   lab.sh stun-stop PREFIX [1|2]    no number: stop coturn; 1|2: drop STUN
 #   lab.sh stun-start PREFIX [1|2]   traffic to that address / undo it
+#   lab.sh upnp-start PREFIX a|b     run miniupnpd (NAT-PMP and PCP, no UPnP IGD)
+#                                    on that side's NAT router; its nftables
+#                                    chains sit in table inet wgstunupnp, hooked
+#                                    just before the lab's own
+#   lab.sh upnp-stop PREFIX a|b      stop it (its lease file and rules stay)
+#   lab.sh upnp-restart PREFIX a|b   stop it, forget every mapping (lease file,
+#                                    rules, conntrack), start it again: a
+#                                    gateway reboot, with a new epoch
+#   lab.sh upnp-rules PREFIX a|b     print miniupnpd's DNAT chain
 #
 # The file can be sourced: it then only defines the lab_* functions.
 
@@ -68,6 +77,7 @@ LAB_WG_b=10.77.0.2
 LAB_NAT_TIMEOUT=120s
 LAB_WG_SOCKDIR=/var/run/wireguard
 LAB_ROLES=(a b nata natb inet)
+LAB_UPNP_TABLE=wgstunupnp
 
 lab_log() { printf 'lab: %s\n' "$*" >&2; }
 lab_die() { printf 'lab: error: %s\n' "$*" >&2; exit 1; }
@@ -624,6 +634,114 @@ lab_diag() {
 	done
 }
 
+# lab_upnp_pid PREFIX SIDE: the pid of that side's miniupnpd, if running
+# inside the lab's NAT namespace.
+lab_upnp_pid() {
+	local f pid
+	f=$(lab_dir "$1")/run/upnp-$2.pid
+	[[ -f $f ]] || return 1
+	pid=$(<"$f")
+	[[ $(ip netns identify "$pid" 2>/dev/null) == "$(lab_ns "$1" "nat$2")" ]] || return 1
+	printf '%s' "$pid"
+}
+
+# lab_upnp_start PREFIX SIDE: miniupnpd on nat$SIDE with NAT-PMP and PCP,
+# serving the LAN, mapping to the LAN host only (secure mode). Its table
+# and chains are made here (Debian's nft_init.sh needs a file it does not
+# ship); they hook in just before the lab's, and the lab's forward chain
+# already accepts DNATed flows. miniupnpd refuses a reserved external
+# address such as the lab's 203.0.113.x unless STUN shows it is public, so
+# it runs its STUN test against the lab's coturn, whose answers (from
+# both server addresses and ports) the router's input chain lets in.
+lab_upnp_start() {
+	local p=$1 side=$2 dir ns conf lannet
+	dir=$(lab_dir "$p")
+	ns=$(lab_ns "$p" "nat$side")
+	if lab_upnp_pid "$p" "$side" >/dev/null; then
+		return 0
+	fi
+	lannet=LAB_LANNET_$side
+	lannet=${!lannet}
+	ip netns exec "$ns" nft -f - <<EOF
+table inet $LAB_UPNP_TABLE {
+	chain forward {
+		type filter hook forward priority filter - 1; policy accept;
+		jump miniupnpd
+	}
+	chain miniupnpd {
+	}
+	chain prerouting {
+		type nat hook prerouting priority dstnat - 1; policy accept;
+		jump prerouting_miniupnpd
+	}
+	chain postrouting {
+		type nat hook postrouting priority srcnat - 1; policy accept;
+		jump postrouting_miniupnpd
+	}
+	chain prerouting_miniupnpd {
+	}
+	chain postrouting_miniupnpd {
+	}
+}
+EOF
+	if ! ip netns exec "$ns" nft list chain ip wgstunlab input | grep -q 'stun answers for miniupnpd'; then
+		ip netns exec "$ns" nft insert rule ip wgstunlab input iifname '"wan"' ip saddr "$LAB_SRV_NET" \
+			udp sport "{ $LAB_STUN_PORT, $LAB_STUN_ALT_PORT }" accept comment '"stun answers for miniupnpd"'
+	fi
+	conf=$dir/run/upnp-$side.conf
+	cat >"$conf" <<EOF
+ext_ifname=wan
+ext_perform_stun=yes
+ext_stun_host=$LAB_STUN1
+ext_stun_port=$LAB_STUN_PORT
+listening_ip=lan
+http_port=0
+enable_upnp=no
+enable_natpmp=yes
+secure_mode=yes
+lease_file=$dir/run/upnp-$side.leases
+upnp_table_name=$LAB_UPNP_TABLE
+upnp_nat_table_name=$LAB_UPNP_TABLE
+upnp_forward_chain=miniupnpd
+upnp_nat_chain=prerouting_miniupnpd
+upnp_nat_postrouting_chain=postrouting_miniupnpd
+min_lifetime=120
+max_lifetime=86400
+uuid=3d3cec3a-8cf0-11e0-98ee-00163e00000$side
+allow 1024-65535 $lannet 1024-65535
+deny 0-65535 0.0.0.0/0 0-65535
+EOF
+	ip netns exec "$ns" miniupnpd -d -f "$conf" -P "$dir/run/upnp-$side.self.pid" \
+		</dev/null >>"$dir/log/miniupnpd-$side.log" 2>&1 &
+	echo $! >"$dir/run/upnp-$side.pid"
+	lab_wait "miniupnpd on nat$side" 100 lab_upnp_listening "$ns" ||
+		lab_die "miniupnpd did not start listening on port 5351; see $dir/log/miniupnpd-$side.log"
+}
+
+lab_upnp_listening() {
+	ip netns exec "$1" ss -Hlun 'sport = :5351' | grep -q .
+}
+
+lab_upnp_stop() {
+	local pid
+	if pid=$(lab_upnp_pid "$1" "$2"); then
+		lab_kill_wait "$pid"
+	fi
+	rm -f "$(lab_dir "$1")/run/upnp-$2.pid"
+}
+
+# lab_upnp_forget PREFIX SIDE: what a rebooted gateway has lost: the
+# lease file, miniupnpd's rules and the connection tracking table.
+lab_upnp_forget() {
+	local ns chain
+	ns=$(lab_ns "$1" "nat$2")
+	rm -f "$(lab_dir "$1")/run/upnp-$2.leases"
+	for chain in miniupnpd prerouting_miniupnpd postrouting_miniupnpd; do
+		ip netns exec "$ns" nft flush chain inet "$LAB_UPNP_TABLE" "$chain" 2>/dev/null || true
+	done
+	lab_flush_conntrack "$1" "$2"
+}
+
 lab_require_up() {
 	lab_check_prefix "$1"
 	[[ -f $(lab_dir "$1")/lab.env ]] || lab_die "lab $1 is not up"
@@ -737,8 +855,23 @@ lab_main() {
 			lab_stun_start "$1"
 		fi
 		;;
+	upnp-start | upnp-stop | upnp-restart | upnp-rules)
+		(($# == 2)) || lab_die "usage: lab.sh $cmd PREFIX a|b"
+		lab_require_up "$1"
+		lab_check_side "$2"
+		case $cmd in
+		upnp-start) lab_upnp_start "$1" "$2" ;;
+		upnp-stop) lab_upnp_stop "$1" "$2" ;;
+		upnp-restart)
+			lab_upnp_stop "$1" "$2"
+			lab_upnp_forget "$1" "$2"
+			lab_upnp_start "$1" "$2"
+			;;
+		upnp-rules) ip netns exec "$(lab_ns "$1" "nat$2")" nft list chain inet "$LAB_UPNP_TABLE" prerouting_miniupnpd ;;
+		esac
+		;;
 	*)
-		lab_die "usage: lab.sh up|wg|down|env|diag|exec|flush-conntrack|wan-readdress|nat-restart|wg-recreate|wg-wipe|wg-bogus|stun-stop|stun-start PREFIX ..."
+		lab_die "usage: lab.sh up|wg|down|env|diag|exec|flush-conntrack|wan-readdress|nat-restart|wg-recreate|wg-wipe|wg-bogus|stun-stop|stun-start|upnp-start|upnp-stop|upnp-restart|upnp-rules PREFIX ..."
 		;;
 	esac
 }

@@ -712,7 +712,9 @@ func (r *runner) discovered(res result) {
 		r.mapped[i], r.server[i] = f.mapped[i], f.server[i]
 		if i == 0 {
 			a := f.server[0].Addr()
-			r.hint.Store(&a)
+			if r.hint.Swap(&a) == nil && r.pm != nil && !r.mapping.Mapped() {
+				r.pm.Check() // the gateway may be found toward the server now
+			}
 		}
 	}
 	if f.classified {
