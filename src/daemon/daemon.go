@@ -161,6 +161,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 			}
 			d.ctlStop()
 			d.wg.Wait()
+			closeStores(d.stores, nil)
 			d.log.Info("wgstun stopped")
 			return nil
 		case req := <-d.reloads:
@@ -192,11 +193,16 @@ func (d *Daemon) apply(ctx context.Context, cfg *config.Config) error {
 	var l net.Listener
 	if cfg.Socket != d.cfg.Socket {
 		if l, err = listenControl(cfg.Socket); err != nil {
+			closeStores(stores, d.stores)
 			return err
 		}
 	}
-	old := d.cfg
+	old, oldStores := d.cfg, d.stores
 	d.cfg, d.stores = cfg, stores
+	// Stores the new configuration replaced or dropped stop their own
+	// work (the opendht store's republishing). A runner still holding one
+	// gets the new store with its reconfiguration below.
+	defer closeStores(oldStores, stores)
 	if l != nil {
 		d.ctlStop()
 		d.serve(ctx, l)
@@ -244,11 +250,26 @@ func (d *Daemon) buildStores(cfg, old *config.Config, running map[string]store.S
 		}
 		s, err := d.deps.NewStore(sc, d.log.With("store", name))
 		if err != nil {
+			closeStores(out, running)
 			return nil, fmt.Errorf("store %s: %w", name, err)
 		}
 		out[name] = s
 	}
 	return out, nil
+}
+
+// closeStores closes every store of stores that has a Close method and is
+// not also in keep.
+func closeStores(stores, keep map[string]store.Store) {
+	for _, s := range stores {
+		kept := false
+		for _, k := range keep {
+			kept = kept || k == s
+		}
+		if c, ok := s.(io.Closer); ok && !kept {
+			c.Close()
+		}
+	}
 }
 
 func (d *Daemon) settingsFor(cfg *config.Config, ic config.Interface) settings {
