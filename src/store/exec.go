@@ -60,7 +60,7 @@ func (r execRequest) appendJSON(b []byte) []byte {
 
 // Get asks the plugin for the value under key.
 func (e *Exec) Get(ctx context.Context, key string) (string, error) {
-	if err := checkKey(key); err != nil {
+	if err := CheckKey(key); err != nil {
 		return "", fmt.Errorf("store: exec plugin get: %w", err)
 	}
 	reply, err := e.call(ctx, execRequest{Action: "get", Key: key})
@@ -76,10 +76,10 @@ func (e *Exec) Get(ctx context.Context, key string) (string, error) {
 
 // Set asks the plugin to store value (hex) under key.
 func (e *Exec) Set(ctx context.Context, key, value string) error {
-	if err := checkKey(key); err != nil {
+	if err := CheckKey(key); err != nil {
 		return fmt.Errorf("store: exec plugin set: %w", err)
 	}
-	if !isHex(value) {
+	if !IsHex(value) {
 		return fmt.Errorf("store: exec plugin set %s: %w: not a non-empty hex string", key, ErrInvalidValue)
 	}
 	_, err := e.call(ctx, execRequest{Action: "set", Key: key, Value: value})

@@ -53,7 +53,7 @@ func (f *File) String() string { return "file:" + f.dir }
 // empty one was emptied on purpose and means "no record", as an empty get
 // does in the plugin protocols.
 func (f *File) Get(ctx context.Context, key string) (string, error) {
-	if err := checkKey(key); err != nil {
+	if err := CheckKey(key); err != nil {
 		return "", fmt.Errorf("store: file get: %w", err)
 	}
 	if err := ctx.Err(); err != nil {
@@ -86,7 +86,7 @@ func (f *File) Get(ctx context.Context, key string) (string, error) {
 // over the old one, and the directory is synced. Readers see the old or the
 // new value, never a mix.
 func (f *File) Set(ctx context.Context, key, value string) error {
-	if err := checkKey(key); err != nil {
+	if err := CheckKey(key); err != nil {
 		return fmt.Errorf("store: file set: %w", err)
 	}
 	if value == "" {

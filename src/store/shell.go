@@ -35,7 +35,7 @@ func (s *Shell) String() string { return s.p.String() }
 
 // Get runs the plugin with action get and returns its trimmed stdout.
 func (s *Shell) Get(ctx context.Context, key string) (string, error) {
-	if err := checkKey(key); err != nil {
+	if err := CheckKey(key); err != nil {
 		return "", fmt.Errorf("store: shell plugin get: %w", err)
 	}
 	in := "STUNMESH_ACTION=get\nSTUNMESH_KEY=" + key + "\n"
@@ -52,11 +52,11 @@ func (s *Shell) Get(ctx context.Context, key string) (string, error) {
 
 // Set runs the plugin with action set and value (hex).
 func (s *Shell) Set(ctx context.Context, key, value string) error {
-	if err := checkKey(key); err != nil {
+	if err := CheckKey(key); err != nil {
 		return fmt.Errorf("store: shell plugin set: %w", err)
 	}
 	// Hex only: the line protocol has no quoting.
-	if !isHex(value) {
+	if !IsHex(value) {
 		return fmt.Errorf("store: shell plugin set %s: %w: not a non-empty hex string", key, ErrInvalidValue)
 	}
 	in := "STUNMESH_ACTION=set\nSTUNMESH_KEY=" + key + "\nSTUNMESH_VALUE=" + value + "\n"

@@ -42,9 +42,10 @@ var (
 // KeyLen is the length of a store key: hex of a SHA-1 sum.
 const KeyLen = 40
 
-// checkKey accepts exactly 40 lowercase hex characters, which keeps keys
-// safe as file names and as plugin protocol fields.
-func checkKey(key string) error {
+// CheckKey accepts exactly 40 lowercase hex characters, which keeps keys
+// safe as file names, plugin protocol fields and DNS labels. Every store
+// checks its keys with it.
+func CheckKey(key string) error {
 	if len(key) != KeyLen {
 		return fmt.Errorf("%w: %q", ErrInvalidKey, truncate(key, 64))
 	}
@@ -57,8 +58,9 @@ func checkKey(key string) error {
 	return nil
 }
 
-// isHex reports whether s is non-empty and made only of hex digits.
-func isHex(s string) bool {
+// IsHex reports whether s is non-empty and made only of hex digits, as
+// every stored value is.
+func IsHex(s string) bool {
 	if s == "" {
 		return false
 	}

@@ -140,7 +140,7 @@ func (s *Store) Name(key string) string { return key + s.suffix }
 // Get returns the content of the TXT record of key, or an error matching
 // store.ErrNotFound when there is none.
 func (s *Store) Get(ctx context.Context, key string) (string, error) {
-	if err := checkKey(key); err != nil {
+	if err := store.CheckKey(key); err != nil {
 		return "", fmt.Errorf("cloudflare: get: %w", err)
 	}
 	c := s.newCall(ctx)
@@ -160,10 +160,10 @@ func (s *Store) Get(ctx context.Context, key string) (string, error) {
 // already holds value, a PATCH of the record when it holds another, a POST
 // creating it otherwise.
 func (s *Store) Set(ctx context.Context, key, value string) error {
-	if err := checkKey(key); err != nil {
+	if err := store.CheckKey(key); err != nil {
 		return fmt.Errorf("cloudflare: set: %w", err)
 	}
-	if !isHex(value) || len(value) > MaxContent {
+	if !store.IsHex(value) || len(value) > MaxContent {
 		return fmt.Errorf("cloudflare: set %s: %w: want 1 to %d hex digits", key, store.ErrInvalidValue, MaxContent)
 	}
 	c := s.newCall(ctx)
@@ -279,30 +279,6 @@ func (s *Store) left(c *call) time.Duration {
 		left = min(left, time.Until(d))
 	}
 	return left
-}
-
-func checkKey(key string) error {
-	if len(key) != store.KeyLen {
-		return fmt.Errorf("%w: %q", store.ErrInvalidKey, truncate(key, 64))
-	}
-	for i := 0; i < len(key); i++ {
-		if c := key[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-			return fmt.Errorf("%w: %q", store.ErrInvalidKey, truncate(key, 64))
-		}
-	}
-	return nil
-}
-
-func isHex(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
-			return false
-		}
-	}
-	return true
 }
 
 func truncate(s string, n int) string {

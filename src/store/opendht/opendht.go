@@ -128,7 +128,7 @@ func (s *Store) String() string { return "opendht:" + s.endpoints[0] }
 // matching store.ErrNotFound. Endpoints are asked in turn, starting with
 // the last that answered, until one has a value.
 func (s *Store) Get(ctx context.Context, key string) (string, error) {
-	if err := checkKey(key); err != nil {
+	if err := store.CheckKey(key); err != nil {
 		return "", fmt.Errorf("opendht: get: %w", err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
@@ -161,10 +161,10 @@ func (s *Store) Get(ctx context.Context, key string) (string, error) {
 // put again every Republish. The value is kept even when the put fails,
 // so the republisher retries it.
 func (s *Store) Set(ctx context.Context, key, value string) error {
-	if err := checkKey(key); err != nil {
+	if err := store.CheckKey(key); err != nil {
 		return fmt.Errorf("opendht: set: %w", err)
 	}
-	if !isHex(value) || len(value) > MaxValue {
+	if !store.IsHex(value) || len(value) > MaxValue {
 		return fmt.Errorf("opendht: set %s: %w: want 1 to %d hex digits", key, store.ErrInvalidValue, MaxValue)
 	}
 	now := s.Now()
@@ -484,39 +484,8 @@ func parseLine(line []byte) (string, int64, bool) {
 		}
 		return err
 	})
-	if bad != nil || magic != Magic || !haveTS || !isHex(data) || len(data) > MaxValue {
+	if bad != nil || magic != Magic || !haveTS || !store.IsHex(data) || len(data) > MaxValue {
 		return "", 0, false
 	}
 	return data, ts, true
-}
-
-func checkKey(key string) error {
-	if len(key) != store.KeyLen {
-		return fmt.Errorf("%w: %q", store.ErrInvalidKey, truncate(key, 64))
-	}
-	for i := 0; i < len(key); i++ {
-		if c := key[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-			return fmt.Errorf("%w: %q", store.ErrInvalidKey, truncate(key, 64))
-		}
-	}
-	return nil
-}
-
-func isHex(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
-			return false
-		}
-	}
-	return true
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }

@@ -393,7 +393,7 @@ func FuzzNewest(f *testing.F) {
 	f.Add([]byte("junk\n" + line(`{"magic":"x","ts":1,"data":"aa"}`)))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		v, ts, ok := Newest(body)
-		if ok && (!isHex(v) || len(v) > MaxValue) {
+		if ok && (!store.IsHex(v) || len(v) > MaxValue) {
 			t.Fatalf("value %q", v)
 		}
 		lines := bytes.Split(body, []byte("\n"))
@@ -420,7 +420,7 @@ func FuzzNewest(f *testing.F) {
 				Data  *string
 			}
 			if json.Unmarshal(raw, &in) != nil || in.Magic == nil || *in.Magic != Magic || in.TS == nil || in.Data == nil ||
-				!isHex(*in.Data) || len(*in.Data) > MaxValue {
+				!store.IsHex(*in.Data) || len(*in.Data) > MaxValue {
 				continue
 			}
 			if !rok || *in.TS > rts || *in.TS == rts && *in.Data > rv {

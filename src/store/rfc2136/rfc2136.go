@@ -158,23 +158,11 @@ func (s *Store) fqdn(key string) string {
 	return n + "." + s.zone
 }
 
-func checkKey(key string) error {
-	if len(key) != store.KeyLen {
-		return fmt.Errorf("%w: %d characters", store.ErrInvalidKey, len(key))
-	}
-	for i := 0; i < len(key); i++ {
-		if c := key[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-			return fmt.Errorf("%w: %q", store.ErrInvalidKey, key)
-		}
-	}
-	return nil
-}
-
 // Get reads the TXT record at key's name and returns its strings joined.
 // No such name, or no TXT record there, is store.ErrNotFound; more than
 // one TXT record is ErrSeveralRecords.
 func (s *Store) Get(ctx context.Context, key string) (string, error) {
-	if err := checkKey(key); err != nil {
+	if err := store.CheckKey(key); err != nil {
 		return "", fmt.Errorf("store %s: get: %w", s.name, err)
 	}
 	name := s.fqdn(key)
@@ -224,7 +212,7 @@ func (s *Store) get(ctx context.Context, name string) (string, error) {
 // Set replaces the TXT RRset at key's name with one record holding value,
 // in one signed UPDATE of the zone.
 func (s *Store) Set(ctx context.Context, key, value string) error {
-	if err := checkKey(key); err != nil {
+	if err := store.CheckKey(key); err != nil {
 		return fmt.Errorf("store %s: set: %w", s.name, err)
 	}
 	name := s.fqdn(key)
