@@ -89,27 +89,40 @@ func startPair(t *testing.T, natA, natB string) *pair {
 	l.SetupWireGuard()
 	p := &pair{lab: l, env: l.Env, dir: l.Dir}
 	for _, side := range []string{RoleA, RoleB} {
-		cfg := fmt.Sprintf(`[log]
+		p.startWgstun(t, side, bin, p.fileStore(), `refresh = "1m"`)
+	}
+	return p
+}
+
+// fileStore is the [store.s] table of the lab's shared file store.
+func (p *pair) fileStore() string {
+	return fmt.Sprintf("type = \"file\"\npath = %q\n", p.lab.StoreDir)
+}
+
+// startWgstun writes side's configuration and runs bin with it: debug log,
+// the control socket DIR/SIDE.sock, the lab's two STUN servers, the store
+// table [store.s] with storeTOML's keys, and side's WireGuard interface
+// with ifaceTOML's extra keys.
+func (p *pair) startWgstun(t *testing.T, side, bin, storeTOML, ifaceTOML string) *exec.Cmd {
+	t.Helper()
+	cfg := fmt.Sprintf(`[log]
 level = "debug"
 [daemon]
 socket = "%[1]s/%[2]s.sock"
 [stun]
 servers = ["%[3]s", "%[4]s"]
-[store.lab]
-type = "file"
-path = "%[5]s"
+[store.s]
+%[5]s
 [[interface]]
 name = "%[6]s"
-store = "lab"
-refresh = "1m"
-`, p.dir, side, l.STUN1, l.STUN2, l.StoreDir, p.env["WG_"+strings.ToUpper(side)+"_IF"])
-		path := filepath.Join(p.dir, side+".toml")
-		if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		l.Start(side, bin, "run", "-c", path)
+store = "s"
+%[7]s
+`, p.dir, side, p.lab.STUN1, p.lab.STUN2, storeTOML, p.env["WG_"+strings.ToUpper(side)+"_IF"], ifaceTOML)
+	path := filepath.Join(p.dir, side+".toml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
 	}
-	return p
+	return p.lab.Start(side, bin, "run", "-c", path)
 }
 
 // ns runs a command inside one of the lab's namespaces.

@@ -101,32 +101,15 @@ func TestRFC2136StoreConnects(t *testing.T) {
 	}
 	p := &pair{lab: l, env: l.Env, dir: l.Dir}
 	for _, side := range []string{RoleA, RoleB} {
-		cfg := fmt.Sprintf(`[log]
-level = "debug"
-[daemon]
-socket = "%[1]s/%[2]s.sock"
-[stun]
-servers = ["%[3]s", "%[4]s"]
-[store.dns]
-type = "rfc2136"
-server = "%[5]s"
-zone = "%[6]s"
+		p.startWgstun(t, side, bin, fmt.Sprintf(`type = "rfc2136"
+server = "%s"
+zone = "%s"
 record_name = "{key}.wgstun"
 tsig_key = "wgstun-key"
 tsig_algorithm = "hmac-sha256"
-tsig_secret_file = "%[7]s"
+tsig_secret_file = "%s"
 ttl = "30s"
-timeout = "3s"
-[[interface]]
-name = "%[8]s"
-store = "dns"
-refresh = "1m"
-`, p.dir, side, l.STUN1, l.STUN2, l.Probe, dnsZone, secretFile, p.env["WG_"+strings.ToUpper(side)+"_IF"])
-		path := filepath.Join(p.dir, side+".toml")
-		if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		l.Start(side, bin, "run", "-c", path)
+timeout = "3s"`, l.Probe, dnsZone, secretFile), `refresh = "1m"`)
 	}
 	checkConnects(t, p)
 
@@ -167,7 +150,7 @@ refresh = "1m"
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !strings.Contains(string(log), `msg="dns update done" store=dns name=`+name) {
+		if !strings.Contains(string(log), `msg="dns update done" store=s name=`+name) {
 			t.Errorf("%s's log has no dns update of %s", tc.side, name)
 		}
 		if strings.Contains(string(log), secret) {

@@ -60,26 +60,7 @@ func startMappedPair(t *testing.T, aConf string) (*pair, *exec.Cmd) {
 		if side == RoleA {
 			extra = aConf
 		}
-		cfg := fmt.Sprintf(`[log]
-level = "debug"
-[daemon]
-socket = "%[1]s/%[2]s.sock"
-[stun]
-servers = ["%[3]s", "%[4]s"]
-[store.lab]
-type = "file"
-path = "%[5]s"
-[[interface]]
-name = "%[6]s"
-store = "lab"
-refresh = "10s"
-%[7]s
-`, p.dir, side, l.STUN1, l.STUN2, l.StoreDir, p.env["WG_"+strings.ToUpper(side)+"_IF"], extra)
-		path := filepath.Join(p.dir, side+".toml")
-		if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		cmd := l.Start(side, bin, "run", "-c", path)
+		cmd := p.startWgstun(t, side, bin, p.fileStore(), "refresh = \"10s\"\n"+extra)
 		if side == RoleA {
 			aCmd = cmd
 		}
