@@ -8,6 +8,7 @@ Run: WGSTUN_BIN=/path/to/wgstun python3 packaging/vyos/conf_mode_test.py
 """
 import importlib.util
 import os
+import shutil
 import stat
 import subprocess
 import sys
@@ -206,6 +207,47 @@ class ConfModeTest(unittest.TestCase):
         self.assertTrue(call['get_first_key'])
         self.assertTrue(call['no_tag_node_value_mangle'])
 
+    def test_network_stores_and_port_mapping(self):
+        # The VyOS package carries the full build, which has every store; wgstun
+        # check also reads the secret files, so they must exist.
+        secrets = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, secrets)
+        tsig, token = os.path.join(secrets, 'tsig.key'), os.path.join(secrets, 'cf.token')
+        for path in (tsig, token):
+            with open(path, 'w') as f:
+                f.write('c2VjcmV0\n')
+        tree = {
+            'stun': {'server': 'stun.example.net:3478'},
+            'store': {
+                'dns': {'type': 'rfc2136', 'server': '192.0.2.53', 'zone': 'mesh.example.org',
+                        'record_name': '{key}.wgstun', 'tsig_key': 'wgstun-key',
+                        'tsig_algorithm': 'hmac-sha512', 'tsig_secret_file': tsig,
+                        'ttl': '60s', 'timeout': '3s'},
+                'cf': {'type': 'cloudflare', 'zone': 'example.com', 'subdomain': 'wgstun',
+                       'token_file': token},
+                'dht': {'type': 'opendht', 'endpoint': ['http://dht1.example:8080', 'http://dht2.example:8080']},
+            },
+            'interface': {'wg0': {'store': 'dns', 'port_mapping': 'auto', 'gateway': '192.168.1.1',
+                                  'mapping_lifetime': '1h'}},
+        }
+        self.commit(tree)
+        text = self.written()
+        for block in (f'[store."dns"]\ntype = "rfc2136"\nserver = "192.0.2.53"\nzone = "mesh.example.org"\n'
+                      f'record_name = "{{key}}.wgstun"\ntsig_key = "wgstun-key"\ntsig_algorithm = "hmac-sha512"\n'
+                      f'tsig_secret_file = "{tsig}"\nttl = "60s"\ntimeout = "3s"\n',
+                      f'[store."cf"]\ntype = "cloudflare"\nzone = "example.com"\nsubdomain = "wgstun"\n'
+                      f'token_file = "{token}"\n',
+                      '[store."dht"]\ntype = "opendht"\nendpoints = ["http://dht1.example:8080", "http://dht2.example:8080"]\n',
+                      'peers = []\nport_mapping = "auto"\ngateway = "192.168.1.1"\nmapping_lifetime = "1h"\n'):
+            self.assertIn(block, text)
+        res = self.daemon_check()
+        self.assertEqual(res.returncode, 0, res.stderr)
+        # A missing secret file fails the commit with the daemon's words.
+        os.unlink(token)
+        with self.assertRaises(self.vyos.ConfigError) as ctx:
+            self.commit(tree)
+        self.assertIn('store cf: secret not available', str(ctx.exception))
+
     def test_minimal_config_gets_defaults(self):
         self.commit(MINIMAL)
         text = self.written()
@@ -226,10 +268,20 @@ class ConfModeTest(unittest.TestCase):
                                 'store': {'a': {'type': 'file'}, 'b': {'type': 'shell'}, 'c': {}},
                                 'interface': {'wg0': {'store': 'nope'}, 'wg1': {}}},
              ['service wgstun store a path: required for a file store',
-              'service wgstun store b command: required for an shell store',
-              'service wgstun store c type: required (file, exec or shell)',
+              'service wgstun store b command: required for a shell store',
+              'service wgstun store c type: required (file, exec, shell, rfc2136, cloudflare, opendht)',
               'service wgstun interface wg0 store: "nope" is not a configured service wgstun store',
               'service wgstun interface wg1 store: required']),
+            ('network store problems', {'stun': MINIMAL['stun'],
+                                        'store': {'d': {'type': 'rfc2136', 'zone': 'z.example'},
+                                                  'c': {'type': 'cloudflare'}, 'o': {'type': 'opendht'}},
+                                        'interface': {'wg0': {'store': 'd'}}},
+             ['service wgstun store d server: required for a rfc2136 store',
+              'service wgstun store d tsig-key: required for a rfc2136 store',
+              'service wgstun store d tsig-secret-file: required for a rfc2136 store',
+              'service wgstun store c zone: required for a cloudflare store',
+              'service wgstun store c token-file: required for a cloudflare store',
+              'service wgstun store o endpoint: required for a opendht store']),
             ('only-configured-peers without peers',
              {'stun': MINIMAL['stun'], 'store': MINIMAL['store'],
               'interface': {'wg0': {'store': 's', 'only_configured_peers': {}}}},

@@ -23,6 +23,23 @@ SYSTEMCTL = 'systemctl'
 SERVICE = 'wgstun.service'
 
 DEFAULTS = {'log_level': 'info'}
+# What each store type needs, and the keys it may carry (config node names
+# with '-' mangled to '_', as get_config_dict returns them) with their TOML
+# names. Secrets only by file: the generated TOML is world-readable.
+STORE_REQUIRED = {
+    'file': ['path'],
+    'exec': ['command'],
+    'shell': ['command'],
+    'rfc2136': ['server', 'zone', 'tsig_key', 'tsig_secret_file'],
+    'cloudflare': ['zone', 'token_file'],
+    'opendht': ['endpoint'],
+}
+STORE_KEYS = [('path', 'path'), ('command', 'command'), ('server', 'server'), ('zone', 'zone'),
+              ('record_name', 'record_name'), ('tsig_key', 'tsig_key'),
+              ('tsig_algorithm', 'tsig_algorithm'), ('tsig_secret_file', 'tsig_secret_file'),
+              ('subdomain', 'subdomain'), ('token_file', 'token_file'), ('ttl', 'ttl')]
+INTERFACE_KEYS = [('port_mapping', 'port_mapping'), ('gateway', 'gateway'),
+                  ('mapping_lifetime', 'mapping_lifetime')]
 INTERFACE_DEFAULTS = {'family': 'ipv4', 'refresh': '5m', 'ping_interval': '2s'}
 
 
@@ -60,11 +77,12 @@ def verify(wgstun):
         where = f'service wgstun store {name}'
         kind = store.get('type')
         if kind is None:
-            problems.append(f'{where} type: required (file, exec or shell)')
-        elif kind == 'file' and 'path' not in store:
-            problems.append(f'{where} path: required for a file store')
-        elif kind in ('exec', 'shell') and 'command' not in store:
-            problems.append(f'{where} command: required for an {kind} store')
+            problems.append(f'{where} type: required ({", ".join(STORE_REQUIRED)})')
+            continue
+        for key in STORE_REQUIRED.get(kind, []):
+            if key not in store:
+                node = key.replace('_', '-')
+                problems.append(f'{where} {node}: required for a {kind} store')
     interfaces = wgstun.get('interface', {})
     if not interfaces:
         problems.append('service wgstun interface: at least one interface is required')
@@ -107,11 +125,13 @@ def render(wgstun):
     for name in sorted(wgstun.get('store', {})):
         store = wgstun['store'][name]
         lines += ['', f'[store.{toml_string(name)}]', f'type = {toml_string(store["type"])}']
-        for key in ('path', 'command'):
+        for key, toml_key in STORE_KEYS:
             if key in store:
-                lines.append(f'{key} = {toml_string(store[key])}')
+                lines.append(f'{toml_key} = {toml_string(store[key])}')
         if 'argument' in store:
             lines.append(f'args = {toml_list(as_list(store["argument"]))}')
+        if 'endpoint' in store:
+            lines.append(f'endpoints = {toml_list(as_list(store["endpoint"]))}')
         if 'timeout' in store:
             lines.append(f'timeout = {toml_string(store["timeout"])}')
     for name in sorted(wgstun['interface']):
@@ -124,6 +144,9 @@ def render(wgstun):
                   f'refresh = {toml_string(ifc["refresh"])}',
                   f'ping_interval = {toml_string(ifc["ping_interval"])}',
                   f'peers = {toml_list(managed)}']
+        for key, toml_key in INTERFACE_KEYS:
+            if key in ifc:
+                lines.append(f'{toml_key} = {toml_string(ifc[key])}')
         for key in sorted(peers):
             lines += ['', '[[interface.peer]]', f'public_key = {toml_string(key)}']
             if 'ping' in peers[key]:

@@ -67,8 +67,10 @@ else
 fi
 python3 "$here/gen-node-defs.py" "$here/service_wgstun.xml" "$tmp/templates"
 
+# The VyOS package carries the full build (every store; scripts/builds.sh).
+full_tags=$(sed -n 's/^full_tags="\(.*\)"$/\1/p' "$root/scripts/builds.sh")
 build() { # version -> $tmp/wgstun-VERSION with the version stamped
-	(cd "$root" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=$1" -o "$tmp/wgstun-$1" ./src)
+	(cd "$root" && CGO_ENABLED=0 go build -trimpath -tags "$full_tags" -ldflags "-s -w -X main.version=$1" -o "$tmp/wgstun-$1" ./src)
 }
 build 1.2.3
 build 1.2.4
@@ -132,8 +134,8 @@ t=opt/vyatta/share/vyatta-cfg/templates
 	echo "-rwxr-xr-x root/root ./usr/share/wgstun-vyos/install-from-config.sh"
 } | sort >"$tmp/contents.want"
 dpkg-deb -c "$deb" | awk '{print $1, $2, $6}' | sort >"$tmp/contents"
-check "package contents: paths, modes, root ownership (18 node.defs)" diff -u "$tmp/contents.want" "$tmp/contents"
-check "node.def count" test "$(grep -c '/node.def$' "$tmp/contents")" = 18
+check "package contents: paths, modes, root ownership (31 node.defs)" diff -u "$tmp/contents.want" "$tmp/contents"
+check "node.def count" test "$(grep -c '/node.def$' "$tmp/contents")" = 31
 mkdir "$tmp/x" "$tmp/ctl"
 dpkg-deb -x "$deb" "$tmp/x"
 dpkg-deb -e "$deb" "$tmp/ctl"
