@@ -376,6 +376,9 @@ func TestKnot(t *testing.T) {
 		if err := k.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
 			t.Fatal(err)
 		}
+		// kill(2) returns before every thread has stopped; knotd answered
+		// once within that window in CI.
+		waitStopped(t, k.cmd.Process.Pid)
 		defer k.cmd.Process.Signal(syscall.SIGCONT)
 		late := randomHex(100) // small: UDP, resent
 		for _, op := range []string{"get", "set"} {
@@ -427,4 +430,35 @@ func TestKnot(t *testing.T) {
 			}
 		}
 	})
+}
+
+// waitStopped waits (at most 2 s) until every thread of pid is in the
+// stopped state, as /proc shows it.
+func waitStopped(t *testing.T, pid int) {
+	t.Helper()
+	if _, err := os.Stat("/proc/self/task"); err != nil {
+		time.Sleep(200 * time.Millisecond) // no Linux /proc: give the signal time
+		return
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/stat", pid))
+		stopped := len(tasks) > 0
+		for _, f := range tasks {
+			b, err := os.ReadFile(f)
+			// The state follows the command name in parentheses: "pid (comm) S ...".
+			i := strings.LastIndexByte(string(b), ')')
+			if err != nil || i < 0 || i+2 >= len(b) || b[i+2] != 'T' {
+				stopped = false
+				break
+			}
+		}
+		if stopped {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("knotd (pid %d) did not stop within 2 s", pid)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
