@@ -96,6 +96,7 @@ type runner struct {
 	mapped          [2]netip.AddrPort
 	server          [2]netip.AddrPort
 	class           natcheck.Class // this side's NAT, as discovery last saw it
+	mappingMoved    bool           // the last discovery found a new mapping
 	discovering     bool
 	discoveredAt    time.Time
 	nextDiscover    time.Time
@@ -168,6 +169,7 @@ const (
 	jobPoll = iota
 	jobPublish
 	jobDiscover
+	jobClassify // found.class: the NAT class a refresh's RFC 5780 tests found
 )
 
 type discovery struct {
@@ -589,7 +591,9 @@ func (r *runner) observe(p *peer, wp wg.Peer, now time.Time, first bool) {
 }
 
 // startDiscover asks the STUN servers for WireGuard's mapping, per family,
-// in the background.
+// in the background. The mapping is handed back as soon as it is known, so
+// publishing never waits for the NAT's classification, which a refresh then
+// runs (jobClassify).
 func (r *runner) startDiscover(ctx context.Context, now time.Time) {
 	paths, gen, servers := r.paths, r.pathGen, r.set.stun
 	if paths[0] == nil && paths[1] == nil {
@@ -602,34 +606,40 @@ func (r *runner) startDiscover(ctx context.Context, now time.Time) {
 	classify, last := r.refreshing, r.server
 	go func() {
 		var f discovery
+		var from [2][]netip.AddrPort // per family, the servers from the one that answered on
 		for i, p := range paths {
 			if p == nil {
 				continue
 			}
-			m, s, class, err := r.discoverFamily(ctx, p, i == 1, servers, last[i], classify)
+			m, addrs, err := r.discoverFamily(ctx, p, i == 1, servers, last[i])
 			if err != nil {
 				f.errs = append(f.errs, err.Error())
 				continue
 			}
-			f.mapped[i], f.server[i], f.ok[i] = m, s, true
-			// IPv4's NAT is the one that matters; IPv6's speaks only
-			// when there is no IPv4.
-			if classify && class.Mapping != natcheck.MappingUnknown && !f.classified {
-				f.class, f.classified = class, true
-			}
+			f.mapped[i], f.server[i], f.ok[i], from[i] = m, addrs[0], true, addrs
 		}
 		r.deliver(ctx, result{kind: jobDiscover, gen: gen, found: f})
+		if !classify {
+			return
+		}
+		// IPv4's NAT is the one that matters; IPv6's speaks only when
+		// there is no IPv4.
+		for i, p := range paths {
+			if !f.ok[i] {
+				continue
+			}
+			if class, ok := r.classify(ctx, p, from[i], f.mapped[i]); ok {
+				r.deliver(ctx, result{kind: jobClassify, gen: gen, found: discovery{class: class, classified: true}})
+				return
+			}
+		}
 	}()
 }
 
 // discoverFamily tries the servers in order, the one that answered last
-// (when given) first. With classify it then classifies the NAT from the
-// server that answered onwards (natcheck.Check): the RFC 5780 tests when
-// that server names an OTHER-ADDRESS, which adds two requests whose
-// answers the NAT may filter (so up to classifyWait more) and one or two
-// to the other address; otherwise the mapping a second server at another
-// address sees, as before.
-func (r *runner) discoverFamily(ctx context.Context, p *path, v6 bool, servers []string, last netip.AddrPort, classify bool) (mapped, server netip.AddrPort, class natcheck.Class, err error) {
+// (when given) first, and returns the mapping and the servers from the one
+// that answered onwards.
+func (r *runner) discoverFamily(ctx context.Context, p *path, v6 bool, servers []string, last netip.AddrPort) (mapped netip.AddrPort, from []netip.AddrPort, err error) {
 	var addrs []netip.AddrPort
 	var errs []string
 	for _, s := range servers {
@@ -641,38 +651,39 @@ func (r *runner) discoverFamily(ctx context.Context, p *path, v6 bool, servers [
 	}
 	if len(addrs) == 0 {
 		errs = append(errs, "no "+familyName(btoi(v6))+" STUN server address")
-		return mapped, server, class, errors.New(joinErrs(errs))
+		return mapped, nil, errors.New(joinErrs(errs))
 	}
 	if i := slices.Index(addrs, last); i > 0 {
 		addrs = append(append([]netip.AddrPort{last}, addrs[:i]...), addrs[i+1:]...)
 	}
-	first := -1
 	for i, a := range addrs {
 		m, err := p.client.Binding(ctx, a)
 		if err != nil {
 			errs = append(errs, fmt.Sprintf("%s: %v", a, err))
 			continue
 		}
-		mapped, server, first = m, a, i
-		break
+		return m, addrs[i:], nil
 	}
-	if first < 0 {
-		return mapped, server, class, errors.New(joinErrs(errs))
-	}
-	if !classify {
-		return mapped, server, class, nil
-	}
-	res, err := natcheck.Check(ctx, p.client.Exchange, addrs[first:], natcheck.Options{Wait: classifyWait})
+	return mapped, nil, errors.New(joinErrs(errs))
+}
+
+// classify runs natcheck.Check from the servers that answered discovery:
+// the RFC 5780 tests when the first names an OTHER-ADDRESS, which adds two
+// requests whose answers the NAT may filter (so up to classifyWait more)
+// and one or two to the other address; otherwise the mapping a second
+// server at another address sees.
+func (r *runner) classify(ctx context.Context, p *path, servers []netip.AddrPort, mapped netip.AddrPort) (natcheck.Class, bool) {
+	res, err := natcheck.Check(ctx, p.client.Exchange, servers, natcheck.Options{Wait: classifyWait})
 	if err != nil {
 		r.log.Debug("NAT classification failed", "err", err)
-		return mapped, server, class, nil
+		return natcheck.Class{}, false
 	}
 	if res.Mapped != mapped && res.Mapped.IsValid() {
 		// The mapping moved between the two looks; the next refresh
 		// sees the new one.
 		r.log.Debug("mapping changed during classification", "was", mapped, "now", res.Mapped)
 	}
-	return mapped, server, res.Class, nil
+	return res.Class, res.Class.Mapping != natcheck.MappingUnknown
 }
 
 // discovered takes in a finished discovery.
@@ -717,14 +728,7 @@ func (r *runner) discovered(res result) {
 			}
 		}
 	}
-	if f.classified {
-		c := keepFiltering(r.class, f.class, moved)
-		if c != r.class {
-			r.log.Info("NAT class", "nat", c.Classic(), "mapping", c.Mapping.String(), "filtering", c.Filtering.String(),
-				"was", r.class.Classic())
-			r.class, moved = c, true
-		}
-	}
+	r.mappingMoved = moved
 	r.discoverErr = ""
 	r.discoverBackoff = 0
 	r.discoveredAt = now
@@ -732,6 +736,22 @@ func (r *runner) discovered(res result) {
 	if r.refreshing || moved {
 		r.beginCycle(now, true)
 	}
+}
+
+// classified takes in the NAT class a refresh found after its discovery;
+// a new class republishes every record with the new hint.
+func (r *runner) classified(res result) {
+	if res.gen != r.pathGen {
+		return
+	}
+	c := keepFiltering(r.class, res.found.class, r.mappingMoved)
+	if c == r.class {
+		return
+	}
+	r.log.Info("NAT class", "nat", c.Classic(), "mapping", c.Mapping.String(), "filtering", c.Filtering.String(),
+		"was", r.class.Classic())
+	r.class = c
+	r.beginCycle(r.now(), true)
 }
 
 // keepFiltering returns the class a refresh found, except that an
@@ -852,8 +872,12 @@ func (r *runner) deliver(ctx context.Context, res result) {
 
 // apply takes in a finished job.
 func (r *runner) apply(res result) {
-	if res.kind == jobDiscover {
+	switch res.kind {
+	case jobDiscover:
 		r.discovered(res)
+		return
+	case jobClassify:
+		r.classified(res)
 		return
 	}
 	r.inflight--
