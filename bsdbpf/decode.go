@@ -13,9 +13,9 @@ import (
 var (
 	errTruncated       = stunwire.ErrTruncated
 	errNotIP           = errors.New("not an IPv4 or IPv6 packet")
-	errBadHeaderLen    = errors.New("bad IPv4 header length")
-	errNotUDP          = errors.New("not a UDP packet")
-	errFragment        = errors.New("IPv4 fragment")
+	errBadHeaderLen    = stunwire.ErrBadHeaderLen
+	errNotUDP          = stunwire.ErrNotUDP
+	errFragment        = stunwire.ErrFragment
 	errBadUDPLen       = stunwire.ErrBadUDPLen
 	errOtherPort       = stunwire.ErrOtherPort
 	errNotSTUNResponse = stunwire.ErrNotSTUNResponse
@@ -41,7 +41,7 @@ func decode(pkt []byte, dlt uint32, os OS, port uint16) ([]byte, netip.AddrPort,
 	}
 	switch v {
 	case 4:
-		return parseIPv4(ip, port)
+		return stunwire.ParseIPv4(ip, port)
 	case 6:
 		return parseIPv6(ip, port)
 	}
@@ -93,37 +93,6 @@ func stripLink(pkt []byte, dlt uint32, os OS) ([]byte, byte, error) {
 		return pkt, 0, nil
 	}
 	return nil, 0, fmt.Errorf("link type %d: %w", dlt, ErrUnknownLinkType)
-}
-
-// parseIPv4 checks an IPv4 datagram (header first) and returns its UDP
-// payload and source (as linuxraw's parser of the same name does).
-func parseIPv4(b []byte, port uint16) ([]byte, netip.AddrPort, error) {
-	if len(b) < ipv4MinHeaderLen {
-		return nil, netip.AddrPort{}, errTruncated
-	}
-	ihl := int(b[0]&0x0f) * 4
-	if ihl < ipv4MinHeaderLen {
-		return nil, netip.AddrPort{}, errBadHeaderLen
-	}
-	total := int(binary.BigEndian.Uint16(b[2:4]))
-	if total < ihl {
-		return nil, netip.AddrPort{}, errBadHeaderLen
-	}
-	if total > len(b) {
-		return nil, netip.AddrPort{}, errTruncated
-	}
-	b = b[:total] // drop Ethernet padding
-	if b[9] != protoUDP {
-		return nil, netip.AddrPort{}, errNotUDP
-	}
-	if binary.BigEndian.Uint16(b[6:8])&ipv4FragMask != 0 {
-		return nil, netip.AddrPort{}, errFragment
-	}
-	payload, sport, err := stunwire.ParseUDP(b[ihl:], port)
-	if err != nil {
-		return nil, netip.AddrPort{}, err
-	}
-	return payload, netip.AddrPortFrom(netip.AddrFrom4([4]byte(b[12:16])), sport), nil
 }
 
 // parseIPv6 checks an IPv6 datagram whose fixed header is followed directly

@@ -1,8 +1,8 @@
 // Package stunwire is the UDP framing of STUN on the wire, shared by the
 // packet paths that write and read WireGuard's port themselves (linuxraw,
 // bsdbpf): checking a received UDP header and its STUN answer, building a
-// UDP datagram with its checksum, and converting addresses to and from
-// socket addresses.
+// UDP datagram with its checksum, checking a received IPv4 datagram, and
+// converting addresses to and from socket addresses.
 package stunwire
 
 import (
@@ -15,11 +15,13 @@ import (
 const UDPHeaderLen = 8
 
 const (
-	protoUDP       = 17
-	headerLen      = 20 // STUN message header
-	bindingSuccess = 0x0101
-	bindingError   = 0x0111
-	magicCookie    = 0x2112A442
+	protoUDP         = 17
+	ipv4MinHeaderLen = 20
+	ipv4FragMask     = 0x3fff // MF flag and fragment offset
+	headerLen        = 20     // STUN message header
+	bindingSuccess   = 0x0101
+	bindingError     = 0x0111
+	magicCookie      = 0x2112A442
 )
 
 // Reasons ParseUDP rejects a datagram.
@@ -29,6 +31,51 @@ var (
 	ErrOtherPort       = errors.New("UDP destination port is not ours")
 	ErrNotSTUNResponse = errors.New("not a STUN Binding response")
 )
+
+// Reasons ParseIPv4 rejects a datagram, besides ParseUDP's.
+var (
+	ErrNotIPv4      = errors.New("not an IPv4 packet")
+	ErrBadHeaderLen = errors.New("bad IPv4 header length")
+	ErrNotUDP       = errors.New("not a UDP packet")
+	ErrFragment     = errors.New("IPv4 fragment")
+)
+
+// ParseIPv4 checks an IPv4 datagram (header first, possibly followed by
+// link padding) carrying UDP to port and a STUN Binding answer, and
+// returns the payload and the source. It requires the IPv4 total length
+// and the UDP length to fit the bytes given, so a datagram cut short by a
+// read buffer or a capture is rejected. The payload aliases b.
+func ParseIPv4(b []byte, port uint16) ([]byte, netip.AddrPort, error) {
+	if len(b) < ipv4MinHeaderLen {
+		return nil, netip.AddrPort{}, ErrTruncated
+	}
+	if b[0]>>4 != 4 {
+		return nil, netip.AddrPort{}, ErrNotIPv4
+	}
+	ihl := int(b[0]&0x0f) * 4
+	if ihl < ipv4MinHeaderLen {
+		return nil, netip.AddrPort{}, ErrBadHeaderLen
+	}
+	total := int(binary.BigEndian.Uint16(b[2:4]))
+	if total < ihl {
+		return nil, netip.AddrPort{}, ErrBadHeaderLen
+	}
+	if total > len(b) {
+		return nil, netip.AddrPort{}, ErrTruncated
+	}
+	b = b[:total] // drop link padding
+	if b[9] != protoUDP {
+		return nil, netip.AddrPort{}, ErrNotUDP
+	}
+	if binary.BigEndian.Uint16(b[6:8])&ipv4FragMask != 0 {
+		return nil, netip.AddrPort{}, ErrFragment
+	}
+	payload, sport, err := ParseUDP(b[ihl:], port)
+	if err != nil {
+		return nil, netip.AddrPort{}, err
+	}
+	return payload, netip.AddrPortFrom(netip.AddrFrom4([4]byte(b[12:16])), sport), nil
+}
 
 // ParseUDP checks a UDP header for destination port and its payload for a
 // STUN Binding answer, and returns the payload (trimmed to the UDP length,
