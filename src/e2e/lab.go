@@ -14,6 +14,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"github.com/wgstun/wgstun/src/e2e/netns"
 	"net"
 	"net/netip"
 	"os"
@@ -49,11 +50,10 @@ const (
 const ExecTimeout = 60 * time.Second
 
 var (
-	errNotSupported = errors.New("network namespaces are not supported on this OS")
-	errBadRole      = errors.New("bad namespace role")
-	errBadSide      = errors.New("bad side (want a or b)")
-	errBadEnv       = errors.New("bad lab.env")
-	errNoModRoot    = errors.New("no go.mod above the working directory")
+	errBadRole   = errors.New("bad namespace role")
+	errBadSide   = errors.New("bad side (want a or b)")
+	errBadEnv    = errors.New("bad lab.env")
+	errNoModRoot = errors.New("no go.mod above the working directory")
 )
 
 // labTools are the programs lab.sh needs.
@@ -312,10 +312,7 @@ func (l *Lab) InNetns(role string, fn func() error) error {
 // to that namespace for their whole life and may be used from anywhere
 // afterwards; goroutines that fn starts run in the original namespace.
 func InNetns(name string, fn func() error) error {
-	if name == "" || strings.ContainsRune(name, '/') || name == "." || name == ".." {
-		return fmt.Errorf("e2e: netns %q: bad name", name)
-	}
-	return inNetns(name, fn)
+	return netns.Do(name, fn)
 }
 
 // ListenUDP opens a UDP socket bound to laddr inside the namespace of role

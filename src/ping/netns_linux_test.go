@@ -4,48 +4,15 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"fmt"
 	"net/netip"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/wgstun/wgstun/src/e2e/netns"
 )
-
-// inNetns runs fn on a thread moved into the named network namespace.
-// Sockets fn opens stay in that namespace.
-func inNetns(name string, fn func() error) error {
-	runtime.LockOSThread()
-	orig, err := os.Open(fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid()))
-	if err != nil {
-		runtime.UnlockOSThread()
-		return err
-	}
-	defer orig.Close()
-	target, err := os.Open(filepath.Join("/var/run/netns", name))
-	if err != nil {
-		runtime.UnlockOSThread()
-		return err
-	}
-	defer target.Close()
-	if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
-		runtime.UnlockOSThread()
-		return os.NewSyscallError("setns", err)
-	}
-	defer func() {
-		// A thread that cannot go back stays locked and dies with
-		// this goroutine.
-		if unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET) == nil {
-			runtime.UnlockOSThread()
-		}
-	}()
-	return fn()
-}
 
 // lab is two fresh network namespaces, a and b, joined by a veth pair:
 // a's p0 (10.77.0.1/24, fd77::1/64) to b's p1 (10.77.0.2/24, fd77::2/64).
@@ -126,7 +93,7 @@ func (l *lab) prober(iface string, interval time.Duration, targets ...netip.Addr
 		l.t.Fatal(err)
 	}
 	p.open = func(iface string, v6 bool) (c conn, dgram bool, err error) {
-		err = inNetns(l.a, func() error {
+		err = netns.Do(l.a, func() error {
 			var err error
 			c, dgram, err = openConn(iface, v6)
 			return err

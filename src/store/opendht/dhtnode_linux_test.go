@@ -11,15 +11,13 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/wgstun/wgstun/src/config"
+	"github.com/wgstun/wgstun/src/e2e/netns"
 	"github.com/wgstun/wgstun/src/store"
 )
 
@@ -71,7 +69,7 @@ func newDHTLab(t *testing.T) *dhtLab {
 	// lo is local to the namespace and accepted.
 	run("-n", l.ns, "addr", "add", "10.77.0.1/24", "dev", "lo")
 	l.proxyA, l.proxyB, l.dead = "http://10.77.0.1:8080", "http://10.77.0.1:8081", "http://10.77.0.1:8090"
-	l.dial = l.nsDialer("/run/netns/" + l.ns)
+	l.dial = l.nsDialer(l.ns)
 
 	start := func(name string, args ...string) {
 		t.Helper()
@@ -146,9 +144,10 @@ func (l *dhtLab) dials(addr string) int {
 	return n
 }
 
-// nsDialer dials from inside the namespace at nsPath: the socket is made
-// on a thread moved into it, and keeps it.
-func (l *dhtLab) nsDialer(nsPath string) func(ctx context.Context, network, addr string) (net.Conn, error) {
+// nsDialer dials from inside the named namespace: the socket is made on a
+// thread moved into it, and keeps it. Each dial has a goroutine of its own,
+// so a thread that cannot move back ends with it.
+func (l *dhtLab) nsDialer(ns string) func(ctx context.Context, network, addr string) (net.Conn, error) {
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
 		type result struct {
 			c   net.Conn
@@ -156,29 +155,14 @@ func (l *dhtLab) nsDialer(nsPath string) func(ctx context.Context, network, addr
 		}
 		ch := make(chan result, 1)
 		go func() {
-			runtime.LockOSThread() // left locked (the thread ends) if it cannot go back
-			orig, err := os.Open("/proc/thread-self/ns/net")
-			if err != nil {
-				ch <- result{nil, err}
-				return
-			}
-			defer orig.Close()
-			target, err := os.Open(nsPath)
-			if err != nil {
-				ch <- result{nil, err}
-				return
-			}
-			defer target.Close()
-			if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
-				ch <- result{nil, fmt.Errorf("setns: %w", err)}
-				return
-			}
-			var d net.Dialer
-			c, err := d.DialContext(ctx, network, addr)
-			if unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET) == nil {
-				runtime.UnlockOSThread()
-			}
-			ch <- result{c, err}
+			var r result
+			r.err = netns.Do(ns, func() error {
+				var d net.Dialer
+				var err error
+				r.c, err = d.DialContext(ctx, network, addr)
+				return err
+			})
+			ch <- r
 		}()
 		r := <-ch
 		return r.c, r.err

@@ -1,0 +1,9 @@
+//go:build !linux
+
+package netns
+
+import "fmt"
+
+func do(name string, _ func() error) error {
+	return fmt.Errorf("netns %s: %w", name, ErrNotSupported)
+}
