@@ -301,12 +301,7 @@ func printNATCheck(w io.Writer, r *natcheck.Result, from string) {
 
 func appendNATCheckJSON(b []byte, r *natcheck.Result, from string) []byte {
 	j := jsonwire.NewWriter(b, "  ")
-	str := func(k, v string) {
-		if v != "" {
-			j.Key(k)
-			j.String(v)
-		}
-	}
+	str := func(k, v string) { j.StringMember(k, v, true) }
 	ap := func(k string, a netip.AddrPort) {
 		if a.IsValid() {
 			str(k, a.String())

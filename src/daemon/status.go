@@ -155,24 +155,17 @@ func jsonTime(t time.Time) string { return t.Format(time.RFC3339Nano) }
 // members writes the omitempty and omitzero kinds of field.
 type members struct{ w *jsonwire.Writer }
 
-func (m members) str(k, v string, omitEmpty bool) {
-	if v != "" || !omitEmpty {
-		m.w.Key(k)
-		m.w.String(v)
-	}
-}
+func (m members) str(k, v string, omitEmpty bool) { m.w.StringMember(k, v, omitEmpty) }
 
 func (m members) time(k string, t time.Time) {
 	if !t.IsZero() {
-		m.w.Key(k)
-		m.w.String(jsonTime(t))
+		m.w.StringMember(k, jsonTime(t), false)
 	}
 }
 
 func (m members) addrPort(k string, a netip.AddrPort) {
 	if a.IsValid() {
-		m.w.Key(k)
-		m.w.String(a.String())
+		m.w.StringMember(k, a.String(), false)
 	}
 }
 

@@ -65,6 +65,16 @@ func (w *Writer) Uint(n uint64) { w.sep(); w.buf = strconv.AppendUint(w.buf, n, 
 // Bool writes true or false.
 func (w *Writer) Bool(b bool) { w.sep(); w.buf = strconv.AppendBool(w.buf, b) }
 
+// StringMember writes the member key: v, or nothing when v is empty and
+// omitEmpty is set (encoding/json's omitempty).
+func (w *Writer) StringMember(key, v string, omitEmpty bool) {
+	if v == "" && omitEmpty {
+		return
+	}
+	w.Key(key)
+	w.String(v)
+}
+
 // Null writes null.
 func (w *Writer) Null() { w.sep(); w.buf = append(w.buf, "null"...) }
 
