@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# vmtest.sh: wgstun's end-to-end tests on kernel WireGuard. The host's
+# kernel has no WireGuard (and no modules at all), so this boots Debian's
+# own x86_64 kernel under qemu (TCG: no KVM needed) with the host's / as
+# the guest's read-only root (9p, under a tmpfs overlay) and runs the e2e
+# test binary there with LAB_WG=kernel and CI=true: the NAT matrix, the
+# fault drills, the store, port mapping and nat-check tests and the lab's
+# own tests. While the tests run the guest checks that every lab
+# WireGuard interface is a kernel one (ip -d link: wireguard) and that no
+# wireguard-go ever runs.
+#
+# Usage: scripts/vm/vmtest.sh          (as root, from anywhere)
+# Environment:
+#   VM_TEST_RUN       go test -run pattern (default: every e2e test)
+#   VM_TEST_TIMEOUT   go test -timeout inside the guest (default 12m)
+#   VM_TIMEOUT        seconds before the guest counts as hung (default 840)
+#   VM_MEM            guest memory in MiB (default 2048)
+#   VM_BUILD          build and cache directory (default build/vm)
+#
+# Cached in VM_BUILD: the Debian packages (the current ABI, asked of apt),
+# their unpacked trees, modules.dep and the initramfs; each is reused while
+# it is still the newest. The Go binaries are built each run (go's cache
+# makes that cheap). Results: VM_BUILD/out/ (e2e.log, watch.log, rc) and
+# VM_BUILD/console.log.
+
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+# shellcheck source=scripts/vm/lib.sh
+. "$here/lib.sh"
+
+arch=amd64
+build=${VM_BUILD:-$repo/build/vm}
+test_run=${VM_TEST_RUN:-.}
+test_timeout=${VM_TEST_TIMEOUT:-12m}
+limit=${VM_TIMEOUT:-840}
+mem=${VM_MEM:-2048}
+# Modules the initramfs needs to reach the host's /; the rest the guest's
+# kernel loads by itself through busybox modprobe.
+initramfs_modules=(virtio_pci 9pnet_virtio 9p overlay)
+
+[[ $(id -u) == 0 ]] || vm_die "must run as root (qemu exports the host's / read-only)"
+for tool in qemu-system-x86_64 dpkg-deb apt-get cpio gzip timeout go; do
+	command -v "$tool" >/dev/null || vm_die "missing $tool (scripts/deps.sh installs it)"
+done
+[[ $limit =~ ^[0-9]+$ ]] || vm_die "VM_TIMEOUT=$limit: want seconds"
+[[ $mem =~ ^[0-9]+$ ]] || vm_die "VM_MEM=$mem: want MiB"
+
+trap vm_cleanup EXIT
+t0=$SECONDS
+mkdir -p "$build/debs"
+
+# The kernel and a static busybox, by name, the ABI resolved now.
+kpkg=$(vm_kernel_pkg "$arch" "$arch")
+kdeb=$(vm_deb_fetch "$build/debs" "$kpkg-unsigned" "$arch")
+bdeb=$(vm_deb_fetch "$build/debs" busybox-static "$arch")
+vm_deb_unpack "$kdeb" "$build/kernel"
+vm_deb_unpack "$bdeb" "$build/busybox"
+busybox=$build/busybox/bin/busybox
+[[ -x $busybox ]] || vm_die "no busybox in $bdeb"
+kver=$(vm_kver "$build/kernel")
+vmlinuz=$build/kernel/boot/vmlinuz-$kver
+[[ -f $vmlinuz ]] || vm_die "no $vmlinuz in $kdeb"
+vm_depmod "$busybox" "$build/kernel" "$kver"
+vm_initramfs "$build/initramfs.gz" "$busybox" "$here/init.sh" "$build/kernel" "$kver" "${initramfs_modules[@]}"
+vm_log "kernel $kver ($(basename "$kdeb")), prepared in $((SECONDS - t0)) s"
+
+# The binaries the guest runs: it has the host's files but no compiling.
+t1=$SECONDS
+(
+	cd "$repo"
+	export CGO_ENABLED=0
+	go build -o "$build/wgstun" ./src
+	go build -tags rfc2136 -o "$build/wgstun-rfc2136" ./src
+	go test -c -o "$build/e2e.test" ./src/e2e
+) || vm_die "building the binaries"
+vm_log "binaries built in $((SECONDS - t1)) s"
+
+out=$build/out
+rm -rf "$out"
+mkdir -p "$out"
+{
+	printf 'VM_TEST_RUN=%q\n' "$test_run"
+	printf 'VM_TEST_TIMEOUT=%q\n' "$test_timeout"
+} >"$out/job.env"
+console=$build/console.log
+
+cmdline="console=ttyS0 panic=-1 loglevel=4 vm_stage2=$here/stage2.sh vm_job=$here/e2e-job.sh"
+cmdline+=" vm_busybox=$busybox vm_modules=$build/kernel/lib/modules/$kver"
+vm_log "booting the guest (at most $limit s)"
+t2=$SECONDS
+rc=0
+vm_qemu_run "$limit" "$console" qemu-system-x86_64 \
+	-accel tcg,thread=multi -smp 2 -m "$mem" -nographic -no-reboot -nic none \
+	-kernel "$vmlinuz" -initrd "$build/initramfs.gz" -append "$cmdline" \
+	-virtfs local,path=/,mount_tag=root,security_model=none,readonly=on,multidevs=remap \
+	-virtfs "local,path=$out,mount_tag=out,security_model=none,multidevs=remap" || rc=$?
+wall=$((SECONDS - t2))
+
+# The summary: what ran, what passed, how long each top-level test took.
+log=$out/e2e.log
+boot=$(sed -n 's/.*vm-stage2: up after \([0-9.]*\) s.*/\1/p' "$console" | head -n 1)
+echo "== vmtest: guest ran $wall s (shell at ${boot:-?} s guest uptime), kernel $kver"
+if [[ -f $log ]]; then
+	grep -E '^--- (PASS|FAIL|SKIP)' "$log" | sed 's/^/   /' || true
+	pass=$(grep -cE '^ *--- PASS' "$log" || true)
+	fail=$(grep -cE '^ *--- FAIL' "$log" || true)
+	skip=$(grep -cE '^ *--- SKIP' "$log" || true)
+	echo "== tests and subtests: $pass passed, $fail failed, $skip skipped"
+fi
+if [[ -f $out/watch.log ]]; then
+	sed 's/^/   /' "$out/watch.log"
+fi
+
+fail=""
+if ((rc == 124 || rc == 137)); then
+	fail="the guest hung: no poweroff within $limit s (qemu killed)"
+elif ((rc != 0)); then
+	fail="qemu exited $rc"
+elif grep -q VM-INIT-FAILED "$console"; then
+	fail="the guest's initramfs failed"
+elif [[ ! -f $out/rc ]]; then
+	fail="the guest powered off without a result"
+elif [[ $(<"$out/rc") != 0 ]]; then
+	fail="the guest's tests failed (exit $(<"$out/rc"))"
+fi
+if [[ -n $fail ]]; then
+	echo "== last 60 console lines ($console):"
+	vm_console_tail "$console" 60
+	if [[ -f $log ]] && grep -qE '^ *--- FAIL|^FAIL|^panic' "$log"; then
+		echo "== failures in $log:"
+		grep -nE '^ *--- FAIL|^FAIL|^panic' "$log" | head -n 40
+	fi
+	vm_die "$fail (total $((SECONDS - t0)) s)"
+fi
+echo "== vmtest passed in $((SECONDS - t0)) s"
