@@ -16,7 +16,7 @@
 # Usage:
 #   lab.sh up PREFIX NAT_A NAT_B     NAT_x: full-cone | restricted-cone |
 #                                           port-restricted-cone | symmetric
-#   lab.sh wg PREFIX                 wireguard-go interfaces PREFIXa, PREFIXb
+#   lab.sh wg PREFIX                 WireGuard interfaces PREFIXa, PREFIXb
 #   lab.sh down PREFIX               tear everything down (idempotent)
 #   lab.sh env PREFIX                print lab.env
 #   lab.sh diag PREFIX               print addresses, rules, conntrack, logs
@@ -30,9 +30,10 @@
 #                                    the WAN from now on; without it the NAT
 #                                    is port-preserving again
 #   lab.sh wg-recreate PREFIX a|b [PORT]
-#                                    kill that side's wireguard-go and build
-#                                    the interface again: same name, key and
-#                                    peer, listen port PORT, no endpoint
+#                                    kill that side's wireguard-go (or delete
+#                                    its kernel link) and build the interface
+#                                    again: same name, key and peer, listen
+#                                    port PORT, no endpoint
 #   lab.sh wg-wipe PREFIX a|b        remove the peer and add it back without
 #                                    an endpoint (what wg setconf does)
 #   lab.sh wg-bogus PREFIX a|b ADDR:PORT
@@ -48,6 +49,11 @@
 #                                    rules, conntrack), start it again: a
 #                                    gateway reboot, with a new epoch
 #   lab.sh upnp-rules PREFIX a|b     print miniupnpd's DNAT chain
+#
+# LAB_WG=go (the default) runs wireguard-go for the lab's interfaces;
+# LAB_WG=kernel makes them kernel WireGuard links (ip link add NAME type
+# wireguard). "wg" records the mode, so every later command of that lab,
+# down included, follows the mode the lab was built with.
 #
 # The file can be sourced: it then only defines the lab_* functions.
 
@@ -102,6 +108,26 @@ lab_wg_port() {
 		cat "$f"
 	else
 		printf '%s\n' "$LAB_WG_PORT"
+	fi
+}
+
+# lab_wg_mode_arg: the WireGuard implementation LAB_WG asks for.
+lab_wg_mode_arg() {
+	case ${LAB_WG:-go} in
+	go | kernel) printf '%s\n' "${LAB_WG:-go}" ;;
+	*) lab_die "bad LAB_WG '${LAB_WG}': want go or kernel" ;;
+	esac
+}
+
+# lab_wg_mode PREFIX: the WireGuard implementation the lab's interfaces
+# were made with (go when it has none yet).
+lab_wg_mode() {
+	local f
+	f=$(lab_dir "$1")/run/wg-mode
+	if [[ -f $f ]]; then
+		cat "$f"
+	else
+		printf 'go\n'
 	fi
 }
 
@@ -278,6 +304,7 @@ lab_write_env() {
 		echo "STUN_ALT_PORT=$LAB_STUN_ALT_PORT"
 		echo "PROBE_ADDR=$LAB_PROBE"
 		if [[ -f $dir/keys/b.pub ]]; then
+			echo "WG_MODE=$(lab_wg_mode "$p")"
 			echo "WG_PORT=$LAB_WG_PORT"
 			echo "WG_A_PORT=$(lab_wg_port "$p" a)"
 			echo "WG_B_PORT=$(lab_wg_port "$p" b)"
@@ -464,13 +491,19 @@ lab_up() {
 	lab_log "lab $p up: a behind $nat_a ($LAB_WAN_a), b behind $nat_b ($LAB_WAN_b), state in $dir"
 }
 
-# lab_wg_start PREFIX SIDE: start wireguard-go for SIDE's interface and wait
-# until its UAPI socket and interface exist.
+# lab_wg_start PREFIX SIDE: make SIDE's interface: a kernel WireGuard link,
+# or wireguard-go started and waited for until its UAPI socket and
+# interface exist.
 lab_wg_start() {
 	local p=$1 side=$2 dir ns ifname
 	dir=$(lab_dir "$p")
 	ns=$(lab_ns "$p" "$side")
 	ifname=$(lab_wg_if "$p" "$side")
+	if [[ $(lab_wg_mode "$p") == kernel ]]; then
+		ip -n "$ns" link add "$ifname" type wireguard ||
+			lab_die "no kernel WireGuard link $ifname in $ns (is the wireguard module there?)"
+		return 0
+	fi
 	# The UAPI socket directory is shared by every namespace.
 	rm -f "$LAB_WG_SOCKDIR/$ifname.sock"
 	ip netns exec "$ns" env LOG_LEVEL=verbose wireguard-go -f "$ifname" \
@@ -506,16 +539,20 @@ lab_wg_conf() {
 }
 
 lab_wg() {
-	local p=$1 dir side ns ifname
+	local p=$1 dir side ns ifname mode
 	lab_check_prefix "$p"
 	dir=$(lab_dir "$p")
 	[[ -f $dir/lab.env ]] || lab_die "lab $p is not up (no $dir/lab.env)"
+	mode=$(lab_wg_mode_arg)
 	for side in a b; do
 		ns=$(lab_ns "$p" "$side")
 		ifname=$(lab_wg_if "$p" "$side")
 		if ip -n "$ns" link show "$ifname" >/dev/null 2>&1; then
 			lab_die "$ifname already exists in $ns"
 		fi
+	done
+	printf '%s\n' "$mode" >"$dir/run/wg-mode"
+	for side in a b; do
 		(umask 077 && wg genkey >"$dir/keys/$side.key")
 		wg pubkey <"$dir/keys/$side.key" >"$dir/keys/$side.pub"
 		lab_wg_start "$p" "$side"
@@ -524,7 +561,8 @@ lab_wg() {
 		lab_wg_conf "$p" "$side" "$LAB_WG_PORT"
 	done
 	lab_write_env "$p"
-	lab_log "lab $p: wireguard-go $(lab_wg_if "$p" a) ($LAB_WG_a) and $(lab_wg_if "$p" b) ($LAB_WG_b), no endpoints"
+	if [[ $mode == kernel ]]; then mode="kernel WireGuard"; else mode=wireguard-go; fi
+	lab_log "lab $p: $mode $(lab_wg_if "$p" a) ($LAB_WG_a) and $(lab_wg_if "$p" b) ($LAB_WG_b), no endpoints"
 }
 
 lab_require_wg() {
@@ -537,15 +575,20 @@ lab_check_port() {
 	fi
 }
 
-# lab_wg_recreate PREFIX SIDE PORT: kill SIDE's wireguard-go, wait until its
-# interface is gone, and build it again with the same name, key and peer but
-# listen port PORT and no endpoint, as netifd or a VyOS commit does.
+# lab_wg_recreate PREFIX SIDE PORT: kill SIDE's wireguard-go and wait until
+# its interface is gone (kernel mode: delete the link), and build it again
+# with the same name, key and peer but listen port PORT and no endpoint, as
+# netifd or a VyOS commit does.
 lab_wg_recreate() {
 	local p=$1 side=$2 port=$3 dir ns ifname pid
 	dir=$(lab_dir "$p")
 	ns=$(lab_ns "$p" "$side")
 	ifname=$(lab_wg_if "$p" "$side")
-	if [[ -f $dir/run/wireguard-go-$side.pid ]]; then
+	if [[ $(lab_wg_mode "$p") == kernel ]]; then
+		ip -n "$ns" link del "$ifname" 2>/dev/null || true
+		lab_wait "interface $ifname to go away" 20 lab_link_gone "$ns" "$ifname" ||
+			lab_die "interface $ifname in $ns does not go away"
+	elif [[ -f $dir/run/wireguard-go-$side.pid ]]; then
 		pid=$(<"$dir/run/wireguard-go-$side.pid")
 		# Only a process inside this lab's namespace is ours.
 		if [[ $(ip netns identify "$pid" 2>/dev/null) == "$ns" ]]; then
@@ -590,9 +633,19 @@ lab_wg_bogus() {
 }
 
 lab_down() {
-	local p=$1 dir role ns pids=() pid
+	local p=$1 dir role ns pids=() pid side
 	lab_check_prefix "$p"
 	dir=$(lab_dir "$p")
+	# Kernel links go with their namespace, unless something holds the
+	# namespace open: delete them first, so that nothing of the lab stays.
+	if [[ $(lab_wg_mode "$p") == kernel ]]; then
+		for side in a b; do
+			ns=$(lab_ns "$p" "$side")
+			if lab_ns_exists "$ns"; then
+				ip -n "$ns" link del "$(lab_wg_if "$p" "$side")" 2>/dev/null || true
+			fi
+		done
+	fi
 	for role in "${LAB_ROLES[@]}"; do
 		ns=$(lab_ns "$p" "$role")
 		if lab_ns_exists "$ns"; then
@@ -621,6 +674,9 @@ lab_diag() {
 		lab_ns_exists "$ns" || continue
 		echo "=== $ns"
 		ip -n "$ns" -br addr || true
+		if [[ $role == a || $role == b ]]; then
+			ip netns exec "$ns" wg show 2>/dev/null || true
+		fi
 		ip -n "$ns" route || true
 		ip netns exec "$ns" nft list ruleset 2>/dev/null || true
 		if [[ $role == nat* ]]; then

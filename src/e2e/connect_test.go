@@ -48,15 +48,46 @@ var (
 // TestMain removes the daemon binary built for the run.
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if binPath != "" {
+	if binPath != "" && binPath != os.Getenv(binEnv) {
 		os.RemoveAll(filepath.Dir(binPath))
 	}
 	os.Exit(code)
 }
 
-// wgstunBinary builds the daemon once per test run.
+// binEnv and binRFC2136Env name prebuilt daemons to test instead of
+// building them with go: where the tests run without a Go toolchain, as in
+// the kernel WireGuard guest of scripts/vm/vmtest.sh.
+const (
+	binEnv        = "WGSTUN_E2E_BIN"
+	binRFC2136Env = "WGSTUN_E2E_BIN_RFC2136"
+)
+
+// prebuilt returns the binary named by the environment variable env, if
+// set; it fails t when that is not an executable file.
+func prebuilt(t *testing.T, env string) (string, bool) {
+	t.Helper()
+	p := os.Getenv(env)
+	if p == "" {
+		return "", false
+	}
+	fi, err := os.Stat(p)
+	if err != nil {
+		t.Fatalf("%s: %v", env, err)
+	}
+	if !fi.Mode().IsRegular() || fi.Mode().Perm()&0o111 == 0 {
+		t.Fatalf("%s=%s: not an executable file", env, p)
+	}
+	return p, true
+}
+
+// wgstunBinary builds the daemon once per test run, or returns the
+// prebuilt one that WGSTUN_E2E_BIN names.
 func wgstunBinary(t *testing.T) string {
 	t.Helper()
+	if p, ok := prebuilt(t, binEnv); ok {
+		binPath = p
+		return p
+	}
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "wgstun-e2e-bin-")
 		if err != nil {

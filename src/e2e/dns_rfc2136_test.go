@@ -20,9 +20,13 @@ import (
 // address, port 53), signed with a TSIG key the zone's ACL allows.
 
 // wgstunRFC2136Binary builds the daemon with -tags rfc2136 into the
-// test's temporary directory (the build cache makes a second build cheap).
+// test's temporary directory (the build cache makes a second build cheap),
+// or returns the prebuilt one that WGSTUN_E2E_BIN_RFC2136 names.
 func wgstunRFC2136Binary(t *testing.T) string {
 	t.Helper()
+	if p, ok := prebuilt(t, binRFC2136Env); ok {
+		return p
+	}
 	bin := filepath.Join(t.TempDir(), "wgstun")
 	out, err := exec.Command("go", "build", "-tags", "rfc2136", "-o", bin, "../").CombinedOutput()
 	if err != nil {

@@ -511,7 +511,7 @@ type faultLab struct {
 	bin       string
 	opts      faultOpts
 	pluginDir string
-	wgc       *wg.Client
+	wgc       map[string]*wg.Client // per side, opened inside its namespace
 	cfgPath   map[string]string
 	sockPath  map[string]string
 	logPath   map[string]string
@@ -540,11 +540,14 @@ func startFaultLab(t *testing.T, opts faultOpts) *faultLab {
 	bin := wgstunBinary(t)
 	l := StartLab(t, PortRestrictedCone, PortRestrictedCone)
 	l.SetupWireGuard()
-	wgc, err := wg.Open()
-	if err != nil {
-		t.Fatal(err)
+	wgc := map[string]*wg.Client{}
+	for _, side := range []string{RoleA, RoleB} {
+		c, err := l.WGClient(side)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wgc[side] = c
 	}
-	t.Cleanup(func() { wgc.Close() })
 	f := &faultLab{
 		t: t, lab: l, bin: bin, opts: opts, wgc: wgc,
 		cfgPath: map[string]string{}, sockPath: map[string]string{},
@@ -814,9 +817,9 @@ func (f *faultLab) readEndpoint(side string) (netip.AddrPort, error) {
 	if side == RoleB {
 		self, peer = f.lab.WGB, f.lab.WGA
 	}
-	// wireguard-go's UAPI sockets sit in one directory for all namespaces,
-	// so the test process reads every device without entering them.
-	dev, err := f.wgc.Device(self.Iface)
+	// The client's netlink socket was opened inside side's namespace, so
+	// it sees a kernel link there; wireguard-go it finds by its UAPI socket.
+	dev, err := f.wgc[side].Device(self.Iface)
 	if err != nil {
 		return netip.AddrPort{}, err
 	}

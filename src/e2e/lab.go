@@ -5,6 +5,11 @@
 // peers, "nata" and "natb" their NAT routers, "inet" the public internet
 // holding the STUN servers (coturn) and a probe address. Nothing in a lab
 // routes out of the lab's own address ranges.
+//
+// The environment variable LAB_WG chooses the peers' WireGuard: "go" (the
+// default) runs wireguard-go, "kernel" makes kernel WireGuard links. Code
+// that reads or changes a device does it from inside the device's
+// namespace (WGClient, Exec), which works for both.
 package e2e
 
 import (
@@ -14,7 +19,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"github.com/wgstun/wgstun/src/e2e/netns"
 	"net"
 	"net/netip"
 	"os"
@@ -26,6 +30,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wgstun/wgstun/src/e2e/netns"
+	"github.com/wgstun/wgstun/src/wg"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 )
 
@@ -54,11 +60,40 @@ var (
 	errBadSide   = errors.New("bad side (want a or b)")
 	errBadEnv    = errors.New("bad lab.env")
 	errNoModRoot = errors.New("no go.mod above the working directory")
+	errBadWGMode = errors.New("bad LAB_WG (want go or kernel)")
 )
 
-// labTools are the programs lab.sh needs.
-var labTools = []string{"bash", "ip", "nft", "conntrack", "sysctl", "timeout",
-	"turnserver", "turnutils_stunclient", "wireguard-go", "wg"}
+// WireGuard implementations of the lab (LAB_WG).
+const (
+	WGGo     = "go"     // wireguard-go, a process per interface
+	WGKernel = "kernel" // kernel WireGuard links
+)
+
+// WGMode returns the WireGuard implementation that LAB_WG asks for: WGGo
+// when it is unset or empty.
+func WGMode() (string, error) {
+	switch m := os.Getenv("LAB_WG"); m {
+	case "", WGGo:
+		return WGGo, nil
+	case WGKernel:
+		return WGKernel, nil
+	default:
+		return "", fmt.Errorf("e2e: %w: %q", errBadWGMode, m)
+	}
+}
+
+// labTools are the programs lab.sh needs: wireguard-go only when the lab
+// runs it.
+var labTools = labToolsFor(os.Getenv("LAB_WG"))
+
+func labToolsFor(mode string) []string {
+	tools := []string{"bash", "ip", "nft", "conntrack", "sysctl", "timeout",
+		"turnserver", "turnutils_stunclient", "wg"}
+	if mode != WGKernel {
+		tools = append(tools, "wireguard-go")
+	}
+	return tools
+}
 
 // Lab is a running lab. Its fields are the facts of lab.env; WANA and WANB
 // follow WANReaddress.
@@ -79,11 +114,13 @@ type Lab struct {
 	STUN1, STUN2 netip.AddrPort
 	STUNAltPort  uint16            // coturn's RFC 5780 alternate port on both addresses
 	Probe        netip.Addr        // a third public address, free for tests
+	WGMode       string            // WGGo or WGKernel: what SetupWireGuard made
 	WGA, WGB     *WGPeer           // nil until SetupWireGuard
 	Env          map[string]string // every KEY=VALUE of lab.env
 }
 
-// WGPeer is one wireguard-go interface made by SetupWireGuard.
+// WGPeer is one WireGuard interface (wireguard-go or kernel) made by
+// SetupWireGuard.
 type WGPeer struct {
 	Netns      string       // namespace holding the interface
 	Iface      string       // interface name, unique across namespaces
@@ -127,7 +164,11 @@ func RequireTools(t testing.TB, tools ...string) {
 func StartLab(t testing.TB, natA, natB string) *Lab {
 	t.Helper()
 	RequireTools(t, labTools...)
-	if _, err := os.Stat("/dev/net/tun"); err != nil {
+	mode, err := WGMode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat("/dev/net/tun"); err != nil && mode == WGGo {
 		RequireTools(t, "/dev/net/tun")
 	}
 	script, err := findLabScript()
@@ -366,8 +407,8 @@ func (l *Lab) NATRestartPort(side string, port uint16) error {
 	return scriptErr(out, err)
 }
 
-// WGRecreate kills side's wireguard-go, waits until its interface is gone
-// and builds it again with the same name, private key and peer (allowed IP,
+// WGRecreate kills side's wireguard-go and waits until its interface is
+// gone (kernel WireGuard: deletes the link), and builds it again with the same name, private key and peer (allowed IP,
 // keepalive 25, no endpoint) listening on port (0: the lab's 51820), as
 // netifd or a VyOS commit does. The side's WGPeer.ListenPort follows.
 func (l *Lab) WGRecreate(side string, port uint16) error {
@@ -446,8 +487,8 @@ func scriptErr(out string, err error) error {
 	return nil
 }
 
-// SetupWireGuard runs `lab.sh wg`: wireguard-go interfaces in a and b,
-// listening on 51820, each the other's peer (allowed-ips its /32,
+// SetupWireGuard runs `lab.sh wg`: WireGuard interfaces in a and b
+// (wireguard-go or kernel links, as LAB_WG says), listening on 51820, each the other's peer (allowed-ips its /32,
 // persistent-keepalive 25) without an endpoint.
 func (l *Lab) SetupWireGuard() (a, b *WGPeer) {
 	l.t.Helper()
@@ -475,6 +516,26 @@ func (l *Lab) wgPeers(side string) (self, other *WGPeer, err error) {
 		return l.WGA, l.WGB, nil
 	}
 	return l.WGB, l.WGA, nil
+}
+
+// WGClient opens a WireGuard client inside side's namespace, where it sees
+// that side's device whether it is a kernel link (netlink is per
+// namespace) or wireguard-go; it is closed when the test ends.
+func (l *Lab) WGClient(side string) (*wg.Client, error) {
+	if err := checkSide(side); err != nil {
+		return nil, err
+	}
+	var c *wg.Client
+	err := l.InNetns(side, func() error {
+		var err error
+		c, err = wg.Open()
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("e2e: wireguard client in %s: %w", l.Netns(side), err)
+	}
+	l.t.Cleanup(func() { c.Close() })
+	return c, nil
 }
 
 // SetEndpoint sets, on side's interface, the endpoint of its one peer.
@@ -608,7 +669,15 @@ func (l *Lab) fill(env map[string]string) error {
 	l.STUN2 = netip.AddrPortFrom(addr("STUN2_ADDR"), stunPort)
 	l.STUNAltPort = port("STUN_ALT_PORT")
 	l.Probe = addr("PROBE_ADDR")
+	l.WGMode = ""
 	if _, ok := env["WG_A_IF"]; ok {
+		l.WGMode = WGGo
+		if m, ok := env["WG_MODE"]; ok {
+			l.WGMode = m
+		}
+		if l.WGMode != WGGo && l.WGMode != WGKernel {
+			errs = append(errs, fmt.Errorf("%w: WG_MODE %q, want go or kernel", errBadEnv, l.WGMode))
+		}
 		wgPort := port("WG_PORT")
 		peer := func(side, ns string) *WGPeer {
 			listen := wgPort

@@ -212,11 +212,19 @@ func TestLabShBadInput(t *testing.T) {
 }
 
 // TestLabDown: down removes every namespace, process, socket and file of a
-// lab with WireGuard and a stray process, and is idempotent.
+// lab with WireGuard and a stray process, and is idempotent. With kernel
+// WireGuard it deletes the links too: the peers' namespaces are held open
+// past down, where a link that down left would live on.
 func TestLabDown(t *testing.T) {
-	RequireTools(t, labTools...)
+	RequireTools(t, append(labTools, "nsenter")...)
 	t.Parallel()
 	var l *Lab
+	held := map[string]*os.File{} // kernel WireGuard: side -> its namespace
+	defer func() {
+		for _, f := range held {
+			f.Close()
+		}
+	}()
 	t.Run("lab", func(t *testing.T) {
 		l = StartLab(t, FullCone, Symmetric)
 		l.SetupWireGuard()
@@ -224,12 +232,40 @@ func TestLabDown(t *testing.T) {
 		if out, err := l.LabSh("exec", RoleNATA, "bash", "-c", "sleep 600 </dev/null >/dev/null 2>&1 &"); err != nil {
 			t.Fatalf("%v: %s", err, out)
 		}
-		if _, err := os.Stat("/var/run/wireguard/" + l.WGA.Iface + ".sock"); err != nil {
-			t.Fatal(err)
+		if l.WGMode == WGGo {
+			if _, err := os.Stat("/var/run/wireguard/" + l.WGA.Iface + ".sock"); err != nil {
+				t.Fatal(err)
+			}
+			return
+		}
+		for side, p := range map[string]*WGPeer{RoleA: l.WGA, RoleB: l.WGB} {
+			if out, err := l.Exec(side, "ip", "-d", "link", "show", p.Iface); err != nil || !isKernelWG(out) {
+				t.Fatalf("%s is no kernel WireGuard link: %v\n%s", p.Iface, err, out)
+			}
+			f, err := os.Open(filepath.Join("/var/run/netns", p.Netns))
+			if err != nil {
+				t.Fatal(err)
+			}
+			held[side] = f
 		}
 	})
 	if l == nil {
 		t.Fatal("no lab")
+	}
+	for side, f := range held {
+		iface := l.WGA.Iface
+		if side == RoleB {
+			iface = l.WGB.Iface
+		}
+		// fd 3 of nsenter is f: the namespace that down deleted the name of.
+		cmd := exec.Command("nsenter", "--net=/proc/self/fd/3", "ip", "-br", "link", "show")
+		cmd.ExtraFiles = []*os.File{f}
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Errorf("links of %s's namespace after down: %v\n%s", side, err, out)
+		} else if strings.Contains(string(out), iface) {
+			t.Errorf("down left the kernel WireGuard link %s:\n%s", iface, out)
+		}
 	}
 	for _, role := range []string{RoleA, RoleB, RoleNATA, RoleNATB, RoleInet} {
 		if _, err := os.Stat(filepath.Join("/var/run/netns", l.Netns(role))); !errors.Is(err, os.ErrNotExist) {
@@ -376,4 +412,16 @@ func TestLabCommands(t *testing.T) {
 			t.Fatal("readdress outside the lab succeeded")
 		}
 	})
+}
+
+// isKernelWG reports whether `ip -d link show` output is of a kernel
+// WireGuard link (its details line names the link kind, "wireguard");
+// wireguard-go's device is a "tun".
+func isKernelWG(ipDetails string) bool {
+	for line := range strings.Lines(ipDetails) {
+		if f := strings.Fields(line); len(f) > 0 && f[0] == "wireguard" {
+			return true
+		}
+	}
+	return false
 }

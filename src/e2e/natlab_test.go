@@ -291,10 +291,21 @@ func TestLabWireGuard(t *testing.T) {
 	if a.Iface == b.Iface || len(a.Iface) > 15 || !strings.HasPrefix(a.Iface, l.Prefix) {
 		t.Fatalf("interface names %q and %q: want distinct, prefixed, at most 15 characters", a.Iface, b.Iface)
 	}
+	mode, err := WGMode()
+	if err != nil || l.WGMode != mode {
+		t.Fatalf("lab.env says WireGuard %q, LAB_WG %q (%v)", l.WGMode, mode, err)
+	}
 	for _, p := range []*WGPeer{a, b} {
-		out, err := l.Exec(strings.TrimPrefix(p.Netns, l.Prefix+"-"), "wg", "show", p.Iface, "listen-port")
+		role := strings.TrimPrefix(p.Netns, l.Prefix+"-")
+		out, err := l.Exec(role, "wg", "show", p.Iface, "listen-port")
 		if err != nil || strings.TrimSpace(out) != fmt.Sprint(p.ListenPort) || p.ListenPort != 51820 {
 			t.Fatalf("%s listen-port: %q %v, want 51820", p.Iface, out, err)
+		}
+		// The interface is what LAB_WG asked for: a kernel link, or
+		// wireguard-go's TUN device.
+		out, err = l.Exec(role, "ip", "-d", "link", "show", p.Iface)
+		if err != nil || isKernelWG(out) != (mode == WGKernel) {
+			t.Fatalf("%s is not %s WireGuard: %v\n%s", p.Iface, mode, err, out)
 		}
 	}
 	for _, side := range []string{RoleA, RoleB} {
