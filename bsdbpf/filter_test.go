@@ -129,7 +129,11 @@ func linkCases(dlt uint32, os OS) []frameCase {
 
 var allDLTs = []uint32{dltEN10MB, dltNull, dltLoop, dltRaw}
 
-func vmRun(t testing.TB, prog []bpf.Instruction, frame []byte) int {
+// vmRun returns the number of bytes the filter keeps. The kernel reads a
+// BPF return value as an unsigned 32-bit snapshot length; x/net/bpf returns
+// it as an int, which on a 32-bit CPU turns "keep everything" (0xffffffff)
+// into -1, so the value is taken back to uint32 here.
+func vmRun(t testing.TB, prog []bpf.Instruction, frame []byte) uint32 {
 	t.Helper()
 	vm, err := bpf.NewVM(prog)
 	if err != nil {
@@ -139,7 +143,7 @@ func vmRun(t testing.TB, prog []bpf.Instruction, frame []byte) int {
 	if err != nil {
 		t.Fatalf("vm.Run: %v", err)
 	}
-	return n
+	return uint32(n)
 }
 
 // TestFilterAndDecode runs every filter in x/net/bpf's VM, assembled and
@@ -163,7 +167,7 @@ func TestFilterAndDecode(t *testing.T) {
 					if got := n != 0; got != want {
 						t.Errorf("filter accepts = %v, want %v", got, want)
 					}
-					if want && n < len(tc.frame) {
+					if want && n < uint32(len(tc.frame)) {
 						t.Errorf("filter keeps %d of %d bytes", n, len(tc.frame))
 					}
 					payload, src, err := decode(tc.frame, dlt, os, tPort)

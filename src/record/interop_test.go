@@ -101,7 +101,7 @@ func TestInteropReferenceWritesRecordReads(t *testing.T) {
 			map[string]any{"ipv6": "[2001:db8::7]:51820"},
 			record.Endpoints{IPv6: netip.MustParseAddrPort("[2001:db8::7]:51820")}},
 		{"with ts_ms and unknown fields",
-			map[string]any{"ipv4": "203.0.113.7:51820", "ts_ms": 1700000000123, "relay": map[string]any{"x": true}, "version": "9.9"},
+			map[string]any{"ipv4": "203.0.113.7:51820", "ts_ms": int64(1700000000123), "relay": map[string]any{"x": true}, "version": "9.9"},
 			record.Endpoints{IPv4: netip.MustParseAddrPort("203.0.113.7:51820"), Time: time.UnixMilli(1700000000123)}},
 	}
 	for _, tt := range tests {

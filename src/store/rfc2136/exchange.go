@@ -94,6 +94,11 @@ func (s *Store) exchangeUDP(ctx context.Context, signed, mac []byte) (*message, 
 			return nil, s.udpGaveUp(err, discarded)
 		}
 		if _, err := conn.Write(signed); err != nil {
+			// watch's deadline may fail this write when the time runs out
+			// between the check above and here.
+			if ctx.Err() != nil {
+				return nil, s.udpGaveUp(ctx.Err(), discarded)
+			}
 			return nil, err
 		}
 		_ = conn.SetReadDeadline(minTime(time.Now().Add(s.retry), deadline))

@@ -276,7 +276,7 @@ func TestReplyChecks(t *testing.T) {
 		{"good", false, func(req []byte) []byte { return reply(t, k, req, 0, now, answer) }, nil, ""},
 		{"good over TCP", true, func(req []byte) []byte { return reply(t, k, req, 0, now, answer) }, nil, ""},
 		{"MAC byte flipped", false, func(req []byte) []byte { return flipLast(reply(t, k, req, 0, now, answer)) },
-			ErrBadReply, "no answer from SERVER within 300ms; discarded a reply: bad reply from SERVER: TSIG MAC does not verify"},
+			ErrBadReply, "no answer from SERVER within 1s; discarded a reply: bad reply from SERVER: TSIG MAC does not verify"},
 		{"MAC byte flipped over TCP", true, func(req []byte) []byte { return flipLast(reply(t, k, req, 0, now, answer)) },
 			ErrBadReply, "bad reply from SERVER: TSIG MAC does not verify"},
 		{"answer changed", false, func(req []byte) []byte {
@@ -420,5 +420,42 @@ func TestNew(t *testing.T) {
 	}
 	if err := s.Set(context.Background(), strings.Repeat("a", 40), ""); !errors.Is(err, store.ErrInvalidValue) {
 		t.Errorf("Set of an empty value = %v, want ErrInvalidValue", err)
+	}
+}
+
+// slowWriteConn fails its second write the way watch makes it fail: the
+// store's time runs out between the check at the top of the resend loop
+// and the write.
+type slowWriteConn struct {
+	net.Conn
+	ctx    context.Context
+	writes int
+}
+
+func (c *slowWriteConn) Write(b []byte) (int, error) {
+	c.writes++
+	if c.writes > 1 {
+		<-c.ctx.Done()
+		return 0, os.ErrDeadlineExceeded
+	}
+	return c.Conn.Write(b)
+}
+
+// TestDiscardedReplyKeptWhenWriteTimesOut: a bad reply seen before the time
+// ran out is still reported when the resend is what notices it. Found under
+// qemu user mode on mipsle, where the slow CPU made the window wide.
+func TestDiscardedReplyKeptWhenWriteTimesOut(t *testing.T) {
+	now := time.Unix(1700000000, 0)
+	s := newTestStore(t, fakeServer(t, func(req []byte) []byte { return reply(t, nil, req, 0, now) }), now)
+	s.dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return &slowWriteConn{Conn: c, ctx: ctx}, nil
+	}
+	_, err := s.Get(context.Background(), "37b7dcf21e0e183a9a86170997df242a84a85ff7")
+	if !errors.Is(err, ErrNoAnswer) || !strings.Contains(err.Error(), "discarded a reply") || !strings.Contains(err.Error(), "not TSIG-signed") {
+		t.Errorf("Get = %v, want ErrNoAnswer naming the discarded unsigned reply", err)
 	}
 }
