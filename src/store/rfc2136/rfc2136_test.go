@@ -276,7 +276,7 @@ func TestReplyChecks(t *testing.T) {
 		{"good", false, func(req []byte) []byte { return reply(t, k, req, 0, now, answer) }, nil, ""},
 		{"good over TCP", true, func(req []byte) []byte { return reply(t, k, req, 0, now, answer) }, nil, ""},
 		{"MAC byte flipped", false, func(req []byte) []byte { return flipLast(reply(t, k, req, 0, now, answer)) },
-			ErrBadReply, "no answer from SERVER within 1s; discarded a reply: bad reply from SERVER: TSIG MAC does not verify"},
+			ErrBadReply, "no answer from SERVER within 300ms; discarded a reply: bad reply from SERVER: TSIG MAC does not verify"},
 		{"MAC byte flipped over TCP", true, func(req []byte) []byte { return flipLast(reply(t, k, req, 0, now, answer)) },
 			ErrBadReply, "bad reply from SERVER: TSIG MAC does not verify"},
 		{"answer changed", false, func(req []byte) []byte {
