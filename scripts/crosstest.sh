@@ -1,0 +1,161 @@
+#!/usr/bin/env bash
+# crosstest.sh: go vet and the unit tests of every package that needs no
+# real kernel, compiled for the routers' CPUs and run under qemu user mode
+# (qemu-user-static from Debian): 32-bit little- and big-endian MIPS with
+# soft float, ARMv7 and ARMv5, arm64 and 386. What needs a real kernel
+# (generic netlink, socket filters, SO_MARK, kernel WireGuard) runs in the
+# malta guest instead (scripts/vm/malta.sh).
+#
+#   crosstest.sh [ARCH...]    ARCH: mipsle mips armv7 armv5 arm64 386
+#                             (default: all of them)
+#
+# Prints one table row per architecture (tests and subtests passed) and
+# exits non-zero when any vet or test failed; the whole output is kept in
+# build/crosstest/ARCH.log. With WGSTUN_TESTREPORT set, each row also goes to
+# scripts/testreport.sh (make test's closing table).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PATH=$PATH:/usr/local/go/bin
+export CGO_ENABLED=0
+
+# Packages left out here, and why; each runs elsewhere.
+#   src/e2e     the NAT lab (host, wireguard-go; x86 guest, kernel WireGuard)
+#   src/wg      wgctrl speaks generic netlink, which qemu user mode does not
+#               emulate (malta guest)
+#   linuxraw    SO_ATTACH_FILTER and SO_MARK are not emulated (malta guest)
+#   scripts/... size probes with no tests
+excluded='/src/e2e$|/src/wg$|/linuxraw$|/scripts/'
+
+# Single tests that check an answer of the Linux kernel which qemu user mode
+# gives differently: "ARCHES PKG REGEX", ARCHES a comma list or *, REGEX for
+# go test -skip. The same code runs on a real kernel in the guests.
+skips=(
+	# qemu answers an ioctl it does not know with ENOSYS; Linux says ENOTTY.
+	"* bsdbpf ^TestPollSys$"
+	# qemu hands SO_ERROR's errno to the guest untranslated (host 111, not
+	# MIPS's ECONNREFUSED 146), so a refused TCP connect looks like another
+	# error on MIPS.
+	"mipsle,mips src/store/rfc2136 ^TestKnot$/^server_killed$"
+	# qemu does not byte-swap every rtnetlink address attribute for a
+	# big-endian guest on a little-endian host: the standard library's
+	# net.Interfaces fails with "parsenetlinkrouteattr: invalid argument".
+	"mips bsdbpf ^TestListInterfacesHasLoopback$"
+)
+
+# arch GOARCH GOMIPS|GOARM qemu
+arches=(
+	"mipsle mipsle softfloat qemu-mipsel-static"
+	"mips mips softfloat qemu-mips-static"
+	"armv7 arm 7 qemu-arm-static"
+	"armv5 arm 5 qemu-arm-static"
+	"arm64 arm64 - qemu-aarch64-static"
+	"386 386 - qemu-i386-static"
+)
+
+want=("$@")
+out=build/crosstest
+mkdir -p "$out"
+full_tags=$(. ./scripts/builds.sh && echo "$full_tags")
+
+mapfile -t pkgs < <(go list ./... | grep -Ev "$excluded")
+module=$(go list -m)
+
+# arch_skips ARCH: the skips that apply to ARCH, one "PKG REGEX" a line,
+# the regexes of one package joined with |.
+arch_skips() {
+	local a=$1 s arches pkg re
+	declare -A by=()
+	for s in "${skips[@]}"; do
+		read -r arches pkg re <<<"$s"
+		[[ $arches == "*" || ,$arches, == *,"$a",* ]] || continue
+		by[$pkg]=${by[$pkg]:+${by[$pkg]}|}$re
+	done
+	for pkg in "${!by[@]}"; do
+		printf '%s %s\n' "$pkg" "${by[$pkg]}"
+	done
+}
+
+selected() {
+	local a=$1 w
+	[[ ${#want[@]} -eq 0 ]] && return 0
+	for w in "${want[@]}"; do
+		[[ $w == "$a" ]] && return 0
+	done
+	return 1
+}
+
+rows=()
+failed=0
+for spec in "${arches[@]}"; do
+	read -r name goarch variant qemu <<<"$spec"
+	selected "$name" || continue
+	command -v "$qemu" >/dev/null || { echo "crosstest: $qemu missing (scripts/deps.sh installs qemu-user-static)" >&2; exit 1; }
+	log=$out/$name.log
+	: >"$log"
+	env=(GOARCH="$goarch")
+	case $goarch in
+	mips | mipsle) env+=(GOMIPS="$variant") ;;
+	arm) env+=(GOARM="$variant") ;;
+	esac
+	start=$SECONDS
+	status=ok
+	echo "== $name: go vet" | tee -a "$log"
+	if ! env "${env[@]}" go vet ./... >>"$log" 2>&1 ||
+		! env "${env[@]}" go vet -tags "$full_tags" ./src/ >>"$log" 2>&1; then
+		status="vet failed"
+	fi
+	# One go test for the packages without skips (they build and run in
+	# parallel), one per package with a skip.
+	declare -A skip=()
+	while read -r pkg re; do
+		[[ -n $pkg ]] && skip[$module/$pkg]=$re
+	done < <(arch_skips "$name")
+	plain=""
+	for pkg in "${pkgs[@]}"; do
+		[[ -n ${skip[$pkg]:-} ]] || plain+=" $pkg"
+	done
+	groups=("$plain")
+	for pkg in "${!skip[@]}"; do
+		groups+=("$pkg=${skip[$pkg]}")
+	done
+	unset skip
+	npass=0 nfail=0
+	for g in "${groups[@]}"; do
+		args=(-v -count=1 -timeout 10m -exec "$qemu")
+		if [[ $g == *=* ]]; then
+			set -- "${g%%=*}"
+			args+=(-skip "${g#*=}")
+		else
+			# shellcheck disable=SC2086 # a list of package paths
+			set -- $g
+		fi
+		rc=0
+		env "${env[@]}" go test "${args[@]}" "$@" >"$out/pkg.log" 2>&1 || rc=$?
+		cat "$out/pkg.log" >>"$log"
+		npass=$((npass + $(grep -cE '^[[:space:]]*--- PASS: ' "$out/pkg.log" || true)))
+		nf=$(grep -cE '^[[:space:]]*--- FAIL: ' "$out/pkg.log" || true)
+		if [[ $rc -ne 0 ]]; then
+			grep -E '^FAIL[[:space:]]|^[[:space:]]*--- FAIL: ' "$out/pkg.log" | sed "s/^/== $name: /" || echo "== $name: go test failed (see $log)"
+			[[ $nf -eq 0 ]] && nf=1
+		fi
+		nfail=$((nfail + nf))
+	done
+	rm -f "$out/pkg.log"
+	[[ $nfail -gt 0 && $status == ok ]] && status="tests failed"
+	[[ $status != ok ]] && failed=1
+	rows+=("$(printf '| %s | %s | %s | %d | %d | %d s | %s |' "$name" "$goarch" "$variant" "$npass" "$nfail" $((SECONDS - start)) "$status")")
+	if [[ -n ${WGSTUN_TESTREPORT:-} ]]; then
+		[[ $status == "vet failed" && $nfail -eq 0 ]] && nfail=1
+		bash scripts/testreport.sh add "qemu-user $name" "unit tests, $goarch $variant" "$npass" "$nfail" $((SECONDS - start))
+	fi
+done
+
+echo
+echo "crosstest: unit tests under qemu user mode (${#pkgs[@]} packages; skipped by name: ${#skips[@]} tests)"
+echo "| arch | GOARCH | GOMIPS/GOARM | tests passed | failed | time | result |"
+echo "|---|---|---|---|---|---|---|"
+printf '%s\n' "${rows[@]}"
+if [[ $failed -ne 0 ]]; then
+	echo "crosstest: failures; see $out/*.log" >&2
+	exit 1
+fi
