@@ -11,16 +11,20 @@
 #
 # Usage: scripts/vm/vmtest.sh          (as root, from anywhere)
 # Environment:
-#   VM_TEST_RUN       go test -run pattern (default: every e2e test)
-#   VM_TEST_TIMEOUT   go test -timeout inside the guest (default 12m)
-#   VM_TIMEOUT        seconds before the guest counts as hung (default 840)
+#   VM_TEST_RUN       go test -run pattern, one run (default: every e2e test,
+#                     in groups: lab, matrix, faults, rfc2136, portmap, natcheck)
+#   VM_TEST_TIMEOUT   go test -timeout of each group (default 8m)
+#   VM_TIMEOUT        seconds before the guest counts as hung (default 900)
 #   VM_MEM            guest memory in MiB (default 2048)
 #   VM_BUILD          build and cache directory (default build/vm)
+#   VM_JOB            the guest's job, a bash script taking the out
+#                     directory (default scripts/vm/e2e-job.sh)
 #
 # Cached in VM_BUILD: the Debian packages (the current ABI, asked of apt),
 # their unpacked trees, modules.dep and the initramfs; each is reused while
 # it is still the newest. The Go binaries are built each run (go's cache
-# makes that cheap). Results: VM_BUILD/out/ (e2e.log, watch.log, rc) and
+# makes that cheap). Results: VM_BUILD/out/ (e2e.log, groups.log,
+# watch.log, rc) and
 # VM_BUILD/console.log.
 
 set -euo pipefail
@@ -33,9 +37,10 @@ repo=$(cd "$here/../.." && pwd)
 arch=amd64
 build=${VM_BUILD:-$repo/build/vm}
 test_run=${VM_TEST_RUN:-.}
-test_timeout=${VM_TEST_TIMEOUT:-12m}
-limit=${VM_TIMEOUT:-840}
+test_timeout=${VM_TEST_TIMEOUT:-8m}
+limit=${VM_TIMEOUT:-900}
 mem=${VM_MEM:-2048}
+job=${VM_JOB:-$here/e2e-job.sh}
 # Modules the initramfs needs to reach the host's /; the rest the guest's
 # kernel loads by itself through busybox modprobe.
 initramfs_modules=(virtio_pci 9pnet_virtio 9p overlay)
@@ -46,6 +51,8 @@ for tool in qemu-system-x86_64 dpkg-deb apt-get cpio gzip timeout go; do
 done
 [[ $limit =~ ^[0-9]+$ ]] || vm_die "VM_TIMEOUT=$limit: want seconds"
 [[ $mem =~ ^[0-9]+$ ]] || vm_die "VM_MEM=$mem: want MiB"
+job=$(realpath -e "$job" 2>/dev/null) || vm_die "VM_JOB: no job ${VM_JOB:-}"
+[[ $job != *[[:space:]]* ]] || vm_die "VM_JOB: no spaces in the job's path, please: $job"
 
 trap vm_cleanup EXIT
 t0=$SECONDS
@@ -86,7 +93,7 @@ mkdir -p "$out"
 } >"$out/job.env"
 console=$build/console.log
 
-cmdline="console=ttyS0 panic=-1 loglevel=4 vm_stage2=$here/stage2.sh vm_job=$here/e2e-job.sh"
+cmdline="console=ttyS0 panic=-1 loglevel=4 vm_stage2=$here/stage2.sh vm_job=$job"
 cmdline+=" vm_busybox=$busybox vm_modules=$build/kernel/lib/modules/$kver"
 vm_log "booting the guest (at most $limit s)"
 t2=$SECONDS
@@ -103,11 +110,15 @@ log=$out/e2e.log
 boot=$(sed -n 's/.*vm-stage2: up after \([0-9.]*\) s.*/\1/p' "$console" | head -n 1)
 echo "== vmtest: guest ran $wall s (shell at ${boot:-?} s guest uptime), kernel $kver"
 if [[ -f $log ]]; then
-	grep -E '^--- (PASS|FAIL|SKIP)' "$log" | sed 's/^/   /' || true
+	grep -E '^--- (FAIL|SKIP)' "$log" | sed 's/^/   /' || true
 	pass=$(grep -cE '^ *--- PASS' "$log" || true)
 	fail=$(grep -cE '^ *--- FAIL' "$log" || true)
 	skip=$(grep -cE '^ *--- SKIP' "$log" || true)
 	echo "== tests and subtests: $pass passed, $fail failed, $skip skipped"
+fi
+if [[ -f $out/groups.log ]]; then
+	echo "== test groups (go test runs, in order):"
+	sed 's/^/   /' "$out/groups.log"
 fi
 if [[ -f $out/watch.log ]]; then
 	sed 's/^/   /' "$out/watch.log"
@@ -115,7 +126,7 @@ fi
 
 fail=""
 if ((rc == 124 || rc == 137)); then
-	fail="the guest hung: no poweroff within $limit s (qemu killed)"
+	fail="the guest hung or ran out of time: no poweroff within $limit s (qemu killed)"
 elif ((rc != 0)); then
 	fail="qemu exited $rc"
 elif grep -q VM-INIT-FAILED "$console"; then

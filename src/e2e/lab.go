@@ -52,8 +52,15 @@ const (
 	RoleInet = "inet"
 )
 
-// ExecTimeout bounds every command run by Exec and every lab.sh call.
+// ExecTimeout bounds every command run by Exec and every lab.sh call but
+// "up".
 const ExecTimeout = 60 * time.Second
+
+// UpTimeout bounds `lab.sh up`, the longest lab.sh call: well under a
+// second here, but 15-40 s in the emulated guest of scripts/vm/vmtest.sh
+// (qemu TCG, every program read over 9p) with a second lab coming up
+// beside it.
+const UpTimeout = 3 * time.Minute
 
 var (
 	errBadRole   = errors.New("bad namespace role")
@@ -208,9 +215,13 @@ func StartLab(t testing.TB, natA, natB string) *Lab {
 }
 
 // LabSh runs `lab.sh SUBCOMMAND PREFIX ARGS...` and returns its combined
-// output.
+// output; it is killed after ExecTimeout (UpTimeout for "up").
 func (l *Lab) LabSh(sub string, args ...string) (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), ExecTimeout)
+	limit := ExecTimeout
+	if sub == "up" {
+		limit = UpTimeout
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "bash", append([]string{l.Script, sub, l.Prefix}, args...)...)
 	cmd.WaitDelay = 2 * time.Second

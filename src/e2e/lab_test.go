@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -68,6 +69,7 @@ func TestFillEnv(t *testing.T) {
 		{name: "bad port", in: strings.Replace(full, "STUN_PORT=3478", "STUN_PORT=70000", 1), wantErr: []string{"STUN_PORT"}},
 		{name: "other prefix", in: strings.Replace(full, "PREFIX=wt1", "PREFIX=wt2", 1), wantErr: []string{"PREFIX"}},
 		{name: "bad key", in: full + "WG_A_IF=wt1a\nWG_B_IF=wt1b\nWG_PORT=51820\nWG_A_PUB=nokey\n", wantErr: []string{"WG_A_PUB"}},
+		{name: "bad WireGuard mode", in: full + "WG_A_IF=wt1a\nWG_B_IF=wt1b\nWG_PORT=51820\nWG_MODE=boringtun\n", wantErr: []string{"WG_MODE"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -424,4 +426,57 @@ func isKernelWG(ipDetails string) bool {
 		}
 	}
 	return false
+}
+
+func TestWGMode(t *testing.T) {
+	tests := []struct {
+		name, env, want string
+		wantErr         bool
+		wireguardGo     bool // labTools has wireguard-go
+	}{
+		{name: "unset", env: "", want: WGGo, wireguardGo: true},
+		{name: "go", env: "go", want: WGGo, wireguardGo: true},
+		{name: "kernel", env: "kernel", want: WGKernel},
+		{name: "unknown", env: "boringtun", wantErr: true, wireguardGo: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("LAB_WG", tt.env)
+			got, err := WGMode()
+			if tt.wantErr != (err != nil) || got != tt.want {
+				t.Errorf("WGMode() = %q, %v; want %q, error %v", got, err, tt.want, tt.wantErr)
+			}
+			if tt.wantErr && !errors.Is(err, errBadWGMode) {
+				t.Errorf("err = %v, want errBadWGMode", err)
+			}
+			if has := slices.Contains(labToolsFor(tt.env), "wireguard-go"); has != tt.wireguardGo {
+				t.Errorf("labToolsFor(%q) has wireguard-go: %v, want %v", tt.env, has, tt.wireguardGo)
+			}
+		})
+	}
+}
+
+// TestIsKernelWG: `ip -d link show` of a kernel WireGuard link and of
+// wireguard-go's TUN device (iproute2 6.1, Debian bookworm).
+func TestIsKernelWG(t *testing.T) {
+	tests := []struct {
+		name, out string
+		want      bool
+	}{
+		{name: "kernel", want: true, out: "3: w5t56b: <POINTOPOINT,NOARP,UP,LOWER_UP> mtu 1420 qdisc noqueue state UNKNOWN mode DEFAULT group default qlen 1000\n" +
+			"    link/none  promiscuity 0 allmulti 0 minmtu 0 maxmtu 2147483552 \n" +
+			"    wireguard addrgenmode none numtxqueues 1 numrxqueues 1 gso_max_size 65536 gso_max_segs 65535\n"},
+		{name: "wireguard-go", out: "3: w5t56b: <POINTOPOINT,MULTICAST,NOARP,UP,LOWER_UP> mtu 1420 qdisc fq_codel state UNKNOWN mode DEFAULT group default qlen 500\n" +
+			"    link/none  promiscuity 0 allmulti 0 minmtu 68 maxmtu 65535 \n" +
+			"    tun type tun pi off vnet_hdr off multi_queue off addrgenmode random numtxqueues 1 numrxqueues 1\n"},
+		{name: "empty", out: ""},
+		{name: "name only", out: "3: wireguard: <NOARP> mtu 1420\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := isKernelWG(tt.out); got != tt.want {
+				t.Errorf("isKernelWG = %v, want %v", got, tt.want)
+			}
+		})
+	}
 }
