@@ -1,9 +1,10 @@
 #!/bin/sh
 # shellcheck shell=sh
 # malta-init.sh: /init of the initramfs malta.sh builds, run by busybox sh
-# as PID 1 on the mipsel guest. It loads the kernel modules, runs every
-# test binary listed in /etc/malta-tests ("NAME SECONDS": /t/NAME/NAME.test,
-# in its directory), then brings up a kernel WireGuard pair, a and b, each
+# as PID 1 on the mipsel guest. It loads the kernel modules listed in
+# /etc/modules, mounts the host's test share (virtio-9p, tag t) on /t, runs
+# every test binary listed in /etc/malta-tests ("NAME SECONDS":
+# /t/NAME/NAME.test, in a tmpfs copy of its directory), then brings up a kernel WireGuard pair, a and b, each
 # behind its own nftables NAT router (nata, natb: masquerade, replies only,
 # which is Linux's port-preserving, port-restricted cone) on an "internet"
 # namespace running the STUN responder, and lets the mipsle wgstun connect
@@ -55,23 +56,39 @@ if ! $IP -V 2>&1 | grep -q iproute2; then
 	echo "malta-init: /bin/ip is not iproute2's"
 	finish
 fi
-for m in crc32c_generic libcrc32c veth wireguard nf_conntrack nf_nat nf_tables nft_chain_nat nft_nat nft_masq nft_ct; do
+while read -r m; do
 	modprobe "$m" || echo "malta-init: modprobe $m failed"
-done
+done </etc/modules
+$IP link set lo up
+mkdir -p /t
+if ! mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=262144,cache=loose t /t; then
+	echo "malta-init: cannot mount the test share"
+	finish
+fi
 
 # run_test NAME SECONDS: one test binary, killed after SECONDS.
 run_test() {
 	name=$1
 	limit=$2
 	log=/tmp/$name.log
+	# Executing from 9p fails on this kernel (ENOTSOCK): the package
+	# directory is copied to tmpfs for the run.
+	rm -rf "/tmp/run"
+	cp -a "/t/$name" /tmp/run || {
+		say TEST "$name" FAIL 0 "copy from the test share failed"
+		return
+	}
 	t0=$(now)
-	(cd "/t/$name" && WGSTUN_KERNEL_WG=1 exec timeout -s KILL "$limit" "./$name.test" -test.v \
+	(cd /tmp/run && WGSTUN_KERNEL_WG=1 exec timeout -s KILL "$limit" "./$name.test" -test.v \
 		-test.timeout="$((limit - 5))s") </dev/null >"$log" 2>&1
 	rc=$?
 	t1=$(now)
+	rm -rf /tmp/run
 	pass=$(grep -c -- '--- PASS' "$log")
 	skip=$(grep -c -- '--- SKIP' "$log")
-	# A skip's reason is logged just before its "--- SKIP" line.
+	# The top-level tests that passed, on one line; a skip's reason is
+	# logged just before its "--- SKIP" line.
+	awk '/^--- PASS: / { s = s " " $3 } END { if (s != "") print "  passed:" s }' "$log"
 	awk '/--- SKIP/ { print "  " prev; print "  " $0 } { prev = $0 }' "$log"
 	if [ "$rc" -eq 0 ]; then
 		res=PASS
