@@ -268,7 +268,22 @@ while [ "$(($(now) - start))" -lt 90000 ]; do
 done
 [ -n "$t_ping" ] || fail_pair "no ping from a to b through the tunnel 30 s after the endpoints were set"
 inns b ping -c 1 -W 2 10.77.0.1 >/dev/null 2>&1 || fail_pair "no ping from b to a through the tunnel"
-say PAIR CONNECTED "a=$ep_b b=$ep_a endpoints_s=$(secs "$start" "$t_ep") ping_s=$(secs "$start" "$t_ping")"
+# The control socket answers on MIPS too, and once the daemon has seen
+# the handshake (it looks every few seconds) it says the peer is connected.
+t_st=""
+for side in a b; do
+	while :; do
+		st=$(inns "$side" wgstun status -s "/run/malta/$side.sock" 2>&1) || fail_pair "wgstun status in $side: $st"
+		echo "$st" | grep -q ' connected' && break
+		[ "$(($(now) - t_ping))" -lt 30000 ] || break
+		sleep 0.5
+	done
+	echo "$st" | sed "s/^/  status $side | /"
+	echo "$st" | grep -q ' connected' || fail_pair "wgstun status in $side does not say connected 30 s after the first ping"
+done
+t_st=$(now)
+say PAIR CONNECTED "a=$ep_b b=$ep_a endpoints_s=$(secs "$start" "$t_ep") ping_s=$(secs "$start" "$t_ping")" \
+	"status_connected_s=$(secs "$start" "$t_st")"
 
 # Memory and CPU: VmRSS and VmHWM 45 s after the daemons started, their
 # CPU time then, and the share of one CPU they used between the first ping
@@ -290,4 +305,7 @@ measure() {
 measure a "$PID_A" "$cpu0_a"
 measure b "$PID_B" "$cpu0_b"
 kill "$PID_A" "$PID_B" 2>/dev/null
+for side in a b; do
+	grep -v -e 'level=DEBUG' -e 'level=INFO' "/tmp/wgstun-$side.log" | sed "s/^/  wgstun $side warns | /"
+done
 finish
