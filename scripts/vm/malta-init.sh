@@ -282,7 +282,7 @@ for side in a b; do
 	echo "$st" | grep -q ' connected' || fail_pair "wgstun status in $side does not say connected 30 s after the first ping"
 done
 t_st=$(now)
-say PAIR CONNECTED "a=$ep_b b=$ep_a endpoints_s=$(secs "$start" "$t_ep") ping_s=$(secs "$start" "$t_ping")" \
+say PAIR CONNECTED "a_mapping=$ep_b b_mapping=$ep_a endpoints_s=$(secs "$start" "$t_ep") ping_s=$(secs "$start" "$t_ping")" \
 	"status_connected_s=$(secs "$start" "$t_st")"
 
 # Memory and CPU: VmRSS and VmHWM 45 s after the daemons started, their

@@ -21,7 +21,9 @@
 #
 # Caches under build/vm/malta/: apt lists, .debs, the unpacked trees and
 # the base initramfs (packages and modules), reused while valid; the Go
-# binaries and the init script go into a second cpio built every run.
+# binaries, keys and the init script go into a second cpio (and the 9p
+# share) built every run in a temporary directory there. The last run's
+# console is build/vm/malta/console.log.
 # Exit status: 0 when every test passed and the pair connected; 1 on any
 # failure, or when the guest hung past MALTA_TIMEOUT (its console's tail is
 # printed then).
@@ -372,14 +374,14 @@ main() {
 	ln -s busybox "$STAGE/payload/bin/sh"
 	(cd "$STAGE/payload" && find . -print0 | LC_ALL=C sort -z | cpio --quiet -o -0 -H newc -R 0:0) \
 		>"$STAGE/payload.cpio" || vm_die "cpio of the payload"
-	cat "$OUT/base.cpio" "$STAGE/payload.cpio" >"$OUT/initramfs.cpio"
-	vm_log "initramfs $(($(stat -c %s "$OUT/initramfs.cpio") / 1048576)) MiB; build took $(($(date +%s) - t0)) s"
+	cat "$OUT/base.cpio" "$STAGE/payload.cpio" >"$STAGE/initramfs.cpio"
+	vm_log "initramfs $(($(stat -c %s "$STAGE/initramfs.cpio") / 1048576)) MiB; build took $(($(date +%s) - t0)) s"
 
 	local console=$OUT/console.log rc=0 t1
 	t1=$(date +%s)
 	vm_log "booting $kpkg in qemu-system-mipsel -M malta (limit ${TIMEOUT} s)"
 	vm_qemu_run "$TIMEOUT" "$console" qemu-system-mipsel -M malta -m 512 -nographic -no-reboot -nic none \
-		-kernel "$kroot/boot/vmlinuz-$kver" -initrd "$OUT/initramfs.cpio" \
+		-kernel "$kroot/boot/vmlinuz-$kver" -initrd "$STAGE/initramfs.cpio" \
 		-fsdev "local,id=t,path=$STAGE/share,security_model=none,readonly=on" \
 		-device virtio-9p-pci,fsdev=t,mount_tag=t \
 		-append "console=ttyS0 rdinit=/init panic=-1 quiet loglevel=3" || rc=$?
