@@ -86,6 +86,7 @@ run_test() {
 	rm -rf /tmp/run
 	pass=$(grep -c -- '--- PASS' "$log")
 	skip=$(grep -c -- '--- SKIP' "$log")
+	failed=$(grep -c -- '--- FAIL' "$log")
 	# The top-level tests that passed, on one line; a skip's reason is
 	# logged just before its "--- SKIP" line.
 	awk '/^--- PASS: / { s = s " " $3 } END { if (s != "") print "  passed:" s }' "$log"
@@ -97,7 +98,7 @@ run_test() {
 		grep -- '--- FAIL' "$log" | sed 's/^/  /'
 		grep -v -e '^ *=== ' -e '^ *--- PASS' "$log" | tail -n 80 | sed 's/^/  | /'
 	fi
-	say TEST "$name" "$res" "$(secs "$t0" "$t1")" "pass=$pass skip=$skip rc=$rc"
+	say TEST "$name" "$res" "$(secs "$t0" "$t1")" "pass=$pass fail=$failed skip=$skip rc=$rc"
 }
 
 while read -r name limit; do

@@ -26,7 +26,8 @@
 # console is build/vm/malta/console.log.
 # Exit status: 0 when every test passed and the pair connected; 1 on any
 # failure, or when the guest hung past MALTA_TIMEOUT (its console's tail is
-# printed then).
+# printed then). With WGSTUN_TESTREPORT set, each test binary and the pair
+# are also rows of scripts/testreport.sh (make test's closing table).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -288,12 +289,20 @@ malta_keys() {
 	umask 022
 }
 
-# malta_summary CONSOLE: the table of the guest's results; returns 1 when
-# something failed or a result is missing.
+# malta_report WHAT PASSED FAILED SECONDS: a row of make test's table,
+# when it is collecting them.
+malta_report() {
+	[[ -n ${WGSTUN_TESTREPORT:-} ]] || return 0
+	bash "$ROOT/scripts/testreport.sh" add "qemu malta mipsel guest" "$@" || vm_log "warning: testreport.sh add failed"
+}
+
+# malta_summary CONSOLE SECONDS: the table of the guest's results (SECONDS:
+# how long the guest ran); returns 1 when something failed or a result is
+# missing.
 malta_summary() {
-	local console=$1 fail=0 line
+	local console=$1 took=$2 fail=0 line n
 	local -a f
-	local tests=0 pair="" boot="" mem=0 done=0
+	local tests=0 pair="" boot="" mem=0 done=0 testsecs=0
 	printf '\n%-14s %-6s %s\n' "binary" "result" "seconds"
 	while IFS= read -r line; do
 		read -ra f <<<"$line"
@@ -301,8 +310,12 @@ malta_summary() {
 		BOOT) boot=${f[2]} ;;
 		TEST)
 			tests=$((tests + 1))
+			testsecs=$((testsecs + ${f[4]%.*}))
 			printf '%-14s %-6s %s %s\n' "${f[2]}" "${f[3]}" "${f[4]}" "${f[*]:5}"
 			[[ ${f[3]} == PASS ]] || fail=1
+			n=$(sed -n 's/.* fail=\([0-9]*\).*/\1/p' <<<"$line")
+			[[ ${f[3]} == PASS || ${n:-0} -gt 0 ]] || n=1
+			malta_report "${f[2]} tests" "$(sed -n 's/.* pass=\([0-9]*\).*/\1/p' <<<"$line")" "${n:-0}" "${f[4]%.*}"
 			;;
 		PAIR)
 			pair=${line#MALTA PAIR }
@@ -310,10 +323,10 @@ malta_summary() {
 			;;
 		MEM)
 			if ((mem == 0)); then
-				printf '\n%-6s %-10s %-10s %-10s %-12s %s\n' "daemon" "VmRSS kB" "VmHWM kB" "CPU s" "CPU % idle" "after s"
+				printf '\n%-6s %-10s %-10s %-10s %-13s %s\n' "daemon" "VmRSS kB" "VmHWM kB" "CPU s" "CPU % steady" "after s"
 			fi
 			mem=1
-			printf '%-6s %-10s %-10s %-10s %-12s %s\n' "${f[@]:2:6}"
+			printf '%-6s %-10s %-10s %-10s %-13s %s\n' "${f[@]:2:6}"
 			;;
 		DONE) done=1 ;;
 		esac
@@ -324,6 +337,14 @@ malta_summary() {
 	else
 		echo "pair: no result"
 		fail=1
+	fi
+	# The pair's share of the guest's time: what boot and tests left.
+	n=${boot%.*}
+	n=$((took - testsecs - ${n:-0}))
+	if [[ $pair == CONNECTED* ]]; then
+		malta_report "kernel WireGuard NAT pair, mipsle wgstun" 1 0 "$n"
+	else
+		malta_report "kernel WireGuard NAT pair, mipsle wgstun" 0 1 "$n"
 	fi
 	local want
 	want=$(wc -l <"$STAGE/payload/etc/malta-tests")
@@ -389,10 +410,11 @@ main() {
 	if ((rc == 124 || rc == 137)); then
 		echo "malta: the guest hung past ${TIMEOUT} s; its console's last lines:"
 		vm_console_tail "$console" 60
-		malta_summary "$console" || true
+		malta_summary "$console" "$took" || true
+		malta_report "guest finished within ${TIMEOUT} s" 0 1 "$took"
 		return 1
 	fi
-	if ! malta_summary "$console"; then
+	if ! malta_summary "$console" "$took"; then
 		printf '\nguest run %s s, whole run %s s: FAILED; console tail:\n' "$took" "$(($(date +%s) - t0))"
 		vm_console_tail "$console" 60
 		return 1
