@@ -159,10 +159,6 @@ lab_wait() {
 	return 1
 }
 
-lab_sysctl() {
-	ip netns exec "$1" sysctl -qw "$2" >/dev/null
-}
-
 # lab_nat_ruleset SIDE TYPE [NEWPORT [WGPORT]]: the nftables ruleset of one
 # NAT router. It replaces table ip wgstunlab atomically (declare, delete,
 # declare again). With NEWPORT the host's UDP port WGPORT (default the lab's
@@ -414,12 +410,6 @@ EOF
 	fi
 }
 
-# lab_link PREFIX NS1 IF1 NS2 IF2: a veth pair made directly inside the two
-# namespaces (never in the host's).
-lab_link() {
-	ip -n "$(lab_ns "$1" "$2")" link add "$3" type veth peer name "$5" netns "$(lab_ns "$1" "$4")"
-}
-
 lab_up() {
 	local p=$1 nat_a=$2 nat_b=$3 dir role ns side
 	lab_check_prefix "$p"
@@ -441,48 +431,68 @@ lab_up() {
 	printf '%s\n' "$nat_a" >"$dir/run/nat-a.type"
 	printf '%s\n' "$nat_b" >"$dir/run/nat-b.type"
 
+	# Few processes: one ip per namespace (ip -batch) and one sysctl, as
+	# every program start costs much under emulation (scripts/vm).
 	for role in "${LAB_ROLES[@]}"; do
-		ns=$(lab_ns "$p" "$role")
-		ip netns add "$ns"
-		ip -n "$ns" link set lo up
-		# IPv4 only: no router solicitations or DAD noise in captures.
-		lab_sysctl "$ns" net.ipv6.conf.all.disable_ipv6=1 2>/dev/null || true
-		lab_sysctl "$ns" net.ipv6.conf.default.disable_ipv6=1 2>/dev/null || true
-	done
+		printf 'netns add %s\n' "$(lab_ns "$p" "$role")"
+	done | ip -batch - || lab_die "making the namespaces of lab $p"
 
 	ns=$(lab_ns "$p" inet)
-	lab_sysctl "$ns" net.bridge.bridge-nf-call-iptables=0 2>/dev/null || true
-	ip -n "$ns" link add br0 type bridge stp_state 0 forward_delay 0
-	ip -n "$ns" addr add "$LAB_INET_GW/24" dev br0
-	ip -n "$ns" link set br0 up
-	# The servers' addresses sit on lo (the kernel here has no dummy links).
-	ip -n "$ns" addr add "$LAB_STUN1/32" dev lo
-	ip -n "$ns" addr add "$LAB_STUN2/32" dev lo
-	ip -n "$ns" addr add "$LAB_PROBE/32" dev lo
+	# IPv4 only everywhere: no router solicitations or DAD noise in
+	# captures (sysctl -e: a kernel without IPv6 has no such keys).
+	ip netns exec "$ns" sysctl -qew net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 \
+		net.bridge.bridge-nf-call-iptables=0 >/dev/null
+	{
+		echo "link set lo up"
+		echo "link add br0 type bridge stp_state 0 forward_delay 0"
+		echo "addr add $LAB_INET_GW/24 dev br0"
+		echo "link set br0 up"
+		# The servers' addresses sit on lo (the kernel here has no dummy
+		# links).
+		echo "addr add $LAB_STUN1/32 dev lo"
+		echo "addr add $LAB_STUN2/32 dev lo"
+		echo "addr add $LAB_PROBE/32 dev lo"
+		for side in a b; do
+			# veth pairs are made directly inside the two namespaces
+			# (never in the host's).
+			echo "link add wan-$side type veth peer name wan netns $(lab_ns "$p" "nat$side")"
+			echo "link set wan-$side master br0 up"
+		done
+	} | ip -n "$ns" -batch - || lab_die "setting up $ns"
 
 	for side in a b; do
-		local nat host gw wan
+		local nat hostns host gw wan
 		nat=$(lab_ns "$p" "nat$side")
+		hostns=$(lab_ns "$p" "$side")
 		host=LAB_HOST_$side
 		host=${!host}
 		gw=LAB_LANGW_$side
 		gw=${!gw}
 		wan=LAB_WAN_$side
 		wan=${!wan}
-		lab_link "$p" inet "wan-$side" "nat$side" wan
-		ip -n "$ns" link set "wan-$side" master br0 up
-		ip -n "$nat" link set wan up
-		lab_wan_set "$p" "$side" "$wan"
-		lab_link "$p" "nat$side" lan "$side" eth0
-		ip -n "$nat" addr add "$gw/24" dev lan
-		ip -n "$nat" link set lan up
-		lab_sysctl "$nat" net.ipv4.ip_forward=1
-		lab_sysctl "$nat" net.ipv4.conf.all.rp_filter=0
-		lab_nat_apply "$p" "$side"
-		ip -n "$(lab_ns "$p" "$side")" addr add "$host/24" dev eth0
-		ip -n "$(lab_ns "$p" "$side")" link set eth0 up
-		ip -n "$(lab_ns "$p" "$side")" route add "$LAB_INET_NET" via "$gw" dev eth0
-		ip -n "$(lab_ns "$p" "$side")" route add "$LAB_SRV_NET" via "$gw" dev eth0
+		ip netns exec "$nat" sysctl -qew net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 \
+			net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0 >/dev/null
+		{
+			echo "link set lo up"
+			echo "link set wan up"
+			echo "addr add $wan/24 dev wan"
+			echo "route replace $LAB_SRV_NET via $LAB_INET_GW dev wan"
+			echo "link add lan type veth peer name eth0 netns $hostns"
+			echo "addr add $gw/24 dev lan"
+			echo "link set lan up"
+		} | ip -n "$nat" -batch - || lab_die "setting up $nat"
+		printf '%s\n' "$wan" >"$dir/run/wan-$side.addr"
+		# A fresh namespace: no conntrack entries to flush yet.
+		lab_nat_ruleset "$side" "$(<"$dir/run/nat-$side.type")" | ip netns exec "$nat" nft -f - ||
+			lab_die "loading $(<"$dir/run/nat-$side.type") rules into $nat"
+		ip netns exec "$hostns" sysctl -qew net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 >/dev/null
+		{
+			echo "link set lo up"
+			echo "addr add $host/24 dev eth0"
+			echo "link set eth0 up"
+			echo "route add $LAB_INET_NET via $gw dev eth0"
+			echo "route add $LAB_SRV_NET via $gw dev eth0"
+		} | ip -n "$hostns" -batch - || lab_die "setting up $hostns"
 	done
 
 	lab_stun_start "$p"
@@ -675,7 +685,7 @@ lab_diag() {
 		echo "=== $ns"
 		ip -n "$ns" -br addr || true
 		if [[ $role == a || $role == b ]]; then
-			ip netns exec "$ns" wg show 2>/dev/null || true
+			ip netns exec "$ns" wg show "$(lab_wg_if "$p" "$role")" 2>/dev/null || true
 		fi
 		ip -n "$ns" route || true
 		ip netns exec "$ns" nft list ruleset 2>/dev/null || true

@@ -19,7 +19,7 @@ VM_TEST_TIMEOUT=8m
 . "$out/job.env"
 
 export LAB_WG=kernel CI=true
-export WGSTUN_E2E_BIN=$bin/wgstun WGSTUN_E2E_BIN_RFC2136=$bin/wgstun-rfc2136
+export WGSTUN_E2E_BIN=$bin/wgstun WGSTUN_E2E_BIN_RFC2136=$bin/rfc2136/wgstun
 
 say() { printf 'vm-job: %s\n' "$*"; }
 
@@ -43,7 +43,7 @@ ip link del vmwgcheck
 warm=$SECONDS
 for cmd in "ip -V" "nft -v" "conntrack -V" "wg --version" "turnserver -h" "turnutils_stunclient -h" \
 	"knotd -V" "kdig -V" "knotc -V" "miniupnpd --version" "ping -V" "ss -V" "sysctl -V" "nsenter -V" \
-	"$bin/wgstun version" "$bin/wgstun-rfc2136 version"; do
+	"$bin/wgstun version" "$bin/rfc2136/wgstun version"; do
 	# shellcheck disable=SC2086 # a command and its words
 	timeout 30 $cmd </dev/null >/dev/null 2>&1 || true
 done
