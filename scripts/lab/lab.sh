@@ -552,8 +552,8 @@ lab_wg() {
 	local p=$1 dir side ns ifname mode
 	lab_check_prefix "$p"
 	dir=$(lab_dir "$p")
-	[[ -f $dir/lab.env ]] || lab_die "lab $p is not up (no $dir/lab.env)"
 	mode=$(lab_wg_mode_arg)
+	[[ -f $dir/lab.env ]] || lab_die "lab $p is not up (no $dir/lab.env)"
 	for side in a b; do
 		ns=$(lab_ns "$p" "$side")
 		ifname=$(lab_wg_if "$p" "$side")

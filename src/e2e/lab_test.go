@@ -172,11 +172,19 @@ func TestInNetnsBadName(t *testing.T) {
 // runLabSh runs lab.sh with args (no prefix added) and returns its output.
 func runLabSh(t *testing.T, args ...string) (string, error) {
 	t.Helper()
+	return runLabShEnv(t, nil, args...)
+}
+
+// runLabShEnv is runLabSh with env added to the environment.
+func runLabShEnv(t *testing.T, env []string, args ...string) (string, error) {
+	t.Helper()
 	script, err := findLabScript()
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := exec.Command("bash", append([]string{script}, args...)...).CombinedOutput()
+	cmd := exec.Command("bash", append([]string{script}, args...)...)
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
 	return string(out), err
 }
 
@@ -187,6 +195,7 @@ func TestLabShBadInput(t *testing.T) {
 	tests := []struct {
 		name string
 		args []string
+		env  []string
 		want string
 	}{
 		{name: "bad NAT type", args: []string{"up", "wbad1", "full-cone", "cgnat"}, want: "bad NAT type 'cgnat'"},
@@ -196,10 +205,11 @@ func TestLabShBadInput(t *testing.T) {
 		{name: "unknown command", args: []string{"explode", "wbad1"}, want: "usage:"},
 		{name: "lab not up", args: []string{"nat-restart", "wbad1", "a"}, want: "lab wbad1 is not up"},
 		{name: "bad role", args: []string{"exec", "wbad1", "nat", "true"}, want: "bad namespace role 'nat'"},
+		{name: "bad LAB_WG", args: []string{"wg", "wbad1"}, env: []string{"LAB_WG=boringtun"}, want: "bad LAB_WG 'boringtun'"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			out, err := runLabSh(t, tt.args...)
+			out, err := runLabShEnv(t, tt.env, tt.args...)
 			if err == nil {
 				t.Fatalf("lab.sh %v succeeded, want an error", tt.args)
 			}
