@@ -52,6 +52,7 @@ finish() {
 }
 
 say BOOT "$(secs 0 "$(now)")"
+grep MemTotal /proc/meminfo
 if ! $IP -V 2>&1 | grep -q iproute2; then
 	echo "malta-init: /bin/ip is not iproute2's"
 	finish

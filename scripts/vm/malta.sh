@@ -7,8 +7,9 @@
 # nftables NAT need, and GOARCH=mipsle GOMIPS=softfloat builds of wgstun,
 # the STUN responder (src/e2e/stunresponder) and the test binaries of the
 # packages that want a real kernel; the test binaries reach the guest on a
-# read-only virtio-9p share (the kernel has no highmem: 256 MB of RAM, and
-# the initramfs lives in half of it). The guest (malta-init.sh) runs every
+# read-only virtio-9p share (the kernel has no highmem, so the guest gets
+# 256 MB whatever -m says, MemTotal 244 MB, and the initramfs may fill only
+# half of it). The guest (malta-init.sh) runs every
 # test binary, then a two-node kernel WireGuard pair, each peer behind its
 # own port-restricted-cone nftables NAT, connected by the mipsle wgstun, and
 # measures the daemon's memory and CPU. It reports on the serial console
@@ -52,8 +53,9 @@ TESTS=${MALTA_TESTS:-$DEFAULT_TESTS}
 USERLAND=(busybox-static iproute2 nftables wireguard-tools)
 # Kernel modules (with their dependencies), loaded in this order by the
 # guest from /etc/modules: virtio-9p for the test share; crc32c_generic
-# before nf_tables, whose conntrack needs crc32c and cannot load it by
-# itself from an initramfs without the crypto manager's help.
+# explicitly and before nf_tables (libcrc32c asks the crypto API for a
+# crc32c implementation and does not pull one in through modules.dep; an
+# earlier trial's nf_tables did not load without it).
 MODULES=(virtio_pci 9pnet_virtio 9p crc32c_generic libcrc32c veth wireguard nf_conntrack nf_nat nf_tables
 	nft_chain_nat nft_nat nft_masq nft_ct)
 
@@ -401,7 +403,7 @@ main() {
 	local console=$OUT/console.log rc=0 t1
 	t1=$(date +%s)
 	vm_log "booting $kpkg in qemu-system-mipsel -M malta (limit ${TIMEOUT} s)"
-	vm_qemu_run "$TIMEOUT" "$console" qemu-system-mipsel -M malta -m 512 -nographic -no-reboot -nic none \
+	vm_qemu_run "$TIMEOUT" "$console" qemu-system-mipsel -M malta -m 256 -nographic -no-reboot -nic none \
 		-kernel "$kroot/boot/vmlinuz-$kver" -initrd "$STAGE/initramfs.cpio" \
 		-fsdev "local,id=t,path=$STAGE/share,security_model=none,readonly=on" \
 		-device virtio-9p-pci,fsdev=t,mount_tag=t \
