@@ -24,8 +24,11 @@
 # their unpacked trees, modules.dep and the initramfs; each is reused while
 # it is still the newest. The Go binaries are built each run (go's cache
 # makes that cheap). Results: VM_BUILD/out/ (e2e.log, groups.log,
-# watch.log, rc) and
-# VM_BUILD/console.log.
+# watch.log, rc) and VM_BUILD/console.log. With WGSTUN_TESTREPORT set (make
+# test), each group is a row of scripts/testreport.sh's table.
+#
+# The guest reads the host's tree through a caching 9p mount: do not edit
+# the tree (or rebuild into VM_BUILD) while it runs.
 
 set -euo pipefail
 
@@ -115,7 +118,18 @@ if [[ -f $log ]]; then
 	pass=$(grep -cE '^ *--- PASS' "$log" || true)
 	fail=$(grep -cE '^ *--- FAIL' "$log" || true)
 	skip=$(grep -cE '^ *--- SKIP' "$log" || true)
-	echo "== tests and subtests: $pass passed, $fail failed, $skip skipped"
+	echo "== tests and subtests on kernel WireGuard:"
+	echo "vmtest: $pass passed, $fail failed, $skip skipped"
+fi
+# make test's table (scripts/testreport.sh): one row per group.
+if [[ -n ${WGSTUN_TESTREPORT:-} && -f $repo/scripts/testreport.sh && -f $out/groups.log ]]; then
+	while read -r name _ grc secs _; do
+		counts=$(awk -v g="$name" '/^=== GROUP / { in_g = ($3 == g) } in_g && /^ *--- PASS/ { p++ } in_g && /^ *--- FAIL/ { f++ }
+			END { print p + 0, f + 0 }' "$log")
+		read -r gpass gfail <<<"$counts"
+		if ((grc != 0 && gfail == 0)); then gfail=1; fi
+		bash "$repo/scripts/testreport.sh" add "qemu x86_64 guest, kernel WireGuard" "e2e: $name" "$gpass" "$gfail" "$secs"
+	done <"$out/groups.log"
 fi
 if [[ -f $out/groups.log ]]; then
 	echo "== test groups (go test runs, in order):"
@@ -143,6 +157,9 @@ if [[ -n $fail ]]; then
 	if [[ -f $log ]] && grep -qE '^ *--- FAIL|^FAIL|^panic' "$log"; then
 		echo "== failures in $log:"
 		grep -nE '^ *--- FAIL|^FAIL|^panic' "$log" | head -n 40
+	fi
+	if [[ -n ${WGSTUN_TESTREPORT:-} && -f $repo/scripts/testreport.sh ]] && { ((rc != 0)) || [[ ! -f $out/rc ]]; }; then
+		bash "$repo/scripts/testreport.sh" add "qemu x86_64 guest, kernel WireGuard" "the guest: $fail" 0 1 "$wall"
 	fi
 	vm_die "$fail (total $((SECONDS - t0)) s)"
 fi
