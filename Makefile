@@ -12,7 +12,7 @@ export CGO_ENABLED ?= 0
 # build has them all (scripts/builds.sh says which build carries what).
 FULL_TAGS := $(shell . ./scripts/builds.sh && echo $$full_tags)
 
-.PHONY: help build test unit e2e demo bench vet cross fuzz dist packages package-test clean
+.PHONY: help build test unit e2e demo bench vet cross crosstest vmtest fuzz dist packages package-test clean
 
 help:
 	@echo "make build   build $(BIN) for this machine"
@@ -21,6 +21,8 @@ help:
 	@echo "make bench   connect time, binary sizes and RSS, as tables (root)"
 	@echo "make vet     go vet for linux, darwin, freebsd and windows, gofmt, shellcheck"
 	@echo "make cross   compile the daemon for every target (FreeBSD with cgo when FREEBSD_CC is set)"
+	@echo "make crosstest  unit tests on mipsle, mips, arm (v7, v5), arm64, 386 under qemu, and a mipsel kernel-WireGuard guest (root)"
+	@echo "make vmtest  the end-to-end suite on kernel WireGuard in an x86_64 qemu guest (root)"
 	@echo "make fuzz    run each fuzzer for FUZZTIME (default 20s)"
 	@echo "make dist    release binaries for every target, SHA256SUMS, size budget check"
 	@echo "make packages VERSION=1.2.3  .deb (Debian, VyOS), .ipk and .apk (OpenWrt) from dist/"
@@ -31,12 +33,18 @@ build:
 
 # The test command the README and CI use. `packages` builds the release
 # matrix first (which fails when linux/mipsle is over the size budget), then
-# every package from those binaries.
+# every package from those binaries. It ends with a table of what ran where
+# (scripts/testreport.sh) and a closing "N passed, N failed" line.
+test: export WGSTUN_TESTREPORT=1
 test: vet
+	@bash scripts/testreport.sh reset
 	$(MAKE) --no-print-directory packages VERSION=0.0.0
-	$(GO) test -count=1 -timeout 40m ./...
-	$(GO) test -count=1 -tags $(FULL_TAGS) ./src/
+	@bash scripts/testreport.sh gotest "host amd64, wireguard-go" "every package" -- -count=1 -timeout 40m ./...
+	@bash scripts/testreport.sh gotest "host amd64" "main package, full build" -- -count=1 -tags $(FULL_TAGS) ./src/
 	$(MAKE) --no-print-directory package-test
+	$(MAKE) --no-print-directory crosstest
+	$(MAKE) --no-print-directory vmtest
+	@bash scripts/testreport.sh print
 
 unit:
 	$(GO) test -count=1 -short ./...
@@ -57,7 +65,7 @@ vet:
 		GOOS=$$os $(GO) vet -tags $(FULL_TAGS) ./src/ || exit 1; \
 	done
 	@test -z "$$(gofmt -l src linuxraw bsdbpf scripts 2>/dev/null)" || { gofmt -l src linuxraw bsdbpf scripts; echo "gofmt needed"; exit 1; }
-	@if command -v shellcheck >/dev/null; then echo "shellcheck scripts"; shellcheck -x scripts/*.sh scripts/lab/*.sh $$(ls plugins/*.sh 2>/dev/null); \
+	@if command -v shellcheck >/dev/null; then echo "shellcheck scripts"; shellcheck -x scripts/*.sh scripts/lab/*.sh scripts/vm/*.sh $$(ls plugins/*.sh 2>/dev/null); \
 	else echo "shellcheck missing (scripts/deps.sh installs it)"; exit 1; fi
 
 # Every target of the build matrix must compile. FreeBSD's release build
@@ -99,7 +107,24 @@ packages: dist
 
 # The packaging tests, one script per platform (part of `make test`).
 package-test:
-	@for t in packaging/*/test.sh; do echo "== $$t"; bash $$t || exit 1; done
+	@for t in packaging/*/test.sh; do \
+		echo "== $$t"; start=$$(date +%s); rc=0; bash $$t || rc=$$?; \
+		if [ -n "$$WGSTUN_TESTREPORT" ]; then bash scripts/testreport.sh add "host amd64" "$$t" $$((rc == 0)) $$((rc != 0)) $$(($$(date +%s) - start)); fi; \
+		[ $$rc -eq 0 ] || exit $$rc; \
+	done
+
+# The unit tests of every package that needs no real kernel, on the routers'
+# CPUs under qemu user mode, then the mipsel guest: Debian's malta kernel
+# running the packages that need one and a kernel-WireGuard NAT pair with
+# the mipsle daemon.
+crosstest:
+	bash scripts/crosstest.sh
+	bash scripts/vm/malta.sh
+
+# The NAT lab's end-to-end suite on kernel WireGuard, in an x86_64 guest
+# booting Debian's kernel (the host's root mounted read-only over 9p).
+vmtest:
+	bash scripts/vm/vmtest.sh
 
 clean:
 	rm -rf bin dist

@@ -13,7 +13,7 @@ fi
 pkgs=(make git ca-certificates iproute2 iputils-ping nftables conntrack coturn
 	wireguard-go wireguard-tools procps psmisc shellcheck knot knot-dnsutils bind9 dhtnode curl miniupnpd-nftables
 	ruby libxml2-utils busybox dpkg systemd python3 debootstrap # packaging tests
-	qemu-system-x86 qemu-system-mips qemu-user-static cpio xz-utils) # the last line: kernel WireGuard VM and cross-arch tests
+	qemu-system-x86 qemu-system-mips qemu-user-static cpio xz-utils binutils) # the last line: kernel WireGuard VM and cross-arch tests
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
