@@ -16,6 +16,10 @@ vm_die() {
 }
 
 VM_APT_UPDATED=${VM_APT_UPDATED:-0}
+# VM_APT_STAMP: a file whose existence says apt-get update ran in this run;
+# set it (and remove the file at exit) so that the update in one command
+# substitution is seen by the next.
+VM_APT_STAMP=${VM_APT_STAMP:-}
 VM_CLEANUP=()
 
 # vm_cleanup: remove every temporary directory the functions here made;
@@ -28,12 +32,20 @@ vm_cleanup() {
 	VM_CLEANUP=()
 }
 
+# vm_apt_updated: apt-get update ran in this run.
+vm_apt_updated() {
+	((VM_APT_UPDATED)) || [[ -n $VM_APT_STAMP && -e $VM_APT_STAMP ]]
+}
+
 # vm_apt_update: apt-get update, at most once per run.
 vm_apt_update() {
-	((VM_APT_UPDATED)) && return 0
+	vm_apt_updated && return 0
 	vm_log "apt-get update"
 	apt-get update -qq >&2 || vm_die "apt-get update failed"
 	VM_APT_UPDATED=1
+	if [[ -n $VM_APT_STAMP ]]; then
+		: >"$VM_APT_STAMP"
+	fi
 }
 
 # vm_apt_spec NAME ARCH: the apt name of package NAME for Debian
@@ -76,13 +88,19 @@ vm_kernel_pkg() {
 
 # vm_deb_fetch CACHE NAME ARCH: download package NAME for ARCH into the
 # directory CACHE (apt-get download, no install) unless a valid .deb of
-# the candidate version is there already; print the .deb's path. Offline,
-# an older valid .deb of NAME in CACHE is used, with a warning.
+# the candidate version is there already; print the .deb's path. A failed
+# download (stale package lists) is tried once more after apt-get update.
+# Offline, an older valid .deb of NAME in CACHE is used, with a warning.
 vm_deb_fetch() {
-	local cache=$1 name=$2 arch=$3 spec ver file old
+	local cache=$1 name=$2 arch=$3 spec ver file old try
 	spec=$(vm_apt_spec "$name" "$arch")
 	mkdir -p "$cache"
-	if ver=$(vm_apt_candidate "$spec"); then
+	for try in 1 2; do
+		if ((try == 2)); then
+			vm_apt_updated && break
+			vm_apt_update
+		fi
+		ver=$(vm_apt_candidate "$spec") || continue
 		file=$cache/${name}_${ver//:/%3a}_$arch.deb
 		if [[ -f $file ]] && dpkg-deb --info "$file" >/dev/null 2>&1; then
 			printf '%s\n' "$file"
@@ -90,8 +108,8 @@ vm_deb_fetch() {
 		fi
 		rm -f "$file"
 		vm_log "downloading $spec $ver"
-		# apt-get download writes into the working directory; its
-		# sandbox user may not read CACHE, which is only a warning.
+		# apt-get download writes into the working directory, as root
+		# (apt's sandbox user may not write to CACHE).
 		if (cd "$cache" && apt-get download -qq -o APT::Sandbox::User=root "$spec=$ver" >&2) && [[ -f $file ]] &&
 			dpkg-deb --info "$file" >/dev/null 2>&1; then
 			printf '%s\n' "$file"
@@ -99,7 +117,7 @@ vm_deb_fetch() {
 		fi
 		rm -f "$file"
 		vm_log "could not download $spec $ver"
-	fi
+	done
 	# shellcheck disable=SC2012 # names are apt's: no newlines
 	old=$(ls -t "$cache/${name}_"*"_$arch.deb" 2>/dev/null | head -n 1)
 	if [[ -n $old ]] && dpkg-deb --info "$old" >/dev/null 2>&1; then
