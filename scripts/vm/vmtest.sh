@@ -24,7 +24,7 @@
 # their unpacked trees, modules.dep and the initramfs; each is reused while
 # it is still the newest. The Go binaries are built each run (go's cache
 # makes that cheap). Results: VM_BUILD/out/ (e2e.log, groups.log,
-# watch.log, rc) and VM_BUILD/console.log. With WGSTUN_TESTREPORT set (make
+# watch.log, syslog.log, rc) and VM_BUILD/console.log. With WGSTUN_TESTREPORT set (make
 # test), each group is a row of scripts/testreport.sh's table.
 #
 # The guest reads the host's tree through a caching 9p mount: do not edit
@@ -60,10 +60,18 @@ job=$(realpath -e "$job" 2>/dev/null) || vm_die "VM_JOB: no job ${VM_JOB:-}"
 trap vm_cleanup EXIT
 t0=$SECONDS
 mkdir -p "$build/debs"
+VM_APT_STAMP=$build/.apt-updated.$$
+VM_CLEANUP+=("$VM_APT_STAMP")
 
-# The kernel and a static busybox, by name, the ABI resolved now.
+# The kernel and a static busybox, by name, the ABI resolved now; stale
+# package lists may name a kernel the archive no longer has: then again
+# after apt-get update.
 kpkg=$(vm_kernel_pkg "$arch" "$arch")
-kdeb=$(vm_deb_fetch "$build/debs" "$kpkg-unsigned" "$arch")
+if ! kdeb=$(vm_deb_fetch "$build/debs" "$kpkg-unsigned" "$arch"); then
+	vm_apt_update
+	kpkg=$(vm_kernel_pkg "$arch" "$arch")
+	kdeb=$(vm_deb_fetch "$build/debs" "$kpkg-unsigned" "$arch")
+fi
 bdeb=$(vm_deb_fetch "$build/debs" busybox-static "$arch")
 vm_deb_unpack "$kdeb" "$build/kernel"
 vm_deb_unpack "$bdeb" "$build/busybox"
