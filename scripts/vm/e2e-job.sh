@@ -95,7 +95,10 @@ big='^(TestNATMatrix|TestFaults|TestRFC2136StoreConnects|TestPortMapping|TestNAT
 groups=(
 	lab . "$big"
 	matrix '^TestNATMatrix$' ''
-	faults '^TestFaults$' ''
+	faults '^TestFaults$' '^TestFaults$/^exec_store_hangs$'
+	# Alone: with a second lab beside it, its plugin's calls (sh, cat,
+	# mv) ran past the 3 s plugin timeout in the emulated guest.
+	faults-exec '^TestFaults$/^exec_store_hangs$' ''
 	rfc2136 '^TestRFC2136StoreConnects$' ''
 	portmap '^TestPortMapping$' ''
 	natcheck '^TestNATCheckLab$' ''
@@ -116,7 +119,7 @@ for ((g = 0; g < ${#groups[@]}; g += 3)); do
 	"$bin/e2e.test" -test.v -test.count=1 -test.timeout="$VM_TEST_TIMEOUT" -test.run "$run" ${skip:+-test.skip "$skip"} 2>&1 |
 		tee -a "$out/e2e.log" | grep --line-buffered -E '^ *--- (FAIL|SKIP)|^--- |^(ok|PASS|FAIL|panic)'
 	grc=${PIPESTATUS[0]}
-	printf '%-9s exit %d  %4d s\n' "$name" "$grc" "$((SECONDS - start))" >>"$out/groups.log"
+	printf '%-11s exit %d  %4d s\n' "$name" "$grc" "$((SECONDS - start))" >>"$out/groups.log"
 	say "group $name exited $grc after $((SECONDS - start)) s"
 	((grc == 0)) || rc=$grc
 	sync

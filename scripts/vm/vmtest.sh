@@ -12,7 +12,8 @@
 # Usage: scripts/vm/vmtest.sh          (as root, from anywhere)
 # Environment:
 #   VM_TEST_RUN       go test -run pattern, one run (default: every e2e test,
-#                     in groups: lab, matrix, faults, rfc2136, portmap, natcheck)
+#                     in groups: lab, matrix, faults, faults-exec, rfc2136,
+#                     portmap, natcheck)
 #   VM_TEST_TIMEOUT   go test -timeout of each group (default 8m)
 #   VM_TIMEOUT        seconds before the guest counts as hung (default 900)
 #   VM_MEM            guest memory in MiB (default 2048)
