@@ -43,7 +43,8 @@ mkdir -p /dev/pts /dev/shm
 mount -t devpts -o gid=5,mode=620,ptmxmode=666 devpts /dev/pts
 mount -t tmpfs -o mode=1777 tmpfs /dev/shm
 mount -t tmpfs -o mode=755 tmpfs /run
-mount -t tmpfs -o mode=1777 tmpfs /tmp
+# /tmp stays the overlay's (the host's /tmp beneath, writes to the tmpfs
+# above): a checkout under /tmp, as CI may clone, must be seen by the guest.
 mkdir -p /run/netns /run/lock /run/vm/bin /vmout
 mount -t cgroup2 cgroup2 /sys/fs/cgroup 2>/dev/null || true
 hostname vm 2>/dev/null || true
