@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	pion "github.com/pion/stun/v3"
 
@@ -38,7 +39,35 @@ func fakeSTUN(t *testing.T) netip.AddrPort {
 			c.WriteToUDP(resp.Raw, from)
 		}
 	}()
-	return netip.MustParseAddrPort(c.LocalAddr().String())
+	addr := netip.MustParseAddrPort(c.LocalAddr().String())
+	warmUp(t, addr)
+	return addr
+}
+
+// warmUp asks the server once and waits (at most 10 s) for its answer, so
+// that the first run of its code, slow on an emulated CPU, is not timed by
+// the nat-check under test (a guest run once saw the first server miss
+// nat-check's wait).
+func warmUp(t *testing.T, addr netip.AddrPort) {
+	t.Helper()
+	c, err := net.DialUDP("udp4", nil, net.UDPAddrFromAddrPort(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	req := pion.MustBuild(pion.TransactionID, pion.BindingRequest)
+	buf := make([]byte, 1500)
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if _, err := c.Write(req.Raw); err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+		if _, err := c.Read(buf); err == nil {
+			return
+		}
+	}
+	t.Fatalf("fake STUN server %s did not answer within 10 s", addr)
 }
 
 func TestNATCheckCommand(t *testing.T) {
