@@ -80,10 +80,15 @@ vm_kernel_pkg() {
 	local flavour=$1 arch=$2 spec pkg
 	spec=$(vm_apt_spec "linux-image-$flavour" "$arch")
 	vm_apt_candidate "$spec" >/dev/null || vm_die "apt knows no $spec"
-	pkg=$(apt-cache depends "$spec" 2>/dev/null |
-		awk -v f="$flavour" '$1 == "Depends:" { sub(/:.*/, "", $2); if ($2 ~ "^linux-image-[0-9].*-" f "$") { print $2; exit } }')
+	pkg=$(apt-cache depends "$spec" 2>/dev/null | vm_kernel_dep "$flavour")
 	[[ -n $pkg ]] || vm_die "$spec depends on no linux-image-VERSION-$flavour package"
 	printf '%s\n' "$pkg"
+}
+
+# vm_kernel_dep FLAVOUR: of apt-cache depends' output on stdin, the first
+# dependency named linux-image-VERSION-FLAVOUR (any :ARCH suffix dropped).
+vm_kernel_dep() {
+	awk -v f="$1" '$1 == "Depends:" { sub(/:.*/, "", $2); if ($2 ~ "^linux-image-[0-9].*-" f "$") { print $2; exit } }'
 }
 
 # vm_deb_fetch CACHE NAME ARCH: download package NAME for ARCH into the

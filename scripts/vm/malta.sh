@@ -165,8 +165,7 @@ malta_fetch() {
 # depends on today (the ABI number is never written down here).
 malta_kernel_pkg() {
 	local pkg
-	pkg=$(malta_apt apt-cache depends "linux-image-$FLAVOUR" |
-		awk -v f="$FLAVOUR" '$1 == "Depends:" && $2 ~ ("^linux-image-[0-9].*-" f "$") { print $2; exit }')
+	pkg=$(malta_apt apt-cache depends "linux-image-$FLAVOUR" | vm_kernel_dep "$FLAVOUR")
 	[[ -n $pkg ]] || vm_die "linux-image-$FLAVOUR ($ARCH) depends on no versioned kernel"
 	printf '%s\n' "$pkg"
 }
