@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/wgstun/wgstun/src/stun"
@@ -27,6 +28,7 @@ var (
 // filters away fails with stun.ErrTimeout at once, as a Client's would
 // after its retransmissions.
 type fakeNAT struct {
+	mu       sync.Mutex // the checker runs the two filtering tests at once
 	m        Mapping
 	f        Filtering
 	plain    bool                // the primary server offers no OTHER-ADDRESS
@@ -77,6 +79,8 @@ func (n *fakeNAT) in(src, mp netip.AddrPort) bool {
 }
 
 func (n *fakeNAT) exchange(ctx context.Context, server netip.AddrPort, change stun.Change) (stun.Response, netip.AddrPort, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
 	if err := ctx.Err(); err != nil {
 		return stun.Response{}, netip.AddrPort{}, err
 	}
