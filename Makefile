@@ -29,7 +29,7 @@ help:
 	@echo "make package-test  the packaging tests (part of make test; VyOS reads ../shared/vyos)"
 
 build:
-	$(GO) build $(GOFLAGS_REPRO) -ldflags '$(LDFLAGS)' -o $(BIN) ./src
+	$(GO) build $(GOFLAGS_REPRO) -ldflags '$(LDFLAGS)' -o $(BIN) ./src/cmd/wgstun
 
 # The test command the README and CI use. `packages` builds the release
 # matrix first (which fails when linux/mipsle is over the size budget), then
@@ -40,7 +40,7 @@ test: vet
 	@bash scripts/testreport.sh reset
 	$(MAKE) --no-print-directory packages VERSION=0.0.0
 	@bash scripts/testreport.sh gotest "host amd64, wireguard-go" "every package" -- -count=1 -timeout 40m ./...
-	@bash scripts/testreport.sh gotest "host amd64" "main package, full build" -- -count=1 -tags $(FULL_TAGS) ./src/
+	@bash scripts/testreport.sh gotest "host amd64" "main package, full build" -- -count=1 -tags $(FULL_TAGS) ./src/cmd/wgstun/
 	$(MAKE) --no-print-directory package-test
 	$(MAKE) --no-print-directory crosstest
 	$(MAKE) --no-print-directory vmtest
@@ -62,7 +62,7 @@ vet:
 	@for os in linux darwin freebsd windows; do \
 		echo "go vet GOOS=$$os"; \
 		GOOS=$$os $(GO) vet ./... || exit 1; \
-		GOOS=$$os $(GO) vet -tags $(FULL_TAGS) ./src/ || exit 1; \
+		GOOS=$$os $(GO) vet -tags $(FULL_TAGS) ./src/cmd/wgstun/ || exit 1; \
 	done
 	@test -z "$$(gofmt -l src linuxraw bsdbpf scripts 2>/dev/null)" || { gofmt -l src linuxraw bsdbpf scripts; echo "gofmt needed"; exit 1; }
 	@if command -v shellcheck >/dev/null; then echo "shellcheck scripts"; shellcheck -x scripts/*.sh scripts/lab/*.sh scripts/vm/*.sh $$(ls plugins/*.sh 2>/dev/null); \
@@ -77,11 +77,11 @@ CROSS := linux/mipsle linux/arm linux/arm64 linux/amd64 darwin/amd64 darwin/arm6
 cross:
 	@for t in $(CROSS); do \
 		echo "go build $$t (cgo off)"; \
-		GOOS=$${t%/*} GOARCH=$${t#*/} GOMIPS=softfloat GOARM=7 CGO_ENABLED=0 $(GO) build $(GOFLAGS_REPRO) -o /dev/null ./src || exit 1; \
+		GOOS=$${t%/*} GOARCH=$${t#*/} GOMIPS=softfloat GOARM=7 CGO_ENABLED=0 $(GO) build $(GOFLAGS_REPRO) -o /dev/null ./src/cmd/wgstun || exit 1; \
 	done
 	@if [ -n "$(FREEBSD_CC)" ]; then \
 		echo "go build freebsd/amd64 (cgo on, CC=$(FREEBSD_CC))"; \
-		GOOS=freebsd GOARCH=amd64 CGO_ENABLED=1 CC="$(FREEBSD_CC)" $(GO) build $(GOFLAGS_REPRO) -o /dev/null ./src || exit 1; \
+		GOOS=freebsd GOARCH=amd64 CGO_ENABLED=1 CC="$(FREEBSD_CC)" $(GO) build $(GOFLAGS_REPRO) -o /dev/null ./src/cmd/wgstun || exit 1; \
 	else \
 		echo "freebsd cgo build not run: FREEBSD_CC is not set (no FreeBSD cross toolchain here)"; \
 	fi

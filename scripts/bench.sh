@@ -58,7 +58,7 @@ tmp=$(mktemp -d)
 build() { # name env... 
 	local out=$tmp/$1
 	shift
-	(cd "$root" && env CGO_ENABLED=0 "$@" go build -trimpath -ldflags '-s -w -buildid=' -o "$out" ./src)
+	(cd "$root" && env CGO_ENABLED=0 "$@" go build -trimpath -ldflags '-s -w -buildid=' -o "$out" ./src/cmd/wgstun)
 	stat -c %s "$out"
 }
 for t in "linux/mipsle GOOS=linux GOARCH=mipsle GOMIPS=softfloat" "linux/arm GOOS=linux GOARCH=arm GOARM=7" \

@@ -63,7 +63,7 @@ for t in "${targets[@]}"; do
 	(cd "$root" && env GOOS="$goos" GOARCH="$goarch" CGO_ENABLED=$cgo ${cc:+CC="$cc"} $extra \
 		go build -trimpath -buildvcs=false ${tags:+-tags "$tags"} \
 		-ldflags "-s -w -buildid= -X main.version=$version" \
-		-o "$out/wgstun-$version-$name" ./src)
+		-o "$out/wgstun-$version-$name" ./src/cmd/wgstun)
 	touch -d "@$epoch" "$out/wgstun-$version-$name"
 done
 (cd "$out" && sha256sum wgstun-* >SHA256SUMS && touch -d "@$epoch" SHA256SUMS)

@@ -2,7 +2,7 @@
 # recovery.sh: how fast wgstun brings a broken tunnel back, as a table. Run
 # as root. A benchmark, not a test: nothing here passes or fails.
 #
-#   scripts/recovery.sh [WGSTUN_BINARY]     (built from ./src when not given)
+#   scripts/recovery.sh [WGSTUN_BINARY]     (built from ./src/cmd/wgstun when not given)
 #
 # For each fault (flush nat a's conntrack; readdress nat a's WAN; restart
 # nat a with WireGuard mapped to a new port), on a fresh lab with
@@ -67,7 +67,7 @@ trap 'exit 130' INT TERM
 if (($# > 0)); then
 	fl_bin=$(realpath "$1")
 else
-	(cd "$root" && go build -o "$work/wgstun" ./src)
+	(cd "$root" && go build -o "$work/wgstun" ./src/cmd/wgstun)
 	fl_bin=$work/wgstun
 fi
 [[ -x $fl_bin ]] || {

@@ -193,7 +193,7 @@ if [[ -n ${1:-} ]]; then
 	bin=$(realpath "$1")
 else
 	bin=$tmp/wgstun
-	(cd "$root" && go build -o "$bin" ./src) || die "build of the daemon failed"
+	(cd "$root" && go build -o "$bin" ./src/cmd/wgstun) || die "build of the daemon failed"
 fi
 (cd "$root" && go build -o "$tmp/scalegen" ./scripts/scalegen) || die "build of scalegen failed"
 

@@ -42,7 +42,7 @@ row net "+ net and its resolver" "$(size ./scripts/sizefloor/net)"
 row wgctrl "+ wgctrl (netlink, UAPI, crypto/ecdh)" "$(size ./scripts/sizefloor/wgctrl)"
 floor=$(size ./scripts/sizefloor/deps)
 row deps "+ toml, x/net/bpf, x/sys/unix, nacl/box, os/exec" "$floor"
-own=$(size ./src)
+own=$(size ./src/cmd/wgstun)
 row wgstun "+ wgstun's own code" "$own"
 echo
 echo "Budget (scripts/size-budget.sh): $size_budget bytes ($(mib "$size_budget") MiB)."

@@ -108,7 +108,7 @@ done
 wgstun=${WGSTUN_BIN:-}
 if [ -z "$wgstun" ]; then
 	command -v go >/dev/null 2>&1 || fatal "go not found (Go 1.26 in /usr/local/go, or set WGSTUN_BIN)"
-	(cd "$top" && CGO_ENABLED=0 go build -trimpath -o "$tmp/wgstun" ./src) || fatal "go build ./src"
+	(cd "$top" && CGO_ENABLED=0 go build -trimpath -o "$tmp/wgstun" ./src/cmd/wgstun) || fatal "go build ./src/cmd/wgstun"
 	wgstun=$tmp/wgstun
 fi
 if out=$("$wgstun" check -c "$here/wgstun.toml" 2>&1) && grep -q 'control socket: /run/wgstun/wgstun.sock' <<<"$out"; then
@@ -178,7 +178,7 @@ if ! diff <(sed '1,/^Copyright/d' "$top/LICENSE" | sed '/./,$!d') \
 	<(sed -n '/^License: MIT$/,$p' "$cr" | sed '1d; s/^ //; s/^\.$//') >/dev/null; then
 	bad "copyright: license text differs from LICENSE"
 fi
-for m in $(cd "$top" && GOOS=linux go list -deps -f '{{with .Module}}{{if not .Main}}{{.Path}}{{end}}{{end}}' ./src | sort -u); do
+for m in $(cd "$top" && GOOS=linux go list -deps -f '{{with .Module}}{{if not .Main}}{{.Path}}{{end}}{{end}}' ./src/cmd/wgstun | sort -u); do
 	grep -q "$m" "$cr" || bad "copyright: module $m (linked into the daemon) not named"
 done
 [ "$(cat "$tmp/ctl/conffiles")" = /etc/wgstun/wgstun.toml ] || bad "conffiles: $(cat "$tmp/ctl/conffiles")"
@@ -333,8 +333,8 @@ if [ "$(id -u)" -ne 0 ]; then
 else
 	command -v go >/dev/null 2>&1 || fatal "go not found (the chroot test builds version-stamped binaries)"
 	for v in 1.2.3 1.2.4; do
-		(cd "$top" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=$v" -o "$tmp/wgstun-$v" ./src) ||
-			fatal "go build ./src"
+		(cd "$top" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=$v" -o "$tmp/wgstun-$v" ./src/cmd/wgstun) ||
+			fatal "go build ./src/cmd/wgstun"
 		SOURCE_DATE_EPOCH=1700000000 "$here/build-deb.sh" "$tmp/wgstun-$v" "$v" amd64 "$tmp/real" >/dev/null ||
 			fatal "build-deb.sh $v"
 	done

@@ -50,9 +50,9 @@ check() { # check NAME COMMAND...
 }
 
 # --- build: host binary for running check, freebsd binary for staging ---
-(cd "$root" && CGO_ENABLED=0 go build -trimpath -o "$tmp/wgstun-host" ./src)
-(cd "$root" && GOOS=freebsd GOARCH=amd64 CGO_ENABLED=0 go build -trimpath -o "$tmp/wgstun-freebsd" ./src)
-check "GO_TARGET ./src builds for freebsd/amd64" test -s "$tmp/wgstun-freebsd"
+(cd "$root" && CGO_ENABLED=0 go build -trimpath -o "$tmp/wgstun-host" ./src/cmd/wgstun)
+(cd "$root" && GOOS=freebsd GOARCH=amd64 CGO_ENABLED=0 go build -trimpath -o "$tmp/wgstun-freebsd" ./src/cmd/wgstun)
+check "GO_TARGET ./src/cmd/wgstun builds for freebsd/amd64" test -s "$tmp/wgstun-freebsd"
 
 # --- 1. lint ---
 sed 's|%%PREFIX%%|/usr/local|g' "$port/files/wgstun.in" >"$tmp/wgstun.rc"

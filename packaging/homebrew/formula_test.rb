@@ -223,7 +223,7 @@ class WgstunFormulaTest < Minitest::Test
   def test_install_post_install_and_test_block
     @f.install
     want = ["go", "build", "-trimpath", "-o=#{@f.bin}/wgstun", "-tags=#{full_tags}",
-            "-ldflags=-s -w -X main.version=0.1.0", "./src"]
+            "-ldflags=-s -w -X main.version=0.1.0", "./src/cmd/wgstun"]
     assert_equal want, @f.commands.first
     binary = @f.bin/"wgstun"
     assert binary.executable?, "go build did not produce #{binary}"

@@ -22,7 +22,7 @@ class Wgstun < Formula
 
   def install
     # The full build: every store (scripts/builds.sh); size matters less here than on a router.
-    system "go", "build", *std_go_args(ldflags: "-s -w -X main.version=#{version}", tags: "rfc2136,cloudflare,opendht"), "./src"
+    system "go", "build", *std_go_args(ldflags: "-s -w -X main.version=#{version}", tags: "rfc2136,cloudflare,opendht"), "./src/cmd/wgstun"
     (pkgshare/"wgstun.toml.sample").write sample_config
   end
 

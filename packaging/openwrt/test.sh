@@ -43,7 +43,7 @@ grep -qx 'CONF_OUT=/var/etc/wgstun.toml' "$here/files/wgstun.init" || bad "TOML 
 wgstun=${WGSTUN_BIN:-}
 if [ -z "$wgstun" ]; then
 	command -v go >/dev/null 2>&1 || fatal "go not found (Go 1.26 in /usr/local/go, or set WGSTUN_BIN)"
-	(cd "$top" && CGO_ENABLED=0 go build -trimpath -o "$tmp/wgstun" ./src) || fatal "go build ./src"
+	(cd "$top" && CGO_ENABLED=0 go build -trimpath -o "$tmp/wgstun" ./src/cmd/wgstun) || fatal "go build ./src/cmd/wgstun"
 	wgstun=$tmp/wgstun
 fi
 
@@ -257,7 +257,7 @@ ok "bad version, arch, binary and argument count refused"
 sdk=$tmp/sdk
 mkdir -p "$sdk/include" "$sdk/feed/lang/golang" "$sdk/feed/net" "$sdk/bin" "$sdk/root"
 cp -r "$here" "$sdk/feed/net/wgstun"
-cp "$stub" "$sdk/bin/src"
+cp "$stub" "$sdk/bin/wgstun"
 : >"$sdk/rules.mk"
 cat >"$sdk/include/package.mk" <<'MK'
 INSTALL_DIR:=install -d -m0755
@@ -279,7 +279,7 @@ endef
 MK
 mk() { make --no-print-directory -C "$sdk/feed/net/wgstun" TOPDIR="$sdk" INCLUDE_DIR="$sdk/include" \
 	GO_PKG_BUILD_BIN_DIR="$sdk/bin" PKG_BUILD_DIR="$here/../.." DEST="$sdk/root" "$@"; }
-if got=$(mk show 2>&1) && [ "$got" = "PKG_NAME=wgstun GO_PKG=github.com/wgstun/wgstun GO_PKG_BUILD_PKG=github.com/wgstun/wgstun/src LDFLAGS_X=main.version=0.1.0
+if got=$(mk show 2>&1) && [ "$got" = "PKG_NAME=wgstun GO_PKG=github.com/wgstun/wgstun GO_PKG_BUILD_PKG=github.com/wgstun/wgstun/src/cmd/wgstun LDFLAGS_X=main.version=0.1.0
 conffiles=/etc/config/wgstun" ]; then ok "feed Makefile: PKG_NAME, GO_PKG, GO_PKG_BUILD_PKG, version stamp, conffiles"; else bad "feed Makefile variables: $got"; fi
 if mk install >"$tmp/mk.log" 2>&1; then
 	got=$(cd "$sdk/root" && find . -mindepth 1 | sort | while read -r p; do stat -c '%A %n' "$p"; done)

@@ -70,7 +70,7 @@ python3 "$here/gen-node-defs.py" "$here/service_wgstun.xml" "$tmp/templates"
 # The VyOS package carries the full build (every store; scripts/builds.sh).
 full_tags=$(sed -n 's/^full_tags="\(.*\)"$/\1/p' "$root/scripts/builds.sh")
 build() { # version -> $tmp/wgstun-VERSION with the version stamped
-	(cd "$root" && CGO_ENABLED=0 go build -trimpath -tags "$full_tags" -ldflags "-s -w -X main.version=$1" -o "$tmp/wgstun-$1" ./src)
+	(cd "$root" && CGO_ENABLED=0 go build -trimpath -tags "$full_tags" -ldflags "-s -w -X main.version=$1" -o "$tmp/wgstun-$1" ./src/cmd/wgstun)
 }
 build 1.2.3
 build 1.2.4

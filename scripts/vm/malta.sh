@@ -43,7 +43,7 @@ TIMEOUT=${MALTA_TIMEOUT:-420}
 # per-binary limit under TCG; each takes under 15 s). The kernel-facing
 # ones first (raw socket and cBPF, kernel WireGuard over netlink, ping
 # sockets, namespaces), then the pure ones, which check 32-bit and softfloat.
-# Not here: ./src (its tests read ../config/testdata) and src/e2e (bash
+# Not here: ./src/cmd/wgstun (its tests read ../config/testdata) and src/e2e (bash
 # labs).
 DEFAULT_TESTS="linuxraw:120 src/wg:90 src/daemon:180 src/capture:60 src/ping:90 src/store:90
 src/config:60 src/stun:60 src/stunwire:60 src/record:60 src/portmap:60 src/natcheck:60
@@ -254,7 +254,7 @@ malta_go_builds() {
 	mkdir -p "$p/usr/local/bin" "$share" "$p/etc"
 	export GOOS=linux GOARCH=mipsle GOMIPS=softfloat CGO_ENABLED=0
 	vm_log "go build (linux/mipsle softfloat): wgstun, stunresponder"
-	(cd "$ROOT" && go build -trimpath -ldflags '-s -w' -o "$p/usr/local/bin/wgstun" ./src) || vm_die "go build wgstun"
+	(cd "$ROOT" && go build -trimpath -ldflags '-s -w' -o "$p/usr/local/bin/wgstun" ./src/cmd/wgstun) || vm_die "go build wgstun"
 	(cd "$ROOT" && go build -trimpath -ldflags '-s -w' -o "$p/usr/local/bin/stunresponder" ./src/e2e/stunresponder) ||
 		vm_die "go build stunresponder"
 	: >"$p/etc/malta-tests"

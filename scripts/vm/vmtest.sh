@@ -90,9 +90,9 @@ t1=$SECONDS
 (
 	cd "$repo"
 	export CGO_ENABLED=0
-	go build -o "$build/wgstun" ./src
+	go build -o "$build/wgstun" ./src/cmd/wgstun
 	# The tests name log files after the binary: both are "wgstun".
-	go build -tags rfc2136 -o "$build/rfc2136/wgstun" ./src
+	go build -tags rfc2136 -o "$build/rfc2136/wgstun" ./src/cmd/wgstun
 	go test -c -o "$build/e2e.test" ./src/e2e
 ) || vm_die "building the binaries"
 vm_log "binaries built in $((SECONDS - t1)) s"

@@ -95,7 +95,7 @@ func wgstunBinary(t *testing.T) string {
 			return
 		}
 		binPath = filepath.Join(dir, "wgstun")
-		out, err := exec.Command("go", "build", "-o", binPath, "../").CombinedOutput()
+		out, err := exec.Command("go", "build", "-o", binPath, "../cmd/wgstun").CombinedOutput()
 		if err != nil {
 			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
 		}

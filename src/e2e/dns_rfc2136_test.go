@@ -28,7 +28,7 @@ func wgstunRFC2136Binary(t *testing.T) string {
 		return p
 	}
 	bin := filepath.Join(t.TempDir(), "wgstun")
-	out, err := exec.Command("go", "build", "-tags", "rfc2136", "-o", bin, "../").CombinedOutput()
+	out, err := exec.Command("go", "build", "-tags", "rfc2136", "-o", bin, "../cmd/wgstun").CombinedOutput()
 	if err != nil {
 		t.Fatalf("go build -tags rfc2136: %v\n%s", err, out)
 	}

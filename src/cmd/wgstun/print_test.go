@@ -13,7 +13,7 @@ import (
 )
 
 func TestPrintPlanCapture(t *testing.T) {
-	cfg, err := config.Load("config/testdata/good.toml")
+	cfg, err := config.Load("../../config/testdata/good.toml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +61,7 @@ func TestPrintPlanCapture(t *testing.T) {
 }
 
 func TestPrintCapture(t *testing.T) {
-	cfg, err := config.Load("config/testdata/good.toml")
+	cfg, err := config.Load("../../config/testdata/good.toml")
 	if err != nil {
 		t.Fatal(err)
 	}
