@@ -50,7 +50,7 @@ unit:
 	$(GO) test -count=1 -short ./...
 
 e2e:
-	$(GO) test -count=1 -timeout 40m -v ./src/e2e/
+	$(GO) test -count=1 -timeout 40m -v ./src/internal/e2e/
 
 demo: build
 	bash scripts/demo.sh $(BIN)

@@ -11,8 +11,6 @@ import (
 	"sync"
 	"syscall"
 	"time"
-
-	"github.com/wgstun/wgstun/src/logfmt"
 )
 
 var (
@@ -43,7 +41,7 @@ type Options struct {
 	// (IP_BOUND_IF); empty follows the routing table.
 	BoundIf string
 	// Log receives the interface changes; nil discards them.
-	Log *logfmt.Logger
+	Log Logger
 	// Rescan is how often the interface list is read again; 0 means
 	// DefaultRescan.
 	Rescan time.Duration
@@ -60,10 +58,35 @@ type Options struct {
 	onRescan func(names []string)
 }
 
+// Logger is what a Conn logs through: args are key, value pairs, as
+// log/slog's. The daemon's logger and *slog.Logger both satisfy it.
+type Logger interface {
+	Info(msg string, args ...any)
+	Warn(msg string, args ...any)
+}
+
+type discard struct{}
+
+func (discard) Info(string, ...any) {}
+func (discard) Warn(string, ...any) {}
+
+// withArgs adds args to every line, as slog's With does.
+type withArgs struct {
+	l    Logger
+	args []any
+}
+
+func (w withArgs) Info(msg string, args ...any) { w.l.Info(msg, w.with(args)...) }
+func (w withArgs) Warn(msg string, args ...any) { w.l.Warn(msg, w.with(args)...) }
+
+func (w withArgs) with(args []any) []any {
+	return append(w.args[:len(w.args):len(w.args)], args...)
+}
+
 // withDefaults fills in the running system's seams.
 func (o Options) withDefaults() (Options, error) {
 	if o.Log == nil {
-		o.Log = logfmt.Discard()
+		o.Log = discard{}
 	}
 	if o.Rescan <= 0 {
 		o.Rescan = DefaultRescan
@@ -103,7 +126,7 @@ type Conn struct {
 	port uint16
 	ipv6 bool
 	opts Options
-	log  *logfmt.Logger
+	log  Logger
 	snd  *sender
 
 	packets chan received
@@ -172,7 +195,7 @@ func listen(port uint16, ipv6 bool, opts Options) (*Conn, error) {
 		port:      port,
 		ipv6:      ipv6,
 		opts:      opts,
-		log:       opts.Log.With("port", port, "family", familyName(ipv6)),
+		log:       withArgs{opts.Log, []any{"port", port, "family", familyName(ipv6)}},
 		snd:       snd,
 		packets:   make(chan received, receiveQueueDepth),
 		done:      make(chan struct{}),

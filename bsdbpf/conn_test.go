@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -14,8 +16,6 @@ import (
 	"testing"
 	"time"
 	"unsafe"
-
-	"github.com/wgstun/wgstun/src/logfmt"
 )
 
 // bpfLab is a fake FreeBSD with /dev/bpf: interfaces that come and go,
@@ -249,7 +249,7 @@ func labConn(t *testing.T, l *bpfLab, opts Options) (*Conn, chan time.Time, chan
 	opts.Send = l.send.sys()
 	opts.Interfaces = l.list
 	opts.Tick = func(time.Duration) (<-chan time.Time, func()) { return tick, func() {} }
-	opts.Log = logfmt.New(&logBuf, nil)
+	opts.Log = textLogger{&logBuf}
 	opts.onRescan = func(names []string) { scans <- names }
 	c, err := Listen(51820, false, opts)
 	if err != nil {
@@ -257,6 +257,21 @@ func labConn(t *testing.T, l *bpfLab, opts Options) (*Conn, chan time.Time, chan
 	}
 	t.Cleanup(func() { c.Close() })
 	return c, tick, scans, &logBuf.b
+}
+
+// textLogger writes "msg key=value ..." lines, enough for the tests to
+// find an interface name in what a Conn logged.
+type textLogger struct{ w io.Writer }
+
+func (l textLogger) Info(msg string, args ...any) { l.line("INFO", msg, args) }
+func (l textLogger) Warn(msg string, args ...any) { l.line("WARN", msg, args) }
+
+func (l textLogger) line(level, msg string, args []any) {
+	s := level + " " + msg
+	for i := 0; i+1 < len(args); i += 2 {
+		s += fmt.Sprintf(" %v=%v", args[i], args[i+1])
+	}
+	io.WriteString(l.w, s+"\n")
 }
 
 type syncBuffer struct {

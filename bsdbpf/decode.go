@@ -4,21 +4,21 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"github.com/wgstun/wgstun/src/stunwire"
+	"github.com/wgstun/wgstun/src/rawudp"
 	"net/netip"
 )
 
 // Reasons decode rejects a captured frame. ReadPackets drops such frames
 // silently; they are sentinels so tests can tell the reasons apart.
 var (
-	errTruncated       = stunwire.ErrTruncated
+	errTruncated       = rawudp.ErrTruncated
 	errNotIP           = errors.New("not an IPv4 or IPv6 packet")
-	errBadHeaderLen    = stunwire.ErrBadHeaderLen
-	errNotUDP          = stunwire.ErrNotUDP
-	errFragment        = stunwire.ErrFragment
-	errBadUDPLen       = stunwire.ErrBadUDPLen
-	errOtherPort       = stunwire.ErrOtherPort
-	errNotSTUNResponse = stunwire.ErrNotSTUNResponse
+	errBadHeaderLen    = rawudp.ErrBadHeaderLen
+	errNotUDP          = rawudp.ErrNotUDP
+	errFragment        = rawudp.ErrFragment
+	errBadUDPLen       = rawudp.ErrBadUDPLen
+	errOtherPort       = rawudp.ErrOtherPort
+	errNotSTUNResponse = rawudp.ErrNotSTUNResponse
 	errBadSource       = errors.New("bad source address")
 )
 
@@ -41,7 +41,7 @@ func decode(pkt []byte, dlt uint32, os OS, port uint16) ([]byte, netip.AddrPort,
 	}
 	switch v {
 	case 4:
-		return stunwire.ParseIPv4(ip, port)
+		return rawudp.ParseIPv4(ip, port)
 	case 6:
 		return parseIPv6(ip, port)
 	}
@@ -113,7 +113,7 @@ func parseIPv6(b []byte, port uint16) ([]byte, netip.AddrPort, error) {
 	if src.Is4In6() || src.IsUnspecified() || src.IsMulticast() {
 		return nil, netip.AddrPort{}, errBadSource
 	}
-	payload, sport, err := stunwire.ParseUDP(b[ipv6HeaderLen:], port)
+	payload, sport, err := rawudp.ParseUDP(b[ipv6HeaderLen:], port)
 	if err != nil {
 		return nil, netip.AddrPort{}, err
 	}

@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
-	"github.com/wgstun/wgstun/src/stunwire"
+	"github.com/wgstun/wgstun/src/rawudp"
 	"net/netip"
 	"testing"
 )
@@ -89,7 +89,7 @@ func FuzzDecode(f *testing.F) {
 			if !accepted {
 				t.Fatalf("decode accepts a frame the filter drops: % x", frame)
 			}
-			if !stunwire.IsSTUNResponse(payload) || !src.IsValid() {
+			if !rawudp.IsSTUNResponse(payload) || !src.IsValid() {
 				t.Fatalf("decode returned payload % x from %v", payload, src)
 			}
 		}

@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"github.com/wgstun/wgstun/src/stunwire"
+	"github.com/wgstun/wgstun/src/rawudp"
 	"net"
 	"net/netip"
 	"reflect"
@@ -289,7 +289,7 @@ func TestReadPackets(t *testing.T) {
 			}
 			var got []netip.AddrPort
 			read := func(payload []byte, src netip.AddrPort) {
-				if !stunwire.IsSTUNResponse(payload) {
+				if !rawudp.IsSTUNResponse(payload) {
 					t.Errorf("payload % x is not a STUN answer", payload)
 				}
 				got = append(got, src)

@@ -37,4 +37,10 @@
 // and read sequence against a fake; NativeSys returns the real calls on
 // FreeBSD and macOS (amd64 and arm64), where the bpf descriptor sits in Go's
 // runtime poller so a read never sleep-polls and Close ends a pending read.
+//
+// # Importing
+//
+// This package is public, the BSD counterpart of linuxraw. It logs interface
+// changes through the small Logger interface in Options (Info and Warn with
+// key, value pairs), which *slog.Logger satisfies.
 package bsdbpf

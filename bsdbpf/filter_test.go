@@ -5,7 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"github.com/wgstun/wgstun/src/stunwire"
+	"github.com/wgstun/wgstun/src/rawudp"
 	"net/netip"
 	"strconv"
 	"testing"
@@ -180,7 +180,7 @@ func TestFilterAndDecode(t *testing.T) {
 					if src != tc.src {
 						t.Errorf("source %v, want %v", src, tc.src)
 					}
-					if !stunwire.IsSTUNResponse(payload) || !bytes.Equal(payload[8:20], tTxID[:]) {
+					if !rawudp.IsSTUNResponse(payload) || !bytes.Equal(payload[8:20], tTxID[:]) {
 						t.Errorf("payload % x is not the STUN message", payload)
 					}
 				})

@@ -4,7 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"github.com/wgstun/wgstun/src/stunwire"
+	"github.com/wgstun/wgstun/src/rawudp"
 	"net/netip"
 	"sync"
 )
@@ -220,7 +220,7 @@ func buildDatagram(src, dst netip.Addr, sport, dport uint16, payload []byte) []b
 	binary.BigEndian.PutUint16(b[4:6], uint16(len(b)))
 	copy(b[txUDPHeaderLen:], payload)
 	if src.IsValid() && dst.IsValid() {
-		binary.BigEndian.PutUint16(b[6:8], stunwire.UDPChecksum(src, dst, b))
+		binary.BigEndian.PutUint16(b[6:8], rawudp.UDPChecksum(src, dst, b))
 	}
 	return b
 }

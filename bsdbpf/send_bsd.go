@@ -3,7 +3,7 @@
 package bsdbpf
 
 import (
-	"github.com/wgstun/wgstun/src/stunwire"
+	"github.com/wgstun/wgstun/src/rawudp"
 	"net"
 	"net/netip"
 	"os"
@@ -23,7 +23,7 @@ func nativeSendSys() SendSys {
 			return os.NewSyscallError("setsockopt IPV6_CHECKSUM", unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_CHECKSUM, off))
 		},
 		Connect: func(fd int, dst netip.AddrPort) error {
-			sa, err := stunwire.Sockaddr(dst, ifIndex)
+			sa, err := rawudp.Sockaddr(dst, ifIndex)
 			if err != nil {
 				return err
 			}
@@ -34,10 +34,10 @@ func nativeSendSys() SendSys {
 			if err != nil {
 				return netip.Addr{}, os.NewSyscallError("getsockname", err)
 			}
-			return stunwire.SockaddrAddr(sa), nil
+			return rawudp.SockaddrAddr(sa), nil
 		},
 		SendTo: func(fd int, p []byte, dst netip.AddrPort) error {
-			sa, err := stunwire.Sockaddr(dst, ifIndex)
+			sa, err := rawudp.Sockaddr(dst, ifIndex)
 			if err != nil {
 				return err
 			}

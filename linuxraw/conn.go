@@ -3,7 +3,7 @@ package linuxraw
 import (
 	"errors"
 	"fmt"
-	"github.com/wgstun/wgstun/src/stunwire"
+	"github.com/wgstun/wgstun/src/rawudp"
 	"net/netip"
 	"sync"
 	"time"
@@ -96,7 +96,7 @@ func (c *Conn) WriteTo(payload []byte, dst netip.AddrPort) error {
 	if err != nil {
 		return fmt.Errorf("linuxraw: find source address for %v: %w", dst, err)
 	}
-	datagram := stunwire.BuildUDP(src, daddr, c.port, dst.Port(), payload)
+	datagram := rawudp.BuildUDP(src, daddr, c.port, dst.Port(), payload)
 	if err := c.send(datagram, src, daddr); err != nil {
 		return fmt.Errorf("linuxraw: send from %v to %v: %w", netip.AddrPortFrom(src, c.port), dst, err)
 	}

@@ -4,7 +4,7 @@ package linuxraw
 
 import (
 	"fmt"
-	"github.com/wgstun/wgstun/src/stunwire"
+	"github.com/wgstun/wgstun/src/rawudp"
 	"net"
 	"net/netip"
 	"os"
@@ -132,7 +132,7 @@ func attachFilter(fd int, prog []bpf.RawInstruction) error {
 // dst: it connects the route-lookup UDP socket, reads its name and
 // disconnects again. Nothing is sent.
 func (s *rawSocket) routeSource(dst netip.AddrPort) (netip.Addr, error) {
-	sa, err := stunwire.Sockaddr(dst, nil)
+	sa, err := rawudp.Sockaddr(dst, nil)
 	if err != nil {
 		return netip.Addr{}, err
 	}
@@ -154,7 +154,7 @@ func (s *rawSocket) routeSource(dst netip.AddrPort) (netip.Addr, error) {
 	if derr != nil {
 		return netip.Addr{}, os.NewSyscallError("connect AF_UNSPEC", derr)
 	}
-	a := stunwire.SockaddrAddr(name)
+	a := rawudp.SockaddrAddr(name)
 	if !a.IsValid() || a.IsUnspecified() {
 		return netip.Addr{}, fmt.Errorf("getsockname returned %v", a)
 	}
@@ -175,7 +175,7 @@ func disconnect(fd int) error {
 // send transmits datagram from src to dst, pinning src with IP_PKTINFO or
 // IPV6_PKTINFO so the kernel's IP header matches the UDP checksum.
 func (s *rawSocket) send(datagram []byte, src, dst netip.Addr) error {
-	sa, err := stunwire.Sockaddr(netip.AddrPortFrom(dst, 0), nil) // raw sockets want port 0
+	sa, err := rawudp.Sockaddr(netip.AddrPortFrom(dst, 0), nil) // raw sockets want port 0
 	if err != nil {
 		return err
 	}
@@ -223,7 +223,7 @@ func (s *rawSocket) recv(b []byte) (int, netip.Addr, error) {
 	if rerr != nil {
 		return 0, netip.Addr{}, os.NewSyscallError("recvfrom", rerr)
 	}
-	return n, stunwire.SockaddrAddr(from), nil
+	return n, rawudp.SockaddrAddr(from), nil
 }
 
 // pollError maps the poller's "use of closed file" to net.ErrClosed, the

@@ -6,7 +6,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
-	"github.com/wgstun/wgstun/src/stunwire"
+	"github.com/wgstun/wgstun/src/rawudp"
 	"net"
 	"net/netip"
 	"os"
@@ -360,7 +360,7 @@ func TestChecksumKernel(t *testing.T) {
 				if src != f.lo {
 					t.Errorf("route source %v, want %v", src, f.lo)
 				}
-				d := stunwire.BuildUDP(src, f.lo, nsPort, nsSTUNPort, bad)
+				d := rawudp.BuildUDP(src, f.lo, nsPort, nsSTUNPort, bad)
 				d[6] ^= 0x01
 				if err := s.c.send(d, src, f.lo); err != nil {
 					t.Fatal(err)
@@ -413,7 +413,7 @@ func TestChecksumMatchesKernel(t *testing.T) {
 			}
 			kernel := binary.BigEndian.Uint16(udp[6:8])
 			udp[6], udp[7] = 0, 0
-			if ours := stunwire.UDPChecksum(from, f.lo, udp); ours != kernel {
+			if ours := rawudp.UDPChecksum(from, f.lo, udp); ours != kernel {
 				t.Errorf("udpChecksum = %#04x, kernel wrote %#04x", ours, kernel)
 			}
 		})

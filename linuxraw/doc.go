@@ -65,4 +65,10 @@
 // datagrams. Listen attaches the filter and then drains whatever is queued,
 // and ReadFrom re-checks every datagram with a pure parser that applies the
 // same rules as the filter, so nothing unfiltered can ever reach a caller.
+//
+// # Importing
+//
+// This package is public: any Linux program that must talk STUN (or any UDP)
+// from a port another process owns can import it. Its logging is the
+// caller's; it logs nothing itself.
 package linuxraw

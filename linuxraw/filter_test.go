@@ -2,7 +2,7 @@ package linuxraw
 
 import (
 	"bytes"
-	"github.com/wgstun/wgstun/src/stunwire"
+	"github.com/wgstun/wgstun/src/rawudp"
 	"net/netip"
 	"strconv"
 	"testing"
@@ -133,7 +133,7 @@ func TestFilterIPv4(t *testing.T) {
 			if want := netip.AddrPortFrom(testServer4, testServerPort); src != want {
 				t.Errorf("source = %v, want %v", src, want)
 			}
-			if !stunwire.IsSTUNResponse(payload) || len(payload) < stunHeaderLen {
+			if !rawudp.IsSTUNResponse(payload) || len(payload) < stunHeaderLen {
 				t.Errorf("payload % x is not the STUN message", payload)
 			}
 		})

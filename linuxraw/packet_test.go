@@ -5,7 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
-	"github.com/wgstun/wgstun/src/stunwire"
+	"github.com/wgstun/wgstun/src/rawudp"
 	"net/netip"
 	"testing"
 
@@ -121,10 +121,10 @@ func TestUDPChecksumFixtures(t *testing.T) {
 			}
 			want := binary.BigEndian.Uint16(d[6:8])
 			d[6], d[7] = 0, 0
-			if got := stunwire.UDPChecksum(tc.src, tc.dst, d); got != want {
+			if got := rawudp.UDPChecksum(tc.src, tc.dst, d); got != want {
 				t.Errorf("udpChecksum = %#04x, want %#04x", got, want)
 			}
-			built := stunwire.BuildUDP(tc.src, tc.dst, binary.BigEndian.Uint16(d[0:2]), binary.BigEndian.Uint16(d[2:4]), d[8:])
+			built := rawudp.BuildUDP(tc.src, tc.dst, binary.BigEndian.Uint16(d[0:2]), binary.BigEndian.Uint16(d[2:4]), d[8:])
 			d[6], d[7] = byte(want>>8), byte(want)
 			if !bytes.Equal(built, d) {
 				t.Errorf("buildUDP = %x\nwant       %x", built, d)
@@ -182,7 +182,7 @@ func TestUDPChecksumReference(t *testing.T) {
 	for pname, payload := range payloads {
 		for aname, a := range pairs {
 			t.Run(aname+" "+pname, func(t *testing.T) {
-				d := stunwire.BuildUDP(a[0], a[1], testPort, testServerPort, payload)
+				d := rawudp.BuildUDP(a[0], a[1], testPort, testServerPort, payload)
 				got := binary.BigEndian.Uint16(d[6:8])
 				d[6], d[7] = 0, 0
 				if want := referenceChecksum(a[0], a[1], d); got != want {
@@ -245,7 +245,7 @@ func FuzzParseIPv6(f *testing.F) {
 
 func checkPayload(t *testing.T, b, payload []byte) {
 	t.Helper()
-	if len(payload) < stunHeaderLen || !stunwire.IsSTUNResponse(payload) {
+	if len(payload) < stunHeaderLen || !rawudp.IsSTUNResponse(payload) {
 		t.Fatalf("payload % x is not a STUN response", payload)
 	}
 	end := cap(b) - cap(payload) + len(payload) // payload aliases b

@@ -22,12 +22,12 @@ PATH=$PATH:/usr/local/go/bin
 export CGO_ENABLED=0
 
 # Packages left out here, and why; each runs elsewhere.
-#   src/e2e     the NAT lab (host, wireguard-go; x86 guest, kernel WireGuard)
-#   src/wg      wgctrl speaks generic netlink, which qemu user mode does not
+#   src/internal/e2e     the NAT lab (host, wireguard-go; x86 guest, kernel WireGuard)
+#   src/internal/wg      wgctrl speaks generic netlink, which qemu user mode does not
 #               emulate (malta guest)
 #   linuxraw    SO_ATTACH_FILTER and SO_MARK are not emulated (malta guest)
 #   scripts/... size probes with no tests
-excluded='/src/e2e$|/src/wg$|/linuxraw$|/scripts/'
+excluded='/src/internal/e2e$|/src/internal/wg$|/linuxraw$|/scripts/|/src/internal/tools/'
 
 # Single tests that check an answer of the Linux kernel which qemu user mode
 # gives differently: "ARCHES PKG REGEX", ARCHES a comma list or *, REGEX for
@@ -40,8 +40,8 @@ skips=(
 	# like another error on MIPS. server_stopped_...: a wall-clock bound (1 s
 	# timeout, 1.5 s allowed) that emulation on a loaded machine overruns;
 	# the host run checks it.
-	"mipsle,mips src/store/rfc2136 ^TestKnot$/^server_(killed|stopped_times_out_within_the_bound)$"
-	"armv7,armv5,arm64 src/store/rfc2136 ^TestKnot$/^server_stopped_times_out_within_the_bound$"
+	"mipsle,mips src/internal/store/rfc2136 ^TestKnot$/^server_(killed|stopped_times_out_within_the_bound)$"
+	"armv7,armv5,arm64 src/internal/store/rfc2136 ^TestKnot$/^server_stopped_times_out_within_the_bound$"
 	# qemu does not byte-swap every rtnetlink address attribute for a
 	# big-endian guest on a little-endian host: the standard library's
 	# net.Interfaces fails with "parsenetlinkrouteattr: invalid argument".
@@ -166,7 +166,7 @@ test386() {
 	if ! GOARCH=386 go vet ./... >>"$vlog" 2>&1 || ! GOARCH=386 go vet -tags "$full_tags" ./src/cmd/wgstun/ >>"$vlog" 2>&1; then
 		status="vet failed"
 	fi
-	for pkg in "${pkgs[@]}" "$module/linuxraw" "$module/src/wg"; do
+	for pkg in "${pkgs[@]}" "$module/linuxraw" "$module/src/internal/wg"; do
 		rel=${pkg#"$module"}
 		rel=${rel#/}
 		bin=$(printf '%s' "${rel:-root}" | tr / _).test

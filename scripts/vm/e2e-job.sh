@@ -1,7 +1,7 @@
 #!/bin/bash
 # e2e-job.sh OUT: the guest's half of vmtest.sh, run by stage2.sh inside
 # the guest. It runs the prebuilt e2e test binary on kernel WireGuard
-# (LAB_WG=kernel, CI=true so a missing tool fails) from src/e2e, writing
+# (LAB_WG=kernel, CI=true so a missing tool fails) from src/internal/e2e, writing
 # the go test -v output to OUT/e2e.log, one line per test group with its
 # exit code and time to OUT/groups.log and a short progress to the
 # console; meanwhile it samples every lab namespace, recording in
@@ -107,7 +107,7 @@ if [[ $VM_TEST_RUN != . ]]; then
 	groups=(custom "$VM_TEST_RUN" '')
 fi
 
-cd "$repo/src/e2e" || exit 3
+cd "$repo/src/internal/e2e" || exit 3
 : >"$out/e2e.log"
 : >"$out/groups.log"
 rc=0

@@ -197,7 +197,7 @@ pair_setup() {
 		inns b $IP link set wgb up || return 1
 }
 
-# wgstun_config SIDE IFACE: side's configuration, as src/e2e's startWgstun
+# wgstun_config SIDE IFACE: side's configuration, as src/internal/e2e's startWgstun
 # writes it (one store, refresh 1m).
 wgstun_config() {
 	cat <<EOF

@@ -5,7 +5,7 @@
 # fetched with a private apt configuration: the host's dpkg never learns
 # the foreign architecture), the kernel modules kernel WireGuard and an
 # nftables NAT need, and GOARCH=mipsle GOMIPS=softfloat builds of wgstun,
-# the STUN responder (src/e2e/stunresponder) and the test binaries of the
+# the STUN responder (src/internal/e2e/stunresponder) and the test binaries of the
 # packages that want a real kernel; the test binaries reach the guest on a
 # read-only virtio-9p share (the kernel has no highmem, so the guest gets
 # 256 MB whatever -m says, MemTotal 244 MB, and the initramfs may fill only
@@ -43,11 +43,12 @@ TIMEOUT=${MALTA_TIMEOUT:-420}
 # per-binary limit under TCG; each takes under 15 s). The kernel-facing
 # ones first (raw socket and cBPF, kernel WireGuard over netlink, ping
 # sockets, namespaces), then the pure ones, which check 32-bit and softfloat.
-# Not here: ./src/cmd/wgstun (its tests read ../config/testdata) and src/e2e (bash
-# labs).
-DEFAULT_TESTS="linuxraw:120 src/wg:90 src/daemon:180 src/capture:60 src/ping:90 src/store:90
-src/config:60 src/stun:60 src/stunwire:60 src/record:60 src/portmap:60 src/natcheck:60
-src/jsonwire:60 src/logfmt:60 bsdbpf:60"
+# Not here: ./src/cmd/wgstun (its tests read ../../internal/config/testdata)
+# and src/internal/e2e (bash labs).
+DEFAULT_TESTS="linuxraw:120 src/internal/wg:90 src/internal/daemon:180 src/internal/capture:60
+src/internal/ping:90 src/internal/store:90 src/internal/config:60 src/stun:60 src/rawudp:60
+src/record:60 src/internal/portmap:60 src/internal/natcheck:60 src/internal/jsonwire:60
+src/internal/logfmt:60 bsdbpf:60"
 TESTS=${MALTA_TESTS:-$DEFAULT_TESTS}
 # User-space packages in the guest; their lib* dependencies come along.
 USERLAND=(busybox-static iproute2 nftables wireguard-tools)
@@ -255,7 +256,7 @@ malta_go_builds() {
 	export GOOS=linux GOARCH=mipsle GOMIPS=softfloat CGO_ENABLED=0
 	vm_log "go build (linux/mipsle softfloat): wgstun, stunresponder"
 	(cd "$ROOT" && go build -trimpath -ldflags '-s -w' -o "$p/usr/local/bin/wgstun" ./src/cmd/wgstun) || vm_die "go build wgstun"
-	(cd "$ROOT" && go build -trimpath -ldflags '-s -w' -o "$p/usr/local/bin/stunresponder" ./src/e2e/stunresponder) ||
+	(cd "$ROOT" && go build -trimpath -ldflags '-s -w' -o "$p/usr/local/bin/stunresponder" ./src/internal/e2e/stunresponder) ||
 		vm_die "go build stunresponder"
 	: >"$p/etc/malta-tests"
 	for t in $TESTS; do

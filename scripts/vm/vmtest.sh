@@ -93,7 +93,7 @@ t1=$SECONDS
 	go build -o "$build/wgstun" ./src/cmd/wgstun
 	# The tests name log files after the binary: both are "wgstun".
 	go build -tags rfc2136 -o "$build/rfc2136/wgstun" ./src/cmd/wgstun
-	go test -c -o "$build/e2e.test" ./src/e2e
+	go test -c -o "$build/e2e.test" ./src/internal/e2e
 ) || vm_die "building the binaries"
 vm_log "binaries built in $((SECONDS - t1)) s"
 

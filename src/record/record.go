@@ -22,6 +22,10 @@
 // filtering eif, adf or apdf; for example "eim+apdf" for a port-restricted
 // cone or "apdm+apdf" for a typical symmetric NAT. Unknown values read as
 // "no hint".
+//
+// This package is public so that other programs can read and write the
+// records wgstun and stunmesh-go exchange (a store plugin, a monitoring
+// tool); the rest of the daemon lives under src/internal.
 package record
 
 import (
@@ -39,7 +43,7 @@ import (
 	"golang.org/x/crypto/nacl/box"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 
-	"github.com/wgstun/wgstun/src/jsonwire"
+	"github.com/wgstun/wgstun/src/internal/jsonwire"
 )
 
 // Errors returned by Open, ParsePlaintext, Seal and Guard.Accept; check them

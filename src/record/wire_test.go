@@ -7,7 +7,7 @@ import (
 	"reflect"
 	"testing"
 
-	"github.com/wgstun/wgstun/src/jsonwire"
+	"github.com/wgstun/wgstun/src/internal/jsonwire"
 )
 
 // stdWire is the plaintext struct as encoding/json read and wrote it

@@ -10,8 +10,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/wgstun/wgstun/src/logfmt"
 )
 
 // Retransmission defaults. RFC 8489 §6.2.1 sends at 0, RTO, 3·RTO, 7·RTO ...
@@ -59,7 +57,9 @@ type Client struct {
 	Transmits int
 	// Logger, if set, gets a debug line per response dropped for coming
 	// from an unexpected source.
-	Logger *logfmt.Logger
+	Logger interface {
+		Debug(msg string, args ...any)
+	}
 
 	conn Conn
 	// newTimer is time.NewTimer's channel and Stop; tests replace it.

@@ -17,4 +17,8 @@
 // whole response with its source.
 // The Client never closes the Conn and never sends anything but requests;
 // callers write hole-punch indications to the Conn themselves.
+//
+// This package is public, one of the few of wgstun's (with record, rawudp,
+// linuxraw and bsdbpf): another program can import the codec and the Client.
+// The rest of the daemon lives under src/internal.
 package stun

@@ -14,14 +14,14 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/wgstun/wgstun/src/capture"
-	"github.com/wgstun/wgstun/src/config"
-	"github.com/wgstun/wgstun/src/daemon"
-	"github.com/wgstun/wgstun/src/logfmt"
-	"github.com/wgstun/wgstun/src/ping"
-	"github.com/wgstun/wgstun/src/portmap"
+	"github.com/wgstun/wgstun/src/internal/capture"
+	"github.com/wgstun/wgstun/src/internal/config"
+	"github.com/wgstun/wgstun/src/internal/daemon"
+	"github.com/wgstun/wgstun/src/internal/logfmt"
+	"github.com/wgstun/wgstun/src/internal/ping"
+	"github.com/wgstun/wgstun/src/internal/portmap"
+	"github.com/wgstun/wgstun/src/internal/wg"
 	"github.com/wgstun/wgstun/src/stun"
-	"github.com/wgstun/wgstun/src/wg"
 )
 
 // version is stamped at build time with -ldflags "-X main.version=...".

@@ -12,13 +12,13 @@ import (
 	"strings"
 	"time"
 
-	"github.com/wgstun/wgstun/src/capture"
-	"github.com/wgstun/wgstun/src/config"
-	"github.com/wgstun/wgstun/src/daemon"
-	"github.com/wgstun/wgstun/src/jsonwire"
-	"github.com/wgstun/wgstun/src/natcheck"
+	"github.com/wgstun/wgstun/src/internal/capture"
+	"github.com/wgstun/wgstun/src/internal/config"
+	"github.com/wgstun/wgstun/src/internal/daemon"
+	"github.com/wgstun/wgstun/src/internal/jsonwire"
+	"github.com/wgstun/wgstun/src/internal/natcheck"
+	"github.com/wgstun/wgstun/src/internal/wg"
 	"github.com/wgstun/wgstun/src/stun"
-	"github.com/wgstun/wgstun/src/wg"
 )
 
 // natCheckBudget bounds the whole of `wgstun nat-check`: a dead server

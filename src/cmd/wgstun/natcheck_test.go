@@ -10,7 +10,7 @@ import (
 
 	pion "github.com/pion/stun/v3"
 
-	"github.com/wgstun/wgstun/src/daemon"
+	"github.com/wgstun/wgstun/src/internal/daemon"
 )
 
 // fakeSTUN answers Binding requests on 127.0.0.1 with the sender's address

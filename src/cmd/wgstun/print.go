@@ -8,10 +8,10 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/wgstun/wgstun/src/capture"
-	"github.com/wgstun/wgstun/src/config"
-	"github.com/wgstun/wgstun/src/daemon"
-	"github.com/wgstun/wgstun/src/natcheck"
+	"github.com/wgstun/wgstun/src/internal/capture"
+	"github.com/wgstun/wgstun/src/internal/config"
+	"github.com/wgstun/wgstun/src/internal/daemon"
+	"github.com/wgstun/wgstun/src/internal/natcheck"
 )
 
 // capturePerInterface is capture.PerInterface; tests flip it to see the

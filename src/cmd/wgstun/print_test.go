@@ -7,13 +7,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wgstun/wgstun/src/capture"
-	"github.com/wgstun/wgstun/src/config"
-	"github.com/wgstun/wgstun/src/daemon"
+	"github.com/wgstun/wgstun/src/internal/capture"
+	"github.com/wgstun/wgstun/src/internal/config"
+	"github.com/wgstun/wgstun/src/internal/daemon"
 )
 
 func TestPrintPlanCapture(t *testing.T) {
-	cfg, err := config.Load("../../config/testdata/good.toml")
+	cfg, err := config.Load("../../internal/config/testdata/good.toml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +61,7 @@ func TestPrintPlanCapture(t *testing.T) {
 }
 
 func TestPrintCapture(t *testing.T) {
-	cfg, err := config.Load("../../config/testdata/good.toml")
+	cfg, err := config.Load("../../internal/config/testdata/good.toml")
 	if err != nil {
 		t.Fatal(err)
 	}

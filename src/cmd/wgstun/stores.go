@@ -7,9 +7,9 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/wgstun/wgstun/src/config"
-	"github.com/wgstun/wgstun/src/logfmt"
-	"github.com/wgstun/wgstun/src/store"
+	"github.com/wgstun/wgstun/src/internal/config"
+	"github.com/wgstun/wgstun/src/internal/logfmt"
+	"github.com/wgstun/wgstun/src/internal/store"
 )
 
 // storeTypes maps a configured store type to its constructor. The network

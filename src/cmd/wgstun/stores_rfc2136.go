@@ -3,10 +3,10 @@
 package main
 
 import (
-	"github.com/wgstun/wgstun/src/config"
-	"github.com/wgstun/wgstun/src/logfmt"
-	"github.com/wgstun/wgstun/src/store"
-	"github.com/wgstun/wgstun/src/store/rfc2136"
+	"github.com/wgstun/wgstun/src/internal/config"
+	"github.com/wgstun/wgstun/src/internal/logfmt"
+	"github.com/wgstun/wgstun/src/internal/store"
+	"github.com/wgstun/wgstun/src/internal/store/rfc2136"
 )
 
 // With -tags rfc2136 the daemon has the DNS UPDATE store.

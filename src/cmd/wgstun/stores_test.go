@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/wgstun/wgstun/src/config"
-	"github.com/wgstun/wgstun/src/logfmt"
+	"github.com/wgstun/wgstun/src/internal/config"
+	"github.com/wgstun/wgstun/src/internal/logfmt"
 )
 
 func TestNewStoreNotBuilt(t *testing.T) {

@@ -1,0 +1,381 @@
+package daemon
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"io"
+	"net/netip"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
+
+	"github.com/wgstun/wgstun/src/internal/config"
+	"github.com/wgstun/wgstun/src/internal/logfmt"
+	"github.com/wgstun/wgstun/src/internal/natcheck"
+	"github.com/wgstun/wgstun/src/internal/store"
+	"github.com/wgstun/wgstun/src/internal/wg"
+	"github.com/wgstun/wgstun/src/record"
+	"github.com/wgstun/wgstun/src/stun"
+)
+
+// These tests drive one runner per side by calling step with a fake clock,
+// against an in-memory WireGuard, an in-memory store and a packet path whose
+// STUN "servers" answer with a fixed mapping. The real parts are exercised
+// end to end in src/e2e.
+
+type fakeWG struct {
+	mu   sync.Mutex
+	devs map[string]*wg.Device
+	sets int
+}
+
+func (f *fakeWG) Device(name string) (wg.Device, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	d, ok := f.devs[name]
+	if !ok {
+		return wg.Device{}, wg.ErrNoDevice
+	}
+	c := *d
+	c.Peers = append([]wg.Peer(nil), d.Peers...)
+	return c, nil
+}
+
+func (f *fakeWG) SetEndpoint(iface string, k wgtypes.Key, ep netip.AddrPort) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	d := f.devs[iface]
+	for i := range d.Peers {
+		if d.Peers[i].PublicKey == k {
+			d.Peers[i].Endpoint = ep
+			f.sets++
+			return nil
+		}
+	}
+	return errors.New("no such peer")
+}
+
+func (f *fakeWG) peer(iface string, k wgtypes.Key) wg.Peer {
+	d, _ := f.Device(iface)
+	p, _ := d.Peer(k)
+	return p
+}
+
+func (f *fakeWG) handshake(iface string, k wgtypes.Key, at time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i, p := range f.devs[iface].Peers {
+		if p.PublicKey == k {
+			f.devs[iface].Peers[i].LastHandshake = at
+		}
+	}
+}
+
+type memStore struct {
+	mu sync.Mutex
+	m  map[string]string
+}
+
+func (s *memStore) Get(_ context.Context, k string) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v, ok := s.m[k]
+	if !ok {
+		return "", store.ErrNotFound
+	}
+	return v, nil
+}
+
+func (s *memStore) Set(_ context.Context, k, v string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.m[k] = v
+	return nil
+}
+
+// stunConn answers Binding requests to any server with mapping, and
+// records every other datagram (the hole punches).
+type stunConn struct {
+	mapping netip.AddrPort
+	in      chan []byte
+	from    chan netip.AddrPort
+	mu      sync.Mutex
+	punches []netip.AddrPort
+	closed  chan struct{}
+	kick    chan struct{}
+	once    sync.Once
+}
+
+func newStunConn(mapping string) *stunConn {
+	return &stunConn{
+		mapping: netip.MustParseAddrPort(mapping),
+		in:      make(chan []byte, 16),
+		from:    make(chan netip.AddrPort, 16),
+		closed:  make(chan struct{}),
+		kick:    make(chan struct{}, 1),
+	}
+}
+
+func (c *stunConn) WriteTo(b []byte, dst netip.AddrPort) error {
+	if len(b) < 20 || binary.BigEndian.Uint16(b) != 0x0001 {
+		c.mu.Lock()
+		c.punches = append(c.punches, dst)
+		c.mu.Unlock()
+		return nil
+	}
+	// Binding success with XOR-MAPPED-ADDRESS (IPv4), RFC 8489 §14.2.
+	resp := make([]byte, 32)
+	binary.BigEndian.PutUint16(resp[0:], 0x0101)
+	binary.BigEndian.PutUint16(resp[2:], 12)
+	copy(resp[4:20], b[4:20])
+	binary.BigEndian.PutUint16(resp[20:], 0x0020)
+	binary.BigEndian.PutUint16(resp[22:], 8)
+	resp[25] = 0x01
+	binary.BigEndian.PutUint16(resp[26:], c.mapping.Port()^0x2112)
+	a := c.mapping.Addr().As4()
+	binary.BigEndian.PutUint32(resp[28:], binary.BigEndian.Uint32(a[:])^0x2112A442)
+	c.in <- resp
+	c.from <- dst
+	return nil
+}
+
+func (c *stunConn) ReadFrom(b []byte) (int, netip.AddrPort, error) {
+	select {
+	case p := <-c.in:
+		return copy(b, p), <-c.from, nil
+	case <-c.kick:
+		return 0, netip.AddrPort{}, os.ErrDeadlineExceeded
+	case <-c.closed:
+		return 0, netip.AddrPort{}, os.ErrClosed
+	}
+}
+
+// SetReadDeadline honours only what stun.Client.Close uses: a deadline in
+// the past interrupts a pending read.
+func (c *stunConn) SetReadDeadline(t time.Time) error {
+	if !t.IsZero() && t.Before(time.Now()) {
+		select {
+		case c.kick <- struct{}{}:
+		default:
+		}
+	}
+	return nil
+}
+func (c *stunConn) Close() error { c.once.Do(func() { close(c.closed) }); return nil }
+
+// side is one host of the pair under test.
+type side struct {
+	r    *runner
+	wg   *fakeWG
+	conn *stunConn
+	priv wgtypes.Key
+	name string
+}
+
+type clock struct{ t time.Time }
+
+func (c *clock) now() time.Time          { return c.t }
+func (c *clock) advance(d time.Duration) { c.t = c.t.Add(d) }
+
+func newPair(t *testing.T) (a, b *side, st *memStore, clk *clock) {
+	t.Helper()
+	st = &memStore{m: map[string]string{}}
+	clk = &clock{t: time.Unix(1_800_000_000, 0)}
+	pa, _ := wgtypes.GeneratePrivateKey()
+	pb, _ := wgtypes.GeneratePrivateKey()
+	mk := func(name string, priv, peer wgtypes.Key, mapping string) *side {
+		fw := &fakeWG{devs: map[string]*wg.Device{name: {
+			Name: name, Index: 1, PrivateKey: priv, PublicKey: priv.PublicKey(), ListenPort: 51820,
+			Peers: []wg.Peer{{PublicKey: peer.PublicKey()}},
+		}}}
+		conn := newStunConn(mapping)
+		cfg := &config.Config{STUN: []string{"198.51.100.1:3478"}, Socket: "/nonexistent"}
+		d := New(cfg, "test", logfmt.New(io.Discard, nil), Deps{
+			WG:       fw,
+			OpenConn: func(uint16, bool, uint32, config.Interface) (stun.Conn, error) { return conn, nil },
+			Now:      clk.now,
+			Rand:     rand.Reader,
+		})
+		ic := config.Interface{Name: name, Store: "s", Family: config.IPv4, Refresh: 5 * time.Minute, PingInterval: time.Second}
+		r := newRunner(d, settings{ic: ic, store: st, stun: cfg.STUN})
+		t.Cleanup(r.closePaths)
+		return &side{r: r, wg: fw, conn: conn, priv: priv, name: name}
+	}
+	a = mk("wga", pa, pb, "203.0.113.10:40001")
+	b = mk("wgb", pb, pa, "203.0.113.20:40002")
+	return a, b, st, clk
+}
+
+func (s *side) peerKey(o *side) wgtypes.Key { return o.priv.PublicKey() }
+
+// settle steps the runner and applies the results of the jobs it starts,
+// until a step starts none: one deterministic turn of the loop.
+func settle(ctx context.Context, r *runner) time.Duration {
+	for {
+		wait := r.step(ctx)
+		if r.inflight == 0 && !r.discovering {
+			return wait
+		}
+		for r.inflight > 0 || r.discovering {
+			r.apply(<-r.results)
+		}
+	}
+}
+
+func TestPairFindsEachOther(t *testing.T) {
+	a, b, _, clk := newPair(t)
+	ctx := context.Background()
+	settle(ctx, a.r) // publishes, finds no record of b yet
+	if p := a.wg.peer("wga", a.peerKey(b)); p.Endpoint.IsValid() {
+		t.Fatalf("a set an endpoint before b published: %v", p.Endpoint)
+	}
+	settle(ctx, b.r) // publishes, finds a's record, sets it
+	if got := b.wg.peer("wgb", b.peerKey(a)).Endpoint; got != netip.MustParseAddrPort("203.0.113.10:40001") {
+		t.Fatalf("b's endpoint for a = %v", got)
+	}
+	if len(b.conn.punches) != 1 || b.conn.punches[0].String() != "203.0.113.10:40001" {
+		t.Fatalf("b should punch towards a once on setting: %v", b.conn.punches)
+	}
+	wait := settle(ctx, a.r) // a's poll is not due yet
+	if wait <= 0 || wait > pollFirst {
+		t.Fatalf("a's next wake in %v, want within the first poll interval", wait)
+	}
+	clk.advance(wait)
+	settle(ctx, a.r)
+	if got := a.wg.peer("wga", a.peerKey(b)).Endpoint; got != netip.MustParseAddrPort("203.0.113.20:40002") {
+		t.Fatalf("a's endpoint for b = %v", got)
+	}
+	st := a.r.d.board.snapshot()
+	if len(st.Interfaces) != 1 || st.Interfaces[0].IPv4.String() != "203.0.113.10:40001" ||
+		st.Interfaces[0].Peers[0].State != StateConnecting {
+		t.Fatalf("status: %+v", st)
+	}
+
+	// A handshake makes the peer connected and slows polling to the refresh.
+	a.wg.handshake("wga", a.peerKey(b), clk.t)
+	clk.advance(5 * time.Second)
+	wait = settle(ctx, a.r)
+	if s := a.r.peers[a.peerKey(b)].state; s != StateConnected {
+		t.Fatalf("state %s", s)
+	}
+	if wait != watchEvery {
+		t.Fatalf("next wake in %v, want the device watch (%v)", wait, watchEvery)
+	}
+	if next := a.r.peers[a.peerKey(b)].nextPoll.Sub(clk.t); next < time.Minute {
+		t.Fatalf("connected peer polled again in %v", next)
+	}
+}
+
+func TestGarbledRecordKeepsEndpoint(t *testing.T) {
+	a, b, st, clk := newPair(t)
+	ctx := context.Background()
+	settle(ctx, a.r)
+	settle(ctx, b.r)
+	good := b.wg.peer("wgb", b.peerKey(a)).Endpoint
+	if !good.IsValid() {
+		t.Fatal("no endpoint set")
+	}
+	key := record.Key(a.priv.PublicKey(), b.priv.PublicKey())
+	for _, bad := range []string{"zz-not-hex", "00", strings.Repeat("ab", 80)} {
+		st.Set(ctx, key, bad)
+		clk.advance(10 * time.Second)
+		settle(ctx, b.r)
+		p := b.r.peers[b.peerKey(a)]
+		if got := b.wg.peer("wgb", b.peerKey(a)).Endpoint; got != good {
+			t.Fatalf("%q replaced the endpoint: %v", bad, got)
+		}
+		if !strings.Contains(p.lastErr, "record does not open") {
+			t.Fatalf("%q: lastErr %q", bad, p.lastErr)
+		}
+	}
+}
+
+func TestOlderRecordRefused(t *testing.T) {
+	a, b, st, clk := newPair(t)
+	ctx := context.Background()
+	settle(ctx, a.r)
+	key := record.Key(a.priv.PublicKey(), b.priv.PublicKey())
+	old, _ := st.Get(ctx, key)   // sealed at clk.t
+	clk.advance(a.r.cfg.Refresh) // the refresh republishes a newer record
+	settle(ctx, a.r)
+	settle(ctx, b.r)
+	if !b.wg.peer("wgb", b.peerKey(a)).Endpoint.IsValid() {
+		t.Fatal("no endpoint from the newer record")
+	}
+	// Replay the older record with another address would be needed to move
+	// the endpoint; a replay of the old one must be refused outright.
+	st.Set(ctx, key, old)
+	clk.advance(10 * time.Second)
+	settle(ctx, b.r)
+	if p := b.r.peers[b.peerKey(a)]; !strings.Contains(p.lastErr, "record refused") {
+		t.Fatalf("replayed record: lastErr %q", p.lastErr)
+	}
+}
+
+func TestRecentHandshakeNotOverridden(t *testing.T) {
+	a, b, _, clk := newPair(t)
+	ctx := context.Background()
+	roamed := netip.MustParseAddrPort("203.0.113.10:61000") // where the peer's packets really come from
+	b.wg.mu.Lock()
+	b.wg.devs["wgb"].Peers[0].Endpoint = roamed
+	b.wg.devs["wgb"].Peers[0].LastHandshake = clk.t.Add(-30 * time.Second)
+	b.wg.mu.Unlock()
+	settle(ctx, a.r)
+	settle(ctx, b.r)
+	if got := b.wg.peer("wgb", b.peerKey(a)).Endpoint; got != roamed {
+		t.Fatalf("endpoint of a live tunnel replaced: %v", got)
+	}
+	if b.r.peers[b.peerKey(a)].state != StateConnected {
+		t.Fatalf("state %s", b.r.peers[b.peerKey(a)].state)
+	}
+	// Once the handshake is stale, the record's address is used.
+	clk.advance(rejectAfter)
+	b.r.peers[b.peerKey(a)].nextPoll = clk.t
+	settle(ctx, b.r)
+	if got := b.wg.peer("wgb", b.peerKey(a)).Endpoint; got.String() != "203.0.113.10:40001" {
+		t.Fatalf("stale tunnel not repaired: %v", got)
+	}
+}
+
+func TestMissingDeviceWaits(t *testing.T) {
+	a, _, _, _ := newPair(t)
+	a.r.cfg.Name = "wgnone"
+	if wait := settle(context.Background(), a.r); wait != deviceRetry {
+		t.Fatalf("wait %v", wait)
+	}
+	st := a.r.d.board.snapshot()
+	if st.Interfaces[0].State != "waiting" || !strings.Contains(st.Interfaces[0].Reason, "does not exist") {
+		t.Fatalf("status %+v", st.Interfaces[0])
+	}
+}
+
+func TestImpossibleSaysWhy(t *testing.T) {
+	tests := []struct {
+		name, ours, theirs, want string
+	}{
+		{"both symmetric", "symmetric", "symmetric", "both NATs are symmetric"},
+		{"ours symmetric", "symmetric", "cone", "this side's NAT is symmetric"},
+		{"theirs symmetric", "cone", "symmetric", "the peer's NAT is symmetric"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := &runner{class: natcheck.ParseHint(tt.ours)}
+			now := time.Unix(1_800_000_000, 0)
+			p := &peer{cand: netip.MustParseAddrPort("203.0.113.9:1"), setAt: now.Add(-impossibleWait), rec: record.Endpoints{NAT: tt.theirs}}
+			state, reason := r.connecting(p, now)
+			if state != StateImpossible || !strings.Contains(reason, tt.want) {
+				t.Fatalf("%s: %s", state, reason)
+			}
+			state, _ = r.connecting(p, now.Add(-time.Second))
+			if state != StateConnecting {
+				t.Fatalf("judged before the grace time: %s", state)
+			}
+		})
+	}
+}

@@ -1,0 +1,1271 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"sort"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
+
+	"github.com/wgstun/wgstun/src/internal/config"
+	"github.com/wgstun/wgstun/src/internal/logfmt"
+	"github.com/wgstun/wgstun/src/internal/natcheck"
+	"github.com/wgstun/wgstun/src/internal/portmap"
+	"github.com/wgstun/wgstun/src/internal/store"
+	"github.com/wgstun/wgstun/src/internal/wg"
+	"github.com/wgstun/wgstun/src/record"
+	"github.com/wgstun/wgstun/src/stun"
+)
+
+// Timing of the loop. Polls start fast so that two daemons started together
+// find each other's records within a second, and slow down to the refresh
+// interval once the tunnel is up. A tunnel that goes down is repaired at
+// once: the mapping is looked up again (then after 1 s, 2 s, 4 s ... up to
+// the refresh interval while the tunnel stays down) and the peer's record
+// is read at once, then after 0.25 s, 0.5 s, 1 s ... up to the refresh
+// interval, so that a record the peer republishes a moment later is seen
+// within a fraction of a second.
+const (
+	pollFirst      = 250 * time.Millisecond
+	pollCap        = 5 * time.Second  // while a peer is new or connecting
+	pollSlowCap    = 60 * time.Second // once connecting has lasted slowAfter
+	slowAfter      = time.Minute
+	repairFirst    = time.Second
+	deviceRetry    = 2 * time.Second
+	watchEvery     = 2 * time.Second // the device is re-read this often
+	discoverFirst  = time.Second
+	storeFirst     = time.Second // first retry after a store error
+	impossibleWait = 20 * time.Second
+	classifyWait   = time.Second            // per RFC 5780 test whose answer a NAT may filter
+	storeTimeout   = 30 * time.Second       // the plugins' own timeouts are shorter
+	reportEvery    = 250 * time.Millisecond // status board updates while jobs run
+)
+
+// path is one address family's packet path on WireGuard's port.
+type path struct {
+	conn   stun.Conn
+	client *stun.Client
+}
+
+func (p *path) close() {
+	p.client.Close()
+	p.conn.Close()
+}
+
+// settings is what a reload may change under a running runner.
+type settings struct {
+	ic    config.Interface
+	store store.Store
+	stun  []string
+}
+
+// runner drives one WireGuard interface. One goroutine owns all of its
+// state; store operations and STUN discovery run in their own goroutines
+// and hand their results back, so a hung store or a dead STUN server never
+// stops the watch over the tunnels.
+type runner struct {
+	d   *Daemon
+	set settings
+	cfg config.Interface // == set.ic
+	log *logfmt.Logger
+
+	results  chan result
+	reconf   chan settings
+	inflight int // store jobs running
+	pinger   Pinger
+	pingStop context.CancelFunc
+
+	dev      wg.Device
+	haveDev  bool
+	index    int // interface index, to notice a recreated interface
+	pub      wgtypes.Key
+	nextRead time.Time
+	paths    [2]*path // IPv4, IPv6
+	pathGen  int      // bumped whenever paths are reopened
+	port     uint16
+	mark     uint32
+	state    string // last interface state logged
+	reason   string
+
+	mapped          [2]netip.AddrPort
+	server          [2]netip.AddrPort
+	class           natcheck.Class // this side's NAT, as discovery last saw it
+	mappingMoved    bool           // the last discovery found a new mapping
+	discovering     bool
+	discoveredAt    time.Time
+	nextDiscover    time.Time
+	discoverBackoff time.Duration
+	discoverErr     string
+	refreshing      bool      // this discovery starts a refresh cycle
+	cycleStart      time.Time // of the refresh cycle under way
+	repairAt        time.Time // last discovery started for a repair
+	repairBackoff   time.Duration
+
+	ctx     context.Context // run's
+	pm      PortMapper      // nil unless port_mapping is on and the port is known
+	pmStop  context.CancelFunc
+	pmDone  chan struct{}
+	mapping portmap.Status             // what pm said last
+	hint    atomic.Pointer[netip.Addr] // STUN server that answered last (IPv4), for pm
+
+	storeErr string    // last store failure, logged once per change
+	full     bool      // the next step looks at every peer
+	reported time.Time // last status board update
+
+	peers    map[wgtypes.Key]*peer
+	notOnDev map[wgtypes.Key]bool // configured peers missing on the device, logged once
+}
+
+// peer is what the runner knows about one managed peer.
+type peer struct {
+	key wgtypes.Key
+
+	nextPoll    time.Time
+	pollBackoff time.Duration
+	polling     bool
+	polledAt    time.Time
+	nextPub     time.Time
+	pubBackoff  time.Duration
+	publishing  bool
+	published   time.Time
+	pubFailed   bool
+
+	rec      record.Endpoints
+	haveRec  bool
+	cand     netip.AddrPort // endpoint chosen from the record
+	setAt    time.Time
+	since    time.Time // start of the current not-connected stretch
+	wasUp    bool      // connected at some point
+	wg       wg.Peer
+	lastRx   time.Time // the device read that saw the receive counter grow
+	rxFrom   time.Time // the read before it: the bytes came after this
+	lastRead time.Time
+	external bool // someone else changed the endpoint
+	ping     netip.Addr
+	state    string
+	reason   string
+	lastErr  string
+	logged   string
+}
+
+// result is what a job hands back to the runner's goroutine.
+type result struct {
+	kind  int
+	peer  *peer
+	pub   wgtypes.Key // our public key when the job started
+	gen   int
+	val   string
+	err   error
+	found discovery
+}
+
+const (
+	jobPoll = iota
+	jobPublish
+	jobDiscover
+	jobClassify // found.class: the NAT class a refresh's RFC 5780 tests found
+)
+
+type discovery struct {
+	mapped, server [2]netip.AddrPort
+	ok             [2]bool
+	class          natcheck.Class
+	classified     bool
+	errs           []string
+}
+
+func newRunner(d *Daemon, set settings) *runner {
+	r := &runner{
+		d:        d,
+		results:  make(chan result, 64),
+		reconf:   make(chan settings, 1),
+		peers:    map[wgtypes.Key]*peer{},
+		notOnDev: map[wgtypes.Key]bool{},
+		log:      d.log.With("iface", set.ic.Name),
+	}
+	r.set, r.cfg = set, set.ic
+	return r
+}
+
+func (r *runner) now() time.Time { return r.d.deps.Now() }
+
+func (r *runner) run(ctx context.Context) {
+	r.ctx = ctx
+	defer r.closePaths()
+	defer r.d.board.remove(r.cfg.Name)
+	defer r.stopPinger()
+	r.startPinger(ctx)
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		var pingC, pmC <-chan struct{}
+		if r.pinger != nil {
+			pingC = r.pinger.Changed()
+		}
+		if r.pm != nil {
+			pmC = r.pm.Changed()
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case res := <-r.results:
+			r.apply(res)
+			r.drain()
+		case <-pingC:
+			r.nextRead = time.Time{} // see the handshake and counters that go with it
+			r.full = true
+		case <-pmC:
+			r.mappingChanged()
+			r.full = true
+		case s := <-r.reconf:
+			r.reconfigure(ctx, s)
+		}
+		t.Stop()
+		t.Reset(r.step(ctx))
+	}
+}
+
+// drain applies every result already waiting, so that a burst of store
+// answers costs one step, not one each.
+func (r *runner) drain() {
+	for {
+		select {
+		case res := <-r.results:
+			r.apply(res)
+		default:
+			return
+		}
+	}
+}
+
+// step does whatever is due and returns how long to sleep.
+func (r *runner) step(ctx context.Context) time.Duration {
+	now := r.now()
+	// A full step looks at every peer: after a device read or a ping
+	// change. Steps for job results only start more jobs; the peer a result
+	// was for has been judged when it was applied. This keeps a refresh of
+	// many peers linear.
+	full := r.full
+	r.full = false
+	if !now.Before(r.nextRead) || !r.haveDev {
+		if !r.readDevice(now) {
+			r.nextRead = now.Add(deviceRetry)
+			return deviceRetry
+		}
+		r.nextRead = now.Add(watchEvery)
+		full = true
+	}
+	r.setState("up", "")
+
+	if full {
+		anyDown := false
+		for _, p := range r.peers {
+			r.judge(p, now) // may start a repair, which is due at once
+			anyDown = anyDown || p.state == StateDown
+		}
+		if !anyDown {
+			r.repairBackoff = 0
+		}
+	}
+	if !r.discovering && !now.Before(r.nextDiscover) {
+		r.startDiscover(ctx, now)
+	}
+	r.startJobs(ctx, now)
+	if full {
+		for _, p := range r.peers {
+			r.act(p, now)
+		}
+	}
+	r.endCycle(now)
+	if full || now.Sub(r.reported) >= reportEvery || r.inflight == 0 {
+		r.report()
+		r.reported = now
+	}
+	return max(r.nextWake().Sub(r.now()), 10*time.Millisecond)
+}
+
+// nextWake is the earliest time something is due. Running jobs wake the
+// runner themselves when they finish.
+func (r *runner) nextWake() time.Time {
+	next := r.nextRead
+	if !r.discovering && r.nextDiscover.Before(next) {
+		next = r.nextDiscover
+	}
+	if r.inflight < r.d.workers {
+		for _, p := range r.peers {
+			if t, ok := r.pollWanted(p); ok && t.Before(next) {
+				next = t
+			}
+			if t, ok := r.publishWanted(p); ok && t.Before(next) {
+				next = t
+			}
+		}
+	}
+	return next
+}
+
+// pollWanted says whether a read of p's record is wanted (none is running)
+// and from when.
+func (r *runner) pollWanted(p *peer) (time.Time, bool) {
+	return p.nextPoll, !p.polling
+}
+
+// publishWanted says whether p's record is to be written (the mapping is
+// known, the last one is out of date and no write is running) and from when.
+func (r *runner) publishWanted(p *peer) (time.Time, bool) {
+	return p.nextPub, !p.publishing && p.published.IsZero() && r.canPublish()
+}
+
+// readDevice reads the WireGuard device and follows what changed on it.
+// It reports false when the interface cannot be served now.
+func (r *runner) readDevice(now time.Time) bool {
+	dev, err := r.d.deps.WG.Device(r.cfg.Name)
+	switch {
+	case errors.Is(err, wg.ErrNoDevice):
+		return r.wait("the WireGuard interface does not exist (yet)")
+	case err != nil:
+		return r.wait(err.Error())
+	case dev.ListenPort == 0:
+		return r.wait("the WireGuard interface has no listen port")
+	case dev.PrivateKey == (wgtypes.Key{}):
+		return r.wait("the WireGuard interface has no private key")
+	}
+	recreated := r.index != 0 && dev.Index != r.index
+	if recreated {
+		r.log.Info("WireGuard interface was recreated; re-attaching", "index", dev.Index, "was", r.index)
+		if r.pinger != nil {
+			r.pinger.Reopen()
+		}
+	}
+	r.dev, r.haveDev, r.index = dev, true, dev.Index
+	if r.paths[0] == nil && r.paths[1] == nil || recreated || dev.ListenPort != r.port || dev.Mark != r.mark {
+		if r.port != 0 && dev.ListenPort != r.port {
+			r.log.Info("listen port changed", "was", r.port, "now", dev.ListenPort)
+		}
+		if err := r.openPaths(dev.ListenPort, dev.Mark); err != nil {
+			r.haveDev = false
+			return r.wait(err.Error())
+		}
+		r.nextDiscover = now
+	}
+	if dev.PublicKey != r.pub {
+		if r.pub != (wgtypes.Key{}) {
+			r.log.Info("private key changed; publishing and reading records under the new key", "public_key", dev.PublicKey.String())
+		}
+		r.pub = dev.PublicKey
+		for _, p := range r.peers {
+			p.published, p.nextPub, p.pubBackoff = time.Time{}, now, 0
+			p.nextPoll, p.pollBackoff = now, pollFirst
+		}
+	}
+	r.syncPeers(now)
+	return true
+}
+
+// wait records why the interface cannot be served now.
+func (r *runner) wait(reason string) bool {
+	r.closePaths()
+	r.haveDev = false
+	r.setState("waiting", reason)
+	r.d.board.update(r.cfg.Name, func(s *InterfaceStatus) {
+		s.State, s.Reason, s.Store = "waiting", reason, r.cfg.Store
+		s.Peers = nil
+	})
+	return false
+}
+
+func (r *runner) setState(state, reason string) {
+	if state == r.state && reason == r.reason {
+		return
+	}
+	r.state, r.reason = state, reason
+	if state == "up" {
+		r.log.Info("interface ready", "port", r.dev.ListenPort, "peers", len(r.dev.Peers))
+		return
+	}
+	r.log.Warn("interface waiting", "reason", reason)
+}
+
+func (r *runner) openPaths(port uint16, mark uint32) error {
+	r.closePaths()
+	for i, v6 := range []bool{false, true} {
+		if v6 && !r.cfg.Family.V6() || !v6 && !r.cfg.Family.V4() {
+			continue
+		}
+		c, err := r.d.deps.OpenConn(port, v6, mark, r.cfg)
+		if err != nil {
+			r.closePaths()
+			return fmt.Errorf("open packet path on port %d: %w", port, err)
+		}
+		r.paths[i] = &path{conn: c, client: stun.NewClient(c)}
+	}
+	r.port, r.mark = port, mark
+	r.pathGen++
+	r.startMapper()
+	return nil
+}
+
+func (r *runner) closePaths() {
+	r.stopMapper()
+	for i, p := range r.paths {
+		if p != nil {
+			p.close()
+			r.paths[i] = nil
+		}
+	}
+	r.port, r.mark = 0, 0
+}
+
+// startMapper starts the gateway port mapping of WireGuard's port when
+// the configuration asks for it (IPv4 only: NAT-PMP is IPv4, and an IPv6
+// address needs no mapping).
+func (r *runner) startMapper() {
+	if r.pm != nil || r.port == 0 || r.cfg.PortMapping == config.PortMapOff || r.cfg.PortMapping == "" ||
+		!r.cfg.Family.V4() || r.d.deps.NewPortMapper == nil || r.ctx == nil {
+		return
+	}
+	pm, err := r.d.deps.NewPortMapper(r.cfg, r.port, r.gatewayHint, r.log.With("port_mapping", r.cfg.PortMapping))
+	if err != nil {
+		r.log.Warn("port mapping unavailable; publishing what STUN sees", "err", err)
+		return
+	}
+	ctx, cancel := context.WithCancel(r.ctx)
+	r.pm, r.pmStop, r.pmDone = pm, cancel, make(chan struct{})
+	go func(done chan struct{}) {
+		defer close(done)
+		pm.Run(ctx)
+	}(r.pmDone)
+}
+
+// stopMapper stops the port mapper, which deletes the mapping (one
+// bounded try) before it returns, and falls back to STUN's mapping.
+func (r *runner) stopMapper() {
+	if r.pm == nil {
+		return
+	}
+	r.pmStop()
+	<-r.pmDone
+	r.pm, r.pmStop, r.pmDone = nil, nil, nil
+	if r.mapping.Mapped() {
+		r.mapping = portmap.Status{}
+		r.beginCycle(r.now(), true)
+	}
+	r.mapping = portmap.Status{}
+}
+
+func (r *runner) gatewayHint() netip.Addr {
+	if a := r.hint.Load(); a != nil {
+		return *a
+	}
+	return netip.Addr{}
+}
+
+// mappingChanged takes in the port mapper's news. A mapping, while the
+// gateway grants it, is what this side publishes for IPv4: it lets in
+// packets from any address and port, so even a peer behind a symmetric
+// NAT reaches it, whatever this side's NAT does otherwise. Losing it falls
+// back to STUN's mapping; either way every record is written again.
+func (r *runner) mappingChanged() {
+	if r.pm == nil {
+		return
+	}
+	st := r.pm.Status()
+	old := r.mapping
+	r.mapping = st
+	if st.External == old.External {
+		return
+	}
+	switch {
+	case st.Mapped():
+		r.log.Info("publishing the gateway's port mapping", "endpoint", st.External, "protocol", st.Protocol.String(),
+			"gateway", st.Gateway, "stun_saw", r.mapped[0])
+	default:
+		r.log.Warn("port mapping gone; publishing what STUN sees", "endpoint", r.mapped[0], "was", old.External, "err", st.Err)
+	}
+	r.beginCycle(r.now(), true)
+}
+
+// published4 is the IPv4 endpoint this side publishes: the gateway's
+// mapping when there is one, else STUN's.
+func (r *runner) published4() netip.AddrPort {
+	if r.mapping.Mapped() && r.mapping.External.Addr().Is4() {
+		return r.mapping.External
+	}
+	return r.mapped[0]
+}
+
+// effectiveClass is this side's NAT as peers meet it: with a gateway
+// mapping, open to every sender like an endpoint-independent mapping with
+// endpoint-independent filtering; otherwise what discovery found.
+func (r *runner) effectiveClass() natcheck.Class {
+	if r.mapping.Mapped() {
+		return natcheck.Class{Mapping: natcheck.EndpointIndependent, Filtering: natcheck.FilterNone}
+	}
+	return r.class
+}
+
+// syncPeers follows the device's peer list and each peer's counters.
+func (r *runner) syncPeers(now time.Time) {
+	want := map[wgtypes.Key]wg.Peer{}
+	if len(r.cfg.Peers) == 0 {
+		for _, p := range r.dev.Peers {
+			want[p.PublicKey] = p
+		}
+	} else {
+		for _, k := range r.cfg.Peers {
+			p, ok := r.dev.Peer(k)
+			if !ok {
+				if !r.notOnDev[k] {
+					r.notOnDev[k] = true
+					r.log.Warn("configured peer is not on the device; skipping it until it appears", "peer", k.String())
+				}
+				continue
+			}
+			if r.notOnDev[k] {
+				r.log.Info("configured peer appeared on the device", "peer", k.String())
+			}
+			delete(r.notOnDev, k)
+			want[k] = p
+		}
+	}
+	for k := range r.peers {
+		if _, ok := want[k]; !ok {
+			r.log.Info("peer left the device", "peer", k.String())
+			delete(r.peers, k)
+		}
+	}
+	for k, wp := range want {
+		p, ok := r.peers[k]
+		if !ok {
+			p = &peer{key: k, nextPoll: now, pollBackoff: pollFirst, nextPub: now, since: now, state: StateWaiting}
+			r.peers[k] = p
+			r.observe(p, wp, now, true)
+		} else {
+			r.observe(p, wp, now, false)
+		}
+		p.ping = r.cfg.Ping[k]
+	}
+}
+
+// observe takes in a fresh reading of a peer and works out why its endpoint
+// changed: WireGuard roams to where authenticated packets come from, so a
+// change without new received bytes was made by someone else (wg set,
+// wg setconf, netifd, a VyOS commit).
+func (r *runner) observe(p *peer, wp wg.Peer, now time.Time, first bool) {
+	old := p.wg
+	p.wg = wp
+	prevRead := p.lastRead
+	p.lastRead = now
+	if first {
+		p.lastRx, p.rxFrom = now, now
+		return
+	}
+	if wp.RxBytes > old.RxBytes {
+		p.lastRx, p.rxFrom = now, prevRead
+	}
+	reset := wp.RxBytes < old.RxBytes || !old.LastHandshake.IsZero() && wp.LastHandshake.IsZero()
+	if reset {
+		r.log.Info("peer was re-created on the device (counters and handshake reset)", "peer", p.key.String())
+	}
+	if wp.Endpoint == old.Endpoint {
+		return
+	}
+	switch {
+	case !wp.Endpoint.IsValid():
+		p.external = true
+		r.log.Info("peer's endpoint was removed by someone else", "peer", p.key.String(), "was", old.Endpoint)
+	case wp.RxBytes > old.RxBytes && !reset:
+		p.external = false
+		r.log.Debug("WireGuard roamed the peer", "peer", p.key.String(), "endpoint", wp.Endpoint, "was", old.Endpoint)
+	default:
+		p.external = true
+		r.log.Info("peer's endpoint was changed by someone else", "peer", p.key.String(), "endpoint", wp.Endpoint, "was", old.Endpoint)
+	}
+}
+
+// startDiscover asks the STUN servers for WireGuard's mapping, per family,
+// in the background. The mapping is handed back as soon as it is known, so
+// publishing never waits for the NAT's classification, which a refresh then
+// runs (jobClassify).
+func (r *runner) startDiscover(ctx context.Context, now time.Time) {
+	paths, gen, servers := r.paths, r.pathGen, r.set.stun
+	if paths[0] == nil && paths[1] == nil {
+		return
+	}
+	r.discovering = true
+	r.refreshing = !now.Before(r.discoveredAt.Add(r.cfg.Refresh)) || r.discoveredAt.IsZero()
+	// A repair needs the mapping fast: the server that answered last is
+	// asked first, and the NAT's class is left for the next refresh.
+	classify, last := r.refreshing, r.server
+	go func() {
+		var f discovery
+		var from [2][]netip.AddrPort // per family, the servers from the one that answered on
+		for i, p := range paths {
+			if p == nil {
+				continue
+			}
+			m, addrs, err := r.discoverFamily(ctx, p, i == 1, servers, last[i])
+			if err != nil {
+				f.errs = append(f.errs, err.Error())
+				continue
+			}
+			f.mapped[i], f.server[i], f.ok[i], from[i] = m, addrs[0], true, addrs
+		}
+		r.deliver(ctx, result{kind: jobDiscover, gen: gen, found: f})
+		if !classify {
+			return
+		}
+		// IPv4's NAT is the one that matters; IPv6's speaks only when
+		// there is no IPv4.
+		for i, p := range paths {
+			if !f.ok[i] {
+				continue
+			}
+			if class, ok := r.classify(ctx, p, from[i], f.mapped[i]); ok {
+				r.deliver(ctx, result{kind: jobClassify, gen: gen, found: discovery{class: class, classified: true}})
+				return
+			}
+		}
+	}()
+}
+
+// discoverFamily tries the servers in order, the one that answered last
+// (when given) first, and returns the mapping and the servers from the one
+// that answered onwards.
+func (r *runner) discoverFamily(ctx context.Context, p *path, v6 bool, servers []string, last netip.AddrPort) (mapped netip.AddrPort, from []netip.AddrPort, err error) {
+	var addrs []netip.AddrPort
+	var errs []string
+	for _, s := range servers {
+		a, err := r.d.deps.Resolve(ctx, s, v6)
+		if err != nil {
+			errs = append(errs, fmt.Sprintf("resolve %s: %v", s, err))
+		}
+		addrs = append(addrs, a...)
+	}
+	if len(addrs) == 0 {
+		errs = append(errs, "no "+familyName(btoi(v6))+" STUN server address")
+		return mapped, nil, errors.New(joinErrs(errs))
+	}
+	if i := slices.Index(addrs, last); i > 0 {
+		addrs = append(append([]netip.AddrPort{last}, addrs[:i]...), addrs[i+1:]...)
+	}
+	for i, a := range addrs {
+		m, err := p.client.Binding(ctx, a)
+		if err != nil {
+			errs = append(errs, fmt.Sprintf("%s: %v", a, err))
+			continue
+		}
+		return m, addrs[i:], nil
+	}
+	return mapped, nil, errors.New(joinErrs(errs))
+}
+
+// classify runs natcheck.Check from the servers that answered discovery:
+// the RFC 5780 tests when the first names an OTHER-ADDRESS, which adds two
+// requests whose answers the NAT may filter (so up to classifyWait more)
+// and one or two to the other address; otherwise the mapping a second
+// server at another address sees.
+func (r *runner) classify(ctx context.Context, p *path, servers []netip.AddrPort, mapped netip.AddrPort) (natcheck.Class, bool) {
+	res, err := natcheck.Check(ctx, p.client.Exchange, servers, natcheck.Options{Wait: classifyWait})
+	if err != nil {
+		r.log.Debug("NAT classification failed", "err", err)
+		return natcheck.Class{}, false
+	}
+	if res.Mapped != mapped && res.Mapped.IsValid() {
+		// The mapping moved between the two looks; the next refresh
+		// sees the new one.
+		r.log.Debug("mapping changed during classification", "was", mapped, "now", res.Mapped)
+	}
+	return res.Class, res.Class.Mapping != natcheck.MappingUnknown
+}
+
+// discovered takes in a finished discovery.
+func (r *runner) discovered(res result) {
+	r.discovering = false
+	now := r.now()
+	if res.gen != r.pathGen {
+		r.nextDiscover = now // the paths were reopened meanwhile
+		return
+	}
+	f := res.found
+	if !f.ok[0] && !f.ok[1] {
+		msg := "STUN failed: " + joinErrs(f.errs)
+		if msg != r.discoverErr {
+			r.log.Warn("discovery failed; keeping the last published mapping and retrying with backoff", "err", msg)
+		}
+		r.discoverErr = msg
+		r.discoverBackoff = min(max(2*r.discoverBackoff, discoverFirst), r.cfg.Refresh)
+		r.nextDiscover = now.Add(r.discoverBackoff)
+		if r.refreshing {
+			r.beginCycle(now, false)
+		}
+		return
+	}
+	if r.discoverErr != "" {
+		r.log.Info("discovery works again")
+	}
+	moved := false
+	for i := range f.ok {
+		if !f.ok[i] {
+			continue
+		}
+		if f.mapped[i] != r.mapped[i] {
+			moved = true
+			r.log.Info("discovered mapping", "family", familyName(i), "endpoint", f.mapped[i], "was", r.mapped[i], "server", f.server[i])
+		}
+		r.mapped[i], r.server[i] = f.mapped[i], f.server[i]
+		if i == 0 {
+			a := f.server[0].Addr()
+			if r.hint.Swap(&a) == nil && r.pm != nil && !r.mapping.Mapped() {
+				r.pm.Check() // the gateway may be found toward the server now
+			}
+		}
+	}
+	r.mappingMoved = moved
+	r.discoverErr = ""
+	r.discoverBackoff = 0
+	r.discoveredAt = now
+	r.nextDiscover = now.Add(r.cfg.Refresh)
+	if r.refreshing || moved {
+		r.beginCycle(now, true)
+	}
+}
+
+// classified takes in the NAT class a refresh found after its discovery;
+// a new class republishes every record with the new hint.
+func (r *runner) classified(res result) {
+	if res.gen != r.pathGen {
+		return
+	}
+	c := keepFiltering(r.class, res.found.class, r.mappingMoved)
+	if c == r.class {
+		return
+	}
+	r.log.Info("NAT class", "nat", c.Classic(), "mapping", c.Mapping.String(), "filtering", c.Filtering.String(),
+		"was", r.class.Classic())
+	r.class = c
+	r.beginCycle(r.now(), true)
+}
+
+// keepFiltering returns the class a refresh found, except that an
+// endpoint-independent NAT's address-dependent filtering is not overturned
+// by a later test that came through from the server's other address while
+// the mapping stayed: this port's own STUN packets to that address (the
+// mapping test, a second server) leave the filter open for it for the
+// NAT's timeout, so the later pass proves nothing. The verdict matters
+// less than it seems (with an endpoint-independent mapping the two
+// filterings allow the same peers), but the hint and status stay right.
+func keepFiltering(old, found natcheck.Class, moved bool) natcheck.Class {
+	if !moved && old.Mapping == natcheck.EndpointIndependent && found.Mapping == natcheck.EndpointIndependent &&
+		old.Filtering == natcheck.FilterAddress && found.Filtering == natcheck.FilterNone {
+		return old
+	}
+	return found
+}
+
+// beginCycle starts a refresh: every record is republished (when the
+// mapping is known) and read again.
+func (r *runner) beginCycle(now time.Time, publish bool) {
+	r.cycleStart = now
+	for _, p := range r.peers {
+		if publish {
+			p.published, p.nextPub, p.pubBackoff = time.Time{}, now, 0
+		}
+		if p.nextPoll.After(now) && now.Sub(p.polledAt) >= pollFirst {
+			p.nextPoll = now
+		}
+	}
+}
+
+// endCycle logs the end of a refresh cycle: every peer published and read.
+func (r *runner) endCycle(now time.Time) {
+	if r.cycleStart.IsZero() {
+		return
+	}
+	for _, p := range r.peers {
+		if p.polledAt.Before(r.cycleStart.Add(-pollFirst)) || p.publishing || p.polling ||
+			p.published.Before(r.cycleStart) && !p.pubFailed && r.canPublish() {
+			return
+		}
+	}
+	r.log.Debug("refresh done", "peers", len(r.peers), "took", now.Sub(r.cycleStart).Round(time.Millisecond))
+	r.cycleStart = time.Time{}
+}
+
+func (r *runner) canPublish() bool {
+	return r.published4().IsValid() || r.mapped[1].IsValid()
+}
+
+// startJobs starts the publishes and polls that are due, at most
+// d.workers at a time.
+func (r *runner) startJobs(ctx context.Context, now time.Time) {
+	if r.inflight >= r.d.workers {
+		return
+	}
+	due := func(at time.Time, ok bool) bool { return ok && !now.Before(at) }
+	var ready []*peer
+	for _, p := range r.peers {
+		if due(r.publishWanted(p)) || due(r.pollWanted(p)) {
+			ready = append(ready, p)
+		}
+	}
+	sort.Slice(ready, func(i, j int) bool { return ready[i].nextPoll.Before(ready[j].nextPoll) })
+	e := record.Endpoints{IPv4: r.published4(), IPv6: r.mapped[1], Time: now, NAT: r.effectiveClass().Hint()}
+	for _, p := range ready {
+		if due(r.publishWanted(p)) {
+			if r.inflight >= r.d.workers {
+				return
+			}
+			r.startPublish(ctx, p, e)
+		}
+		if due(r.pollWanted(p)) {
+			if r.inflight >= r.d.workers {
+				return
+			}
+			r.startPoll(ctx, p)
+		}
+	}
+}
+
+func (r *runner) startPublish(ctx context.Context, p *peer, e record.Endpoints) {
+	p.publishing = true
+	r.inflight++
+	priv, pub, st := r.dev.PrivateKey, r.dev.PublicKey, r.set.store
+	go func() {
+		key := record.Key(pub, p.key)
+		val, err := record.Seal(e, priv, p.key, r.d.deps.Rand)
+		if err == nil {
+			sctx, cancel := context.WithTimeout(ctx, storeTimeout)
+			err = st.Set(sctx, key, val)
+			cancel()
+		}
+		r.deliver(ctx, result{kind: jobPublish, peer: p, pub: pub, err: err})
+	}()
+}
+
+func (r *runner) startPoll(ctx context.Context, p *peer) {
+	p.polling = true
+	r.inflight++
+	pub, st := r.dev.PublicKey, r.set.store
+	go func() {
+		sctx, cancel := context.WithTimeout(ctx, storeTimeout)
+		val, err := st.Get(sctx, record.Key(p.key, pub))
+		cancel()
+		r.deliver(ctx, result{kind: jobPoll, peer: p, pub: pub, val: val, err: err})
+	}()
+}
+
+// deliver hands a job's result back, unless the runner has stopped.
+func (r *runner) deliver(ctx context.Context, res result) {
+	select {
+	case r.results <- res:
+	case <-ctx.Done():
+	}
+}
+
+// apply takes in a finished job.
+func (r *runner) apply(res result) {
+	switch res.kind {
+	case jobDiscover:
+		r.discovered(res)
+		return
+	case jobClassify:
+		r.classified(res)
+		return
+	}
+	r.inflight--
+	p := res.peer
+	now := r.now()
+	switch res.kind {
+	case jobPublish:
+		p.publishing = false
+	case jobPoll:
+		p.polling = false
+	}
+	if r.peers[p.key] != p || res.pub != r.pub {
+		return // the peer left, or our key changed, while the job ran
+	}
+	if res.err != nil && !errors.Is(res.err, store.ErrNotFound) {
+		r.storeFailed(res.err)
+	} else {
+		r.storeWorks()
+	}
+	switch res.kind {
+	case jobPublish:
+		if res.err != nil {
+			p.pubFailed = true
+			p.lastErr = "publish: " + res.err.Error()
+			p.pubBackoff = min(max(2*p.pubBackoff, storeFirst), r.cfg.Refresh)
+			p.nextPub = now.Add(p.pubBackoff)
+			return
+		}
+		if p.pubFailed {
+			p.lastErr = ""
+		}
+		p.pubFailed, p.pubBackoff = false, 0
+		p.published = now
+	case jobPoll:
+		p.polledAt = now
+		switch {
+		case errors.Is(res.err, store.ErrNotFound):
+			if !p.haveRec {
+				p.reason = "no record from the peer yet (store key " + record.Key(p.key, r.pub) + ")"
+			}
+			p.lastErr = ""
+		case res.err != nil:
+			p.lastErr = "read record: " + res.err.Error()
+		default:
+			r.accept(p, res.val, now)
+		}
+		r.judge(p, now)
+		r.act(p, now)
+		if p.state != StateConnected && p.cand.IsValid() && !p.setAt.Equal(now) {
+			r.punch(p.cand)
+		}
+		r.schedule(p, now)
+	}
+	r.logPeerErr(p)
+}
+
+// storeFailed logs a store failure once per change of message: with a
+// store down, every peer fails the same way, and one line says it.
+func (r *runner) storeFailed(err error) {
+	msg := err.Error()
+	if msg == r.storeErr {
+		return
+	}
+	r.storeErr = msg
+	r.log.Warn("store failing; endpoints in use are kept, retrying with backoff", "store", r.cfg.Store, "err", msg)
+}
+
+func (r *runner) storeWorks() {
+	if r.storeErr == "" {
+		return
+	}
+	r.storeErr = ""
+	r.log.Info("store works again", "store", r.cfg.Store)
+}
+
+// accept opens a record and, when it is good and not older than the last
+// one, makes its address the candidate endpoint.
+func (r *runner) accept(p *peer, val string, now time.Time) {
+	e, err := record.Open(val, r.dev.PrivateKey, p.key)
+	if err != nil {
+		p.lastErr = "record does not open: " + err.Error()
+		return
+	}
+	firstUntimed, err := r.d.guard.Accept(p.key, e)
+	if err != nil {
+		p.lastErr = "record refused: " + err.Error()
+		return
+	}
+	if firstUntimed {
+		r.log.Info("peer's record carries no timestamp (stunmesh-go?); accepted without replay protection", "peer", p.key.String())
+	}
+	p.lastErr = ""
+	p.rec, p.haveRec = e, true
+	cand := r.choose(e)
+	if !cand.IsValid() {
+		p.lastErr = "the peer's record has no address of a family this interface uses (" + string(r.cfg.Family) + ")"
+		return
+	}
+	if cand != p.cand && p.cand.IsValid() {
+		r.log.Info("peer published a new address", "peer", p.key.String(), "endpoint", cand, "was", p.cand)
+	}
+	p.cand = cand
+}
+
+// act sets the peer's endpoint when that is right (see shouldSet).
+func (r *runner) act(p *peer, now time.Time) {
+	if !shouldSet(p) {
+		return
+	}
+	if err := r.d.deps.WG.SetEndpoint(r.cfg.Name, p.key, p.cand); err != nil {
+		p.lastErr = err.Error()
+		r.logPeerErr(p)
+		return
+	}
+	r.log.Info("endpoint set", "peer", p.key.String(), "endpoint", p.cand, "was", p.wg.Endpoint)
+	p.wg.Endpoint, p.external = p.cand, false
+	p.setAt = now
+	r.punch(p.cand)
+}
+
+// choose picks the address to use from a peer's record: IPv6 when both
+// sides have it (no NAT to cross, usually), else IPv4.
+func (r *runner) choose(e record.Endpoints) netip.AddrPort {
+	if r.cfg.Family.V6() && e.IPv6.IsValid() && (r.paths[1] != nil || !r.cfg.Family.V4()) &&
+		(r.mapped[1].IsValid() || !e.IPv4.IsValid() || !r.cfg.Family.V4()) {
+		return e.IPv6
+	}
+	if r.cfg.Family.V4() && e.IPv4.IsValid() {
+		return e.IPv4
+	}
+	return netip.AddrPort{}
+}
+
+// punch sends one STUN indication from WireGuard's port to ep, so that this
+// side's NAT lets the peer's handshake in even if its first packets race ours.
+func (r *runner) punch(ep netip.AddrPort) {
+	p := r.paths[btoi(ep.Addr().Is6())]
+	if p == nil {
+		return
+	}
+	if err := p.conn.WriteTo(stun.AppendBindingIndication(nil, stun.NewTxID()), ep); err != nil {
+		r.log.Debug("punch failed", "endpoint", ep, "err", err)
+	}
+}
+
+// schedule sets the next poll: fast while the peer is new or connecting,
+// doubling up to the refresh interval while it is down, once per refresh
+// when it is connected.
+func (r *runner) schedule(p *peer, now time.Time) {
+	switch {
+	case p.state == StateConnected:
+		p.pollBackoff = pollFirst
+		p.nextPoll = now.Add(r.cfg.Refresh)
+		return
+	case p.state == StateDown:
+		p.nextPoll = now.Add(p.pollBackoff)
+		p.pollBackoff = min(2*p.pollBackoff, r.cfg.Refresh)
+		return
+	case p.state == StateImpossible:
+		// Nothing to hurry for: the peer's record is read once per
+		// refresh to see its NAT class change (ours changing starts a
+		// refresh cycle, which reads every record at once), and fast
+		// polling resumes from the start if the pair becomes possible.
+		p.pollBackoff = pollFirst
+		p.nextPoll = now.Add(r.cfg.Refresh)
+		return
+	}
+	limit := pollCap
+	if now.Sub(p.since) > slowAfter {
+		limit = min(pollSlowCap, r.cfg.Refresh)
+	}
+	p.nextPoll = now.Add(p.pollBackoff)
+	p.pollBackoff = min(2*p.pollBackoff, limit)
+}
+
+// repair starts over for a peer whose tunnel just went down: read its
+// record at once and then quickly, and look at our own mapping again in
+// case it moved (a new WAN address, a NAT reboot), which republishes.
+func (r *runner) repair(p *peer, now time.Time) {
+	p.nextPoll, p.pollBackoff = now, pollFirst
+	if r.discovering || now.Before(r.repairAt.Add(r.repairBackoff)) {
+		return
+	}
+	r.repairAt = now
+	r.repairBackoff = min(max(2*r.repairBackoff, repairFirst), r.cfg.Refresh)
+	r.nextDiscover = now
+	if r.pm != nil {
+		r.pm.Check() // the gateway may have restarted and lost the mapping
+	}
+}
+
+func (r *runner) logPeerErr(p *peer) {
+	if p.lastErr == p.logged {
+		return
+	}
+	old := p.logged
+	p.logged = p.lastErr
+	switch {
+	case p.lastErr == "":
+		r.log.Info("peer problem cleared", "peer", p.key.String())
+	case r.storeErr != "" && (strings.Contains(p.lastErr, r.storeErr) || strings.Contains(old, r.storeErr)):
+		// said once for the whole store
+	default:
+		r.log.Warn("peer problem", "peer", p.key.String(), "err", p.lastErr)
+	}
+}
+
+// reconfigure applies a reloaded configuration without dropping what the
+// runner knows: only what changed is redone.
+func (r *runner) reconfigure(ctx context.Context, s settings) {
+	old := r.set
+	r.set, r.cfg = s, s.ic
+	now := r.now()
+	r.nextRead = now
+	if old.ic.Family != s.ic.Family || !slices.Equal(old.ic.Capture, s.ic.Capture) ||
+		old.ic.FIB != s.ic.FIB || old.ic.BindInterface != s.ic.BindInterface {
+		r.closePaths()
+		r.mapped = [2]netip.AddrPort{}
+	}
+	if !slices.Equal(old.stun, s.stun) {
+		r.nextDiscover = now
+	}
+	if old.store != s.store {
+		r.storeErr = ""
+		for _, p := range r.peers {
+			p.published, p.nextPub, p.pubBackoff = time.Time{}, now, 0
+			p.nextPoll, p.pollBackoff = now, pollFirst
+		}
+	}
+	if old.ic.Refresh != s.ic.Refresh && !r.discoveredAt.IsZero() {
+		r.nextDiscover = r.discoveredAt.Add(s.ic.Refresh)
+	}
+	if old.ic.PortMapping != s.ic.PortMapping || old.ic.Gateway != s.ic.Gateway ||
+		old.ic.MappingLifetime != s.ic.MappingLifetime || old.ic.Refresh != s.ic.Refresh {
+		r.stopMapper()
+		r.startMapper()
+	}
+	if old.ic.PingInterval != s.ic.PingInterval || (len(old.ic.Ping) == 0) != (len(s.ic.Ping) == 0) {
+		r.stopPinger()
+		r.startPinger(ctx)
+	} else if r.pinger != nil {
+		r.pinger.SetTargets(pingTargets(s.ic))
+	}
+	r.log.Info("configuration reloaded")
+}
+
+func (r *runner) startPinger(ctx context.Context) {
+	if len(r.cfg.Ping) == 0 || r.d.deps.NewPinger == nil {
+		return
+	}
+	pg, err := r.d.deps.NewPinger(r.cfg.Name, r.cfg.PingInterval)
+	if err != nil {
+		r.log.Warn("ping watch unavailable; watching handshakes only", "err", err)
+		return
+	}
+	r.pinger = pg
+	r.pinger.SetTargets(pingTargets(r.cfg))
+	pctx, cancel := context.WithCancel(ctx)
+	r.pingStop = cancel
+	go r.pinger.Run(pctx)
+}
+
+func (r *runner) stopPinger() {
+	if r.pingStop != nil {
+		r.pingStop()
+	}
+	r.pinger, r.pingStop = nil, nil
+}
+
+func pingTargets(ic config.Interface) []netip.Addr {
+	out := make([]netip.Addr, 0, len(ic.Ping))
+	for _, a := range ic.Ping {
+		out = append(out, a)
+	}
+	slices.SortFunc(out, netip.Addr.Compare)
+	return slices.Compact(out)
+}
+
+// report publishes the runner's state to the status board.
+func (r *runner) report() {
+	keys := make([]wgtypes.Key, 0, len(r.peers))
+	for k := range r.peers {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return keys[i].String() < keys[j].String() })
+	peers := make([]PeerStatus, 0, len(keys))
+	for _, k := range keys {
+		p := r.peers[k]
+		ps := PeerStatus{
+			PublicKey:     k.String(),
+			State:         p.state,
+			Reason:        p.reason,
+			Published:     p.published,
+			Endpoint:      p.wg.Endpoint,
+			SetAt:         p.setAt,
+			LastHandshake: p.wg.LastHandshake,
+			LastError:     p.lastErr,
+		}
+		if p.haveRec {
+			ps.Record, ps.RecordTime, ps.PeerNAT = p.cand, p.rec.Time, p.rec.NAT
+		}
+		if p.ping.IsValid() && r.pinger != nil {
+			pr := r.pinger.Result(p.ping)
+			ps.Ping = p.ping.String()
+			ps.PingSent = pr.Sent
+			if pr.Sent > 0 {
+				ps.PingLoss = pr.Loss()
+			}
+			if !pr.LastReply.IsZero() {
+				ps.PingRTT = float64(pr.RTT.Microseconds()) / 1000
+			}
+			ps.PingError = pr.Err
+		}
+		switch {
+		case !p.wg.Endpoint.IsValid():
+		case p.setAt.IsZero():
+			ps.EndpointFrom = "device (not set by wgstun)"
+		case p.wg.Endpoint == p.cand:
+			ps.EndpointFrom = "peer's record"
+		case p.external:
+			ps.EndpointFrom = "set by someone else"
+		default:
+			ps.EndpointFrom = "WireGuard roaming (the peer's packets came from here)"
+		}
+		peers = append(peers, ps)
+	}
+	r.d.board.update(r.cfg.Name, func(s *InterfaceStatus) {
+		s.State, s.Reason = "up", ""
+		s.PublicKey = r.dev.PublicKey.String()
+		s.ListenPort = r.dev.ListenPort
+		s.Store = r.cfg.Store
+		s.StoreError = r.storeErr
+		s.IPv4, s.IPv6, s.NAT = r.mapped[0], r.mapped[1], r.class.Hint()
+		s.STUNServer = ""
+		for _, sv := range r.server {
+			if sv.IsValid() {
+				s.STUNServer = sv.String()
+				break
+			}
+		}
+		s.Discovered = r.discoveredAt
+		s.LastError = r.discoverErr
+		s.PortMapping, s.PortMapProtocol, s.PortMapGateway = "", "", ""
+		s.PortMapExternal, s.PortMapExpires, s.PortMapError = netip.AddrPort{}, time.Time{}, ""
+		if r.cfg.PortMapping != config.PortMapOff && r.cfg.PortMapping != "" {
+			s.PortMapping = r.cfg.PortMapping
+			m := r.mapping
+			if m.Protocol != 0 {
+				s.PortMapProtocol = m.Protocol.String()
+			}
+			if m.Gateway.IsValid() {
+				s.PortMapGateway = m.Gateway.String()
+			}
+			s.PortMapExternal, s.PortMapExpires, s.PortMapError = m.External, m.Expires, m.Err
+			if r.pm == nil && m.Err == "" {
+				s.PortMapError = "not running (needs IPv4 and WireGuard's port)"
+			}
+		}
+		s.Missing = nil // snapshots share the old slice
+		for k := range r.notOnDev {
+			s.Missing = append(s.Missing, k.String())
+		}
+		sort.Strings(s.Missing)
+		s.Peers = peers
+	})
+}
+
+func familyName(i int) string {
+	if i == 1 {
+		return "ipv6"
+	}
+	return "ipv4"
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func joinErrs(errs []string) string {
+	if len(errs) == 0 {
+		return "no servers"
+	}
+	out := errs[0]
+	for _, e := range errs[1:] {
+		out += "; " + e
+	}
+	return out
+}
