@@ -14,9 +14,9 @@ import (
 
 	"github.com/wgstun/wgstun/src/internal/capture"
 	"github.com/wgstun/wgstun/src/internal/config"
-	"github.com/wgstun/wgstun/src/internal/daemon"
 	"github.com/wgstun/wgstun/src/internal/jsonwire"
 	"github.com/wgstun/wgstun/src/internal/natcheck"
+	"github.com/wgstun/wgstun/src/internal/resolve"
 	"github.com/wgstun/wgstun/src/internal/wg"
 	"github.com/wgstun/wgstun/src/stun"
 )
@@ -114,7 +114,7 @@ func resolveServers(ctx context.Context, servers []string, v6 bool) ([]netip.Add
 	var out []netip.AddrPort
 	var errs []string
 	for _, s := range servers {
-		a, err := daemon.Resolve(ctx, s, v6)
+		a, err := resolve.HostPort(ctx, s, v6)
 		if err != nil {
 			errs = append(errs, fmt.Sprintf("%s: %v", s, err))
 		}

@@ -12,7 +12,6 @@ import (
 	"net"
 	"net/netip"
 	"slices"
-	"strconv"
 	"sync"
 	"time"
 
@@ -22,6 +21,7 @@ import (
 	"github.com/wgstun/wgstun/src/internal/logfmt"
 	"github.com/wgstun/wgstun/src/internal/ping"
 	"github.com/wgstun/wgstun/src/internal/portmap"
+	"github.com/wgstun/wgstun/src/internal/resolve"
 	"github.com/wgstun/wgstun/src/internal/store"
 	"github.com/wgstun/wgstun/src/internal/wg"
 	"github.com/wgstun/wgstun/src/record"
@@ -118,7 +118,7 @@ func New(cfg *config.Config, version string, log *logfmt.Logger, deps Deps) *Dae
 		deps.Rand = rand.Reader
 	}
 	if deps.Resolve == nil {
-		deps.Resolve = Resolve
+		deps.Resolve = resolve.HostPort
 	}
 	return &Daemon{
 		log:     log,
@@ -310,38 +310,4 @@ func ParseLevel(s string) logfmt.Level {
 		return logfmt.LevelInfo
 	}
 	return l
-}
-
-// Resolve looks up a STUN server's addresses of one family.
-func Resolve(ctx context.Context, hostport string, ipv6 bool) ([]netip.AddrPort, error) {
-	host, portStr, err := net.SplitHostPort(hostport)
-	if err != nil {
-		return nil, err
-	}
-	port, err := strconv.ParseUint(portStr, 10, 16)
-	if err != nil {
-		return nil, fmt.Errorf("port of %s: %w", hostport, err)
-	}
-	if a, err := netip.ParseAddr(host); err == nil {
-		a = a.Unmap()
-		if a.Is6() != ipv6 {
-			return nil, nil
-		}
-		return []netip.AddrPort{netip.AddrPortFrom(a, uint16(port))}, nil
-	}
-	network := "ip4"
-	if ipv6 {
-		network = "ip6"
-	}
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	addrs, err := net.DefaultResolver.LookupNetIP(ctx, network, host)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]netip.AddrPort, 0, len(addrs))
-	for _, a := range addrs {
-		out = append(out, netip.AddrPortFrom(a.Unmap(), uint16(port)))
-	}
-	return out, nil
 }
