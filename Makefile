@@ -5,6 +5,8 @@ GO      ?= go
 BIN     ?= bin/wgstun
 LDFLAGS := -s -w -buildid= -X main.version=$(VERSION)
 GOFLAGS_REPRO := -trimpath -buildvcs=false
+MODULE  := github.com/wgstun/wgstun
+GOIMPORTS ?= $(shell $(GO) env GOPATH)/bin/goimports
 
 export CGO_ENABLED ?= 0
 
@@ -19,7 +21,7 @@ help:
 	@echo "make test    every test: unit, fuzz seeds, lab and end-to-end (root for the lab)"
 	@echo "make demo    NAT lab demo: two NATed WireGuard peers connect through wgstun (root)"
 	@echo "make bench   connect time, binary sizes and RSS, as tables (root)"
-	@echo "make vet     go vet for linux, darwin, freebsd and windows, gofmt, shellcheck"
+	@echo "make vet     go vet for linux, darwin, freebsd and windows, gofmt, goimports, shellcheck"
 	@echo "make cross   compile the daemon for every target (FreeBSD with cgo when FREEBSD_CC is set)"
 	@echo "make crosstest  unit tests on mipsle, mips, arm (v7, v5), arm64, 386 under qemu, and a mipsel kernel-WireGuard guest (root)"
 	@echo "make vmtest  the end-to-end suite on kernel WireGuard in an x86_64 qemu guest (root)"
@@ -64,7 +66,9 @@ vet:
 		GOOS=$$os $(GO) vet ./... || exit 1; \
 		GOOS=$$os $(GO) vet -tags $(FULL_TAGS) ./src/cmd/wgstun/ || exit 1; \
 	done
-	@test -z "$$(gofmt -l src linuxraw bsdbpf scripts 2>/dev/null)" || { gofmt -l src linuxraw bsdbpf scripts; echo "gofmt needed"; exit 1; }
+	@test -z "$$(gofmt -l src linuxraw bsdbpf 2>/dev/null)" || { gofmt -l src linuxraw bsdbpf; echo "gofmt needed"; exit 1; }
+	@test -x "$(GOIMPORTS)" || { echo "goimports missing (scripts/deps.sh installs it)"; exit 1; }
+	@echo "goimports -local $(MODULE)"; test -z "$$($(GOIMPORTS) -local $(MODULE) -l src linuxraw bsdbpf)" || { $(GOIMPORTS) -local $(MODULE) -l src linuxraw bsdbpf; echo "goimports needed: $(GOIMPORTS) -local $(MODULE) -w FILE"; exit 1; }
 	@if command -v shellcheck >/dev/null; then echo "shellcheck scripts"; shellcheck -x scripts/*.sh scripts/lab/*.sh scripts/vm/*.sh $$(ls plugins/*.sh 2>/dev/null); \
 	else echo "shellcheck missing (scripts/deps.sh installs it)"; exit 1; fi
 

@@ -4,8 +4,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"github.com/wgstun/wgstun/src/rawudp"
 	"net/netip"
+
+	"github.com/wgstun/wgstun/src/rawudp"
 )
 
 // Reasons decode rejects a captured frame. ReadPackets drops such frames

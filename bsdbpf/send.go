@@ -4,9 +4,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"github.com/wgstun/wgstun/src/rawudp"
 	"net/netip"
 	"sync"
+
+	"github.com/wgstun/wgstun/src/rawudp"
 )
 
 // The send path. BSD systems deliver received UDP to sockets bound to the

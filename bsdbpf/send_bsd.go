@@ -3,11 +3,12 @@
 package bsdbpf
 
 import (
-	"github.com/wgstun/wgstun/src/rawudp"
 	"net"
 	"net/netip"
 	"os"
 	"syscall"
+
+	"github.com/wgstun/wgstun/src/rawudp"
 
 	"golang.org/x/sys/unix"
 )

@@ -3,10 +3,11 @@ package linuxraw
 import (
 	"errors"
 	"fmt"
-	"github.com/wgstun/wgstun/src/rawudp"
 	"net/netip"
 	"sync"
 	"time"
+
+	"github.com/wgstun/wgstun/src/rawudp"
 )
 
 // ErrNotSupported is returned (wrapped) by Listen on systems other than Linux.

@@ -4,7 +4,6 @@ package linuxraw
 
 import (
 	"fmt"
-	"github.com/wgstun/wgstun/src/rawudp"
 	"net"
 	"net/netip"
 	"os"
@@ -12,6 +11,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"unsafe"
+
+	"github.com/wgstun/wgstun/src/rawudp"
 
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"

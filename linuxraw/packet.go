@@ -2,8 +2,9 @@ package linuxraw
 
 import (
 	"errors"
-	"github.com/wgstun/wgstun/src/rawudp"
 	"net/netip"
+
+	"github.com/wgstun/wgstun/src/rawudp"
 )
 
 // Reasons the parser rejects a received packet. ReadFrom drops such packets

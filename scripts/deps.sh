@@ -42,4 +42,11 @@ if [ "$(printf '%s\n%s\n' "$need_go" "$have" | sort -V | head -n1)" != "$need_go
 	echo "deps.sh: Go $have is too old; $need_go or newer is required" >&2
 	exit 1
 fi
-echo "deps.sh: ready (go $have)"
+# goimports for `make vet`: a build tool, so it is installed with go install
+# (outside the daemon's go.mod), pinned, into GOPATH/bin.
+goimports_version=v0.52.0
+if [ "$(go version -m "$(go env GOPATH)/bin/goimports" 2>/dev/null | awk '$1 == "mod" { print $3 }')" != "$goimports_version" ]; then
+	echo "deps.sh: go install golang.org/x/tools/cmd/goimports@$goimports_version"
+	(cd / && GOFLAGS= go install "golang.org/x/tools/cmd/goimports@$goimports_version")
+fi
+echo "deps.sh: ready (go $have, goimports $goimports_version)"

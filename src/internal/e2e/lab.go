@@ -30,9 +30,10 @@ import (
 	"testing"
 	"time"
 
+	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
+
 	"github.com/wgstun/wgstun/src/internal/e2e/netns"
 	"github.com/wgstun/wgstun/src/internal/wg"
-	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 )
 
 // NAT types of lab.sh.

@@ -14,8 +14,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wgstun/wgstun/src/internal/logfmt"
 	"golang.org/x/sys/unix"
+
+	"github.com/wgstun/wgstun/src/internal/logfmt"
 )
 
 // kvExecPlugin is a file-backed key/value plugin in stunmesh-go's exec
