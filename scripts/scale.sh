@@ -12,8 +12,9 @@
 #
 # For each peer count N it builds, in two network namespaces of its own
 # (nothing routes out of them; everything is torn down on exit):
-#   host  wireguard-go with N peers (random keys from scripts/scalegen,
-#         allowed-ips 10.200.x.y/32, persistent-keepalive 25, no endpoint),
+#   host  wireguard-go with N peers (random keys from
+#         src/internal/tools/scalegen, allowed-ips 10.200.x.y/32,
+#         persistent-keepalive 25, no endpoint),
 #         and wgstun with a file store and refresh = "10s" (the minimum)
 #   srv   coturn, STUN only, on 198.51.100.1:3478, joined to host by a veth;
 #         it also swallows WireGuard's packets to the fake peer endpoints
@@ -195,7 +196,7 @@ else
 	bin=$tmp/wgstun
 	(cd "$root" && go build -o "$bin" ./src/cmd/wgstun) || die "build of the daemon failed"
 fi
-(cd "$root" && go build -o "$tmp/scalegen" ./scripts/scalegen) || die "build of scalegen failed"
+(cd "$root" && go build -o "$tmp/scalegen" ./src/internal/tools/scalegen) || die "build of scalegen failed"
 
 # --- namespaces and coturn -----------------------------------------------
 ip netns add "$ns_host"

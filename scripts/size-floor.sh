@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # size-floor.sh: how much of the linux/mipsle router binary is set by the
 # dependencies wgstun's design fixes, and how much is wgstun's own. Builds
-# the probe programs in scripts/sizefloor (each links one more fixed
-# dependency than the last) and wgstun itself, stripped and reproducible as
-# scripts/dist.sh builds them, and prints them as a table beside the budget
-# from scripts/size-budget.sh.
+# the probe programs in src/internal/tools/sizefloor (each links one more
+# fixed dependency than the last) and wgstun itself, stripped and
+# reproducible as scripts/dist.sh builds them, and prints them as a table
+# beside the budget from scripts/size-budget.sh.
 #
 #   scripts/size-floor.sh [GOARCH]    (default mipsle; GOMIPS=softfloat)
 set -euo pipefail
@@ -36,11 +36,11 @@ row() { # name what bytes
 	printf '| %s | %s | %s | %s | %s |\n' "$1" "$2" "$3" "$(mib "$3")" "$(($3 - prev))"
 	prev=$3
 }
-row hello "runtime, os" "$(size ./scripts/sizefloor/hello)"
-row fmt "+ fmt, reflect" "$(size ./scripts/sizefloor/fmt)"
-row net "+ net and its resolver" "$(size ./scripts/sizefloor/net)"
-row wgctrl "+ wgctrl (netlink, UAPI, crypto/ecdh)" "$(size ./scripts/sizefloor/wgctrl)"
-floor=$(size ./scripts/sizefloor/deps)
+row hello "runtime, os" "$(size ./src/internal/tools/sizefloor/hello)"
+row fmt "+ fmt, reflect" "$(size ./src/internal/tools/sizefloor/fmt)"
+row net "+ net and its resolver" "$(size ./src/internal/tools/sizefloor/net)"
+row wgctrl "+ wgctrl (netlink, UAPI, crypto/ecdh)" "$(size ./src/internal/tools/sizefloor/wgctrl)"
+floor=$(size ./src/internal/tools/sizefloor/deps)
 row deps "+ toml, x/net/bpf, x/sys/unix, nacl/box, os/exec" "$floor"
 own=$(size ./src/cmd/wgstun)
 row wgstun "+ wgstun's own code" "$own"
