@@ -325,6 +325,7 @@ func (e *Error) Error() string {
 
 // Load reads and validates the file at path.
 func Load(path string) (*Config, error) {
+	// The whole file, with no size limit; see decode.
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
@@ -334,6 +335,21 @@ func Load(path string) (*Config, error) {
 
 // Parse decodes and validates data; path is used in error messages.
 func Parse(path string, data []byte) (*Config, error) {
+	f, md, err := decode(path, data)
+	if err != nil {
+		return nil, err
+	}
+	return validate(path, data, f, md.Undecoded())
+}
+
+// decode is the one place a configuration's bytes meet the TOML decoder.
+// Every configuration comes through it: Load, `wgstun check`, and the
+// daemon's reload, which reads the file itself and calls Parse. Limits on
+// the input (its size, the nesting depth of its tables and arrays) belong
+// here; today there are none. A syntax or type error becomes an *Error
+// with one Problem carrying the line and key when the decoder gives them.
+// Unknown keys are not errors here: the caller reports md.Undecoded().
+func decode(path string, data []byte) (*file, toml.MetaData, error) {
 	var f file
 	md, err := toml.Decode(string(data), &f)
 	if err != nil {
@@ -346,14 +362,23 @@ func Parse(path string, data []byte) (*Config, error) {
 		} else {
 			p.Line, p.Key, p.Msg = splitDecodeError(p.Msg)
 		}
-		return nil, &Error{Problems: []Problem{p}}
+		return nil, md, &Error{Problems: []Problem{p}}
 	}
+	return &f, md, nil
+}
+
+// validate is the one function that checks a decoded file. It reports
+// every problem at once (unknown keys, bad values, dangling references),
+// sorted by line, as an *Error; otherwise it returns the resolved Config
+// with defaults applied. data is the file's text, scanned again only to
+// find the line of each key.
+func validate(path string, data []byte, f *file, undecoded []toml.Key) (*Config, error) {
 	loc := locate(string(data))
 	v := &validator{path: path, loc: loc}
-	for _, k := range md.Undecoded() {
+	for _, k := range undecoded {
 		v.unknown(k)
 	}
-	c := v.resolve(&f)
+	c := v.resolve(f)
 	if len(v.problems) > 0 {
 		sort.SliceStable(v.problems, func(i, j int) bool { return v.problems[i].Line < v.problems[j].Line })
 		return nil, &Error{Problems: v.problems}
