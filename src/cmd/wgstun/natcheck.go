@@ -145,7 +145,7 @@ func openCheckConn(iface string, v6 bool, ic config.Interface) (c stun.Conn, fro
 			return nil, "", 0, fmt.Errorf("open a UDP socket: %w", err)
 		}
 		lp := netip.MustParseAddrPort(u.LocalAddr().String()).Port()
-		return udpConn{u}, fmt.Sprintf("ephemeral UDP port %d", lp), lp, nil
+		return stun.NewUDPConn(u), fmt.Sprintf("ephemeral UDP port %d", lp), lp, nil
 	}
 	w, err := wg.Open()
 	if err != nil {
@@ -201,7 +201,7 @@ func hairpinTest(c stun.Conn, v6 bool) func(ctx context.Context, server netip.Ad
 			return false, fmt.Errorf("open a second socket: %w", err)
 		}
 		defer u.Close()
-		cl := stun.NewClient(udpConn{u})
+		cl := stun.NewClient(stun.NewUDPConn(u))
 		cl.RTO = 100 * time.Millisecond
 		m, err := cl.Binding(ctx, server)
 		cl.Close()
@@ -228,19 +228,6 @@ func hairpinTest(c stun.Conn, v6 bool) func(ctx context.Context, server netip.Ad
 			}
 		}
 	}
-}
-
-// udpConn is an ordinary UDP socket as a stun.Conn.
-type udpConn struct{ *net.UDPConn }
-
-func (u udpConn) WriteTo(p []byte, dst netip.AddrPort) error {
-	_, err := u.WriteToUDPAddrPort(p, dst)
-	return err
-}
-
-func (u udpConn) ReadFrom(b []byte) (int, netip.AddrPort, error) {
-	n, src, err := u.ReadFromUDPAddrPort(b)
-	return n, netip.AddrPortFrom(src.Addr().Unmap(), src.Port()), err
 }
 
 func changeWords(c stun.Change) string {
