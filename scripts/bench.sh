@@ -69,7 +69,10 @@ for t in "linux/mipsle GOOS=linux GOARCH=mipsle GOMIPS=softfloat" "linux/arm GOO
 	printf '| %s | %s | %s |\n' "$name" "$n" "$(awk -v n="$n" 'BEGIN {printf "%.2f", n/1048576}')"
 	[ "$name" = linux/mipsle ] && mips=$n
 done
-pion=$(build mipsle-pion GOOS=linux GOARCH=mipsle GOMIPS=softfloat GOFLAGS=-tags=pionsize)
+# The overlay adds src/internal/tools/pionsize/pionsize.go.txt to the main
+# package as src/cmd/wgstun/pionsize.go: one file that imports pion/stun.
+pion=$(build mipsle-pion GOOS=linux GOARCH=mipsle GOMIPS=softfloat \
+	GOFLAGS=-overlay=src/internal/tools/pionsize/overlay.json)
 printf '| linux/mipsle with pion/stun linked | %s | %s (+%s bytes, +%s%%) |\n\n' "$pion" \
 	"$(awk -v n="$pion" 'BEGIN {printf "%.2f", n/1048576}')" "$((pion - mips))" \
 	"$(awk -v a="$pion" -v b="$mips" 'BEGIN {printf "%.0f", (a-b)*100/b}')"
