@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"net/netip"
-	"os"
 	"strings"
 	"time"
 
@@ -85,8 +84,8 @@ func cmdNATCheck(args []string, stdout, stderr io.Writer) int {
 	client.RTO, client.Transmits = 100*time.Millisecond, 4
 	defer client.Close()
 	res, err := natcheck.Check(ctx, client.Exchange, addrs, natcheck.Options{
-		Local:   localAddrs(port, *v6),
-		Hairpin: hairpinTest(conn, *v6),
+		Local:   natcheck.LocalAddrs(port, *v6),
+		Hairpin: natcheck.HairpinTest(conn, *v6),
 	})
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
@@ -166,68 +165,6 @@ func openCheckConn(iface string, v6 bool, ic config.Interface) (c stun.Conn, fro
 		return nil, "", 0, fmt.Errorf("open the packet path on %s's port %d: %w", iface, dev.ListenPort, err)
 	}
 	return c, fmt.Sprintf("WireGuard port %d of %s", dev.ListenPort, iface), dev.ListenPort, nil
-}
-
-// localAddrs is every address of this host's interfaces with port: a
-// mapping equal to one of them means there is no NAT.
-func localAddrs(port uint16, v6 bool) []netip.AddrPort {
-	ifas, _ := net.InterfaceAddrs()
-	var out []netip.AddrPort
-	for _, a := range ifas {
-		n, ok := a.(*net.IPNet)
-		if !ok {
-			continue
-		}
-		ip, ok := netip.AddrFromSlice(n.IP)
-		if !ok || ip.Unmap().Is4() == v6 {
-			continue
-		}
-		out = append(out, netip.AddrPortFrom(ip.Unmap(), port))
-	}
-	return out
-}
-
-// hairpinTest sends, from the tested port, a Binding indication to the
-// public mapping of a second ephemeral socket; hairpinning is when it
-// arrives there through the NAT.
-func hairpinTest(c stun.Conn, v6 bool) func(ctx context.Context, server netip.AddrPort) (bool, error) {
-	return func(ctx context.Context, server netip.AddrPort) (bool, error) {
-		network := "udp4"
-		if v6 {
-			network = "udp6"
-		}
-		u, err := net.ListenUDP(network, nil)
-		if err != nil {
-			return false, fmt.Errorf("open a second socket: %w", err)
-		}
-		defer u.Close()
-		cl := stun.NewClient(stun.NewUDPConn(u))
-		cl.RTO = 100 * time.Millisecond
-		m, err := cl.Binding(ctx, server)
-		cl.Close()
-		if err != nil {
-			return false, fmt.Errorf("mapping of a second socket: %w", err)
-		}
-		probe := stun.AppendBindingIndication(nil, stun.NewTxID())
-		if err := c.WriteTo(probe, m); err != nil {
-			return false, fmt.Errorf("send to %s: %w", m, err)
-		}
-		deadline, _ := ctx.Deadline()
-		u.SetReadDeadline(deadline)
-		buf := make([]byte, 1500)
-		for {
-			n, _, err := u.ReadFromUDPAddrPort(buf)
-			if errors.Is(err, os.ErrDeadlineExceeded) {
-				return false, nil
-			}
-			if err != nil {
-				return false, err
-			}
-			if string(buf[:n]) == string(probe) {
-				return true, nil
-			}
-		}
-	}
 }
 
 func changeWords(c stun.Change) string {

@@ -1,12 +1,14 @@
 // Package natcheck classifies the NAT in front of a UDP port with the
 // tests of RFC 5780 §4.3 (mapping) and §4.4 (filtering) against a STUN
 // server that names its other address (OTHER-ADDRESS), falling back to
-// comparing the mappings several servers see when none does. It sends
-// nothing itself: Check takes the STUN round trip as a function, so the
-// same logic runs on an ephemeral socket, on WireGuard's own port through
-// the raw packet path, and against a scripted server in tests. The class's
-// words (RFC 4787 and RFC 3489 names, a record hint, whether two classes
-// can reach each other directly) live here too.
+// comparing the mappings several servers see when none does. Check sends
+// nothing itself: it takes the STUN round trip as a function, so the same
+// logic runs on an ephemeral socket, on WireGuard's own port through the
+// raw packet path, and against a scripted server in tests. For a check run
+// from this host, LocalAddrs lists its own addresses and HairpinTest runs
+// the hairpinning test from a second ephemeral socket. The class's words
+// (RFC 4787 and RFC 3489 names, a record hint, whether two classes can
+// reach each other directly) live here too.
 package natcheck
 
 import (
