@@ -22,12 +22,12 @@ PATH=$PATH:/usr/local/go/bin
 export CGO_ENABLED=0
 
 # Packages left out here, and why; each runs elsewhere.
-#   src/internal/e2e     the NAT lab (host, wireguard-go; x86 guest, kernel WireGuard)
-#   src/internal/wg      wgctrl speaks generic netlink, which qemu user mode does not
-#               emulate (malta guest)
-#   linuxraw    SO_ATTACH_FILTER and SO_MARK are not emulated (malta guest)
-#   scripts/... size probes with no tests
-excluded='/src/internal/e2e$|/src/internal/wg$|/linuxraw$|/scripts/|/src/internal/tools/'
+#   src/internal/e2e    the NAT lab (host, wireguard-go; x86 guest, kernel WireGuard)
+#   src/internal/wg     wgctrl speaks generic netlink, which qemu user mode does not
+#                       emulate (malta guest)
+#   linuxraw            SO_ATTACH_FILTER and SO_MARK are not emulated (malta guest)
+#   src/internal/tools  benchmark fixtures and size probes, with no tests
+excluded='/src/internal/e2e$|/src/internal/wg$|/linuxraw$|/src/internal/tools/'
 
 # Single tests that check an answer of the Linux kernel which qemu user mode
 # gives differently: "ARCHES PKG REGEX", ARCHES a comma list or *, REGEX for
