@@ -9,8 +9,6 @@ import (
 	"time"
 
 	pion "github.com/pion/stun/v3"
-
-	"github.com/wgstun/wgstun/src/internal/daemon"
 )
 
 // fakeSTUN answers Binding requests on 127.0.0.1 with the sender's address
@@ -132,30 +130,6 @@ func TestNATCheckErrors(t *testing.T) {
 			code := run(append([]string{"nat-check"}, tt.args...), &out, &errb)
 			if code != tt.code || !strings.Contains(errb.String(), tt.want) {
 				t.Errorf("exit %d, stderr %q; want %d and %q", code, errb.String(), tt.code, tt.want)
-			}
-		})
-	}
-}
-
-// TestStatusNATWords: `wgstun status` names this side's NAT as nat-check
-// does and prints the peer's reason, which says why no direct path exists.
-func TestStatusNATWords(t *testing.T) {
-	for _, tt := range []struct{ hint, want string }{
-		{"eim+apdf", "NAT port-restricted cone: endpoint-independent mapping, address-and-port-dependent filtering)"},
-		{"symmetric", "NAT symmetric)"},
-		{"cone", "NAT cone)"},
-		{"something-new", "NAT something-new)"},
-	} {
-		t.Run(tt.hint, func(t *testing.T) {
-			why := "no direct path: the peer is symmetric (address-and-port-dependent mapping) and this side filters by address and port; enable port_mapping on either gateway or use a relay"
-			st := daemon.Status{Interfaces: []daemon.InterfaceStatus{{
-				Name: "wg0", State: "up", IPv4: netip.MustParseAddrPort("203.0.113.10:51820"), NAT: tt.hint,
-				Peers: []daemon.PeerStatus{{PublicKey: "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", State: daemon.StateImpossible, Reason: why}},
-			}}}
-			var b strings.Builder
-			printStatus(&b, &st)
-			if !strings.Contains(b.String(), tt.want) || !strings.Contains(b.String(), "AAAAAAAA… impossible: "+why) {
-				t.Errorf("status lacks %q or the reason:\n%s", tt.want, b.String())
 			}
 		})
 	}

@@ -2,14 +2,11 @@ package main
 
 import (
 	"errors"
-	"net/netip"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/wgstun/wgstun/src/internal/capture"
 	"github.com/wgstun/wgstun/src/internal/config"
-	"github.com/wgstun/wgstun/src/internal/daemon"
 )
 
 func TestPrintPlanCapture(t *testing.T) {
@@ -110,51 +107,5 @@ func TestPrintCapture(t *testing.T) {
 	}
 	if len(calls) != 2 {
 		t.Errorf("listed %d times (%q), want 2: the same list and family is read once", len(calls), calls)
-	}
-}
-
-func TestPrintStatusPortMapping(t *testing.T) {
-	now := time.Now()
-	base := daemon.InterfaceStatus{Name: "wg0", State: "up", ListenPort: 51820, Store: "s",
-		IPv4: netip.MustParseAddrPort("203.0.113.10:40001"), NAT: "apdm+apdf", STUNServer: "198.51.100.1:3478",
-		Discovered: now, PortMapping: "auto"}
-	mapped := base
-	mapped.PortMapProtocol, mapped.PortMapGateway = "NAT-PMP", "192.168.10.1"
-	mapped.PortMapExternal = netip.MustParseAddrPort("203.0.113.10:51820")
-	mapped.PortMapExpires = now.Add(time.Hour + 30*time.Second)
-	refused := base
-	refused.PortMapProtocol, refused.PortMapGateway = "PCP", "192.168.10.1"
-	refused.PortMapError = "gateway 192.168.10.1 reports ADDRESS_MISMATCH: we are behind another NAT (CGNAT?); port mapping cannot help"
-	tests := []struct {
-		name string
-		ifc  daemon.InterfaceStatus
-		want []string
-	}{
-		{name: "mapped", ifc: mapped, want: []string{
-			"  published 203.0.113.10:51820 (gateway port mapping)\n",
-			"  STUN sees 203.0.113.10:40001 (from 198.51.100.1:3478, 0s ago, NAT symmetric: address-and-port-dependent mapping, address-and-port-dependent filtering)\n",
-			"  port mapping (auto): NAT-PMP via gateway 192.168.10.1, external 203.0.113.10:51820, 1h0m",
-		}},
-		{name: "refused", ifc: refused, want: []string{
-			"  published 203.0.113.10:40001 (from 198.51.100.1:3478",
-			"  port mapping (auto): none: gateway 192.168.10.1 reports ADDRESS_MISMATCH: we are behind another NAT (CGNAT?); port mapping cannot help\n",
-		}},
-		{name: "starting", ifc: base, want: []string{"  port mapping (auto): none yet\n"}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var b strings.Builder
-			printStatus(&b, &daemon.Status{Version: "t", Started: now, Interfaces: []daemon.InterfaceStatus{tt.ifc}})
-			for _, w := range tt.want {
-				if !strings.Contains(b.String(), w) {
-					t.Errorf("missing %q in\n%s", w, b.String())
-				}
-			}
-		})
-	}
-	var b strings.Builder
-	printStatus(&b, &daemon.Status{Version: "t", Started: now, Interfaces: []daemon.InterfaceStatus{{Name: "wg0", State: "up", Peers: []daemon.PeerStatus{}}}})
-	if strings.Contains(b.String(), "port mapping") {
-		t.Errorf("port mapping shown while off:\n%s", b.String())
 	}
 }
