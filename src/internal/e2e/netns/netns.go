@@ -11,7 +11,7 @@ import (
 )
 
 // ErrNotSupported: this OS has no network namespaces.
-var ErrNotSupported = errors.New("network namespaces are not supported on this OS")
+var ErrNotSupported = errors.New("netns: network namespaces are not supported on this OS")
 
 // Do locks the calling goroutine to its OS thread, moves the thread into
 // the named network namespace (/var/run/netns/NAME), runs fn and moves the
