@@ -301,8 +301,8 @@ func TestOlderRecordRefused(t *testing.T) {
 	ctx := context.Background()
 	settle(ctx, a.r)
 	key := record.Key(a.priv.PublicKey(), b.priv.PublicKey())
-	old, _ := st.Get(ctx, key)   // sealed at clk.t
-	clk.advance(a.r.cfg.Refresh) // the refresh republishes a newer record
+	old, _ := st.Get(ctx, key)      // sealed at clk.t
+	clk.advance(a.r.set.ic.Refresh) // the refresh republishes a newer record
 	settle(ctx, a.r)
 	settle(ctx, b.r)
 	if !b.wg.peer("wgb", b.peerKey(a)).Endpoint.IsValid() {
@@ -345,7 +345,7 @@ func TestRecentHandshakeNotOverridden(t *testing.T) {
 
 func TestMissingDeviceWaits(t *testing.T) {
 	a, _, _, _ := newPair(t)
-	a.r.cfg.Name = "wgnone"
+	a.r.set.ic.Name = "wgnone"
 	if wait := settle(context.Background(), a.r); wait != deviceRetry {
 		t.Fatalf("wait %v", wait)
 	}

@@ -32,7 +32,7 @@ func (r *runner) alive(p *peer, now time.Time) (bool, string) {
 	if p.ping.IsValid() && r.pinger != nil {
 		pr := r.pinger.Result(p.ping)
 		switch {
-		case pr.Failing() && p.rxFrom.After(pr.LastReply.Add(2*r.cfg.PingInterval)) && now.Sub(p.lastRx) < rxRecent &&
+		case pr.Failing() && p.rxFrom.After(pr.LastReply.Add(2*r.set.ic.PingInterval)) && now.Sub(p.lastRx) < rxRecent &&
 			!hs.IsZero() && now.Sub(hs) < rejectAfter:
 			// Bytes arrived well after the last ping reply (the counter
 			// grew between two reads both later than it, and later than

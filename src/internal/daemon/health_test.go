@@ -142,7 +142,7 @@ func withPing(s *side, target string) (*fakePinger, netip.Addr) {
 	fp := newFakePinger()
 	addr := netip.MustParseAddr(target)
 	s.r.pinger = fp
-	s.r.cfg.Ping = map[wgtypes.Key]netip.Addr{s.wg.devs[s.name].Peers[0].PublicKey: addr}
+	s.r.set.ic.Ping = map[wgtypes.Key]netip.Addr{s.wg.devs[s.name].Peers[0].PublicKey: addr}
 	for _, p := range s.r.peers {
 		p.ping = addr
 	}
@@ -498,7 +498,7 @@ func TestConfiguredPeerMissing(t *testing.T) {
 	a, b, _, clk := newPair(t)
 	ctx := context.Background()
 	ghost, _ := wgtypes.GeneratePrivateKey()
-	a.r.cfg.Peers = []wgtypes.Key{a.peerKey(b), ghost.PublicKey()}
+	a.r.set.ic.Peers = []wgtypes.Key{a.peerKey(b), ghost.PublicKey()}
 	settle(ctx, a.r)
 	st := a.r.d.board.snapshot()
 	if m := st.Interfaces[0].Missing; len(m) != 1 || m[0] != ghost.PublicKey().String() {

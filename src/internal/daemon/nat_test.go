@@ -101,8 +101,8 @@ func TestImpossibleBacksOff(t *testing.T) {
 	if pb.state != StateImpossible || !strings.Contains(pb.reason, "this side is symmetric") {
 		t.Fatalf("b: %s %q", pb.state, pb.reason)
 	}
-	if next := pb.nextPoll.Sub(clk.t); next != b.r.cfg.Refresh {
-		t.Fatalf("b polls an impossible peer again in %v, want the refresh %v", next, b.r.cfg.Refresh)
+	if next := pb.nextPoll.Sub(clk.t); next != b.r.set.ic.Refresh {
+		t.Fatalf("b polls an impossible peer again in %v, want the refresh %v", next, b.r.set.ic.Refresh)
 	}
 	ps := b.r.d.board.snapshot().Interfaces[0].Peers[0]
 	if ps.State != StateImpossible || ps.Reason != pb.reason || ps.PeerNAT != "eim+apdf" {
@@ -116,7 +116,7 @@ func TestImpossibleBacksOff(t *testing.T) {
 	// a's NAT becomes a full cone; at b's next look (one refresh later)
 	// the pair is possible and polling is fast again.
 	a.r.class = natcheck.Class{Mapping: natcheck.EndpointIndependent, Filtering: natcheck.FilterNone}
-	clk.advance(a.r.cfg.Refresh)
+	clk.advance(a.r.set.ic.Refresh)
 	settle(ctx, a.r)
 	settle(ctx, b.r)
 	if pb.state != StateConnecting {

@@ -55,7 +55,6 @@ func withMapper(ctx context.Context, s *side, mode string) *[]*fakeMapper {
 		return f, nil
 	}
 	s.r.set.ic.PortMapping = mode
-	s.r.cfg = s.r.set.ic
 	s.r.ctx = ctx
 	return &made
 }
@@ -178,7 +177,6 @@ func TestPortMappingOff(t *testing.T) {
 			ctx := context.Background()
 			made := withMapper(ctx, a, tc.mode)
 			a.r.set.ic.Family = tc.family
-			a.r.cfg = a.r.set.ic
 			settle(ctx, a.r)
 			if len(*made) != 0 {
 				t.Errorf("a mapper was started")

@@ -72,7 +72,6 @@ type settings struct {
 type runner struct {
 	d   *Daemon
 	set settings
-	cfg config.Interface // == set.ic
 	log *logfmt.Logger
 
 	results  chan result
@@ -183,13 +182,13 @@ type discovery struct {
 func newRunner(d *Daemon, set settings) *runner {
 	r := &runner{
 		d:        d,
+		set:      set,
 		results:  make(chan result, 64),
 		reconf:   make(chan settings, 1),
 		peers:    map[wgtypes.Key]*peer{},
 		notOnDev: map[wgtypes.Key]bool{},
 		log:      d.log.With("iface", set.ic.Name),
 	}
-	r.set, r.cfg = set, set.ic
 	return r
 }
 
@@ -198,7 +197,7 @@ func (r *runner) now() time.Time { return r.d.deps.Now() }
 func (r *runner) run(ctx context.Context) {
 	r.ctx = ctx
 	defer r.closePaths()
-	defer r.d.board.remove(r.cfg.Name)
+	defer r.d.board.remove(r.set.ic.Name)
 	defer r.stopPinger()
 	r.startPinger(ctx)
 	t := time.NewTimer(0)
@@ -326,7 +325,7 @@ func (r *runner) publishWanted(p *peer) (time.Time, bool) {
 // readDevice reads the WireGuard device and follows what changed on it.
 // It reports false when the interface cannot be served now.
 func (r *runner) readDevice(now time.Time) bool {
-	dev, err := r.d.deps.WG.Device(r.cfg.Name)
+	dev, err := r.d.deps.WG.Device(r.set.ic.Name)
 	switch {
 	case errors.Is(err, wg.ErrNoDevice):
 		return r.wait("the WireGuard interface does not exist (yet)")
@@ -374,8 +373,8 @@ func (r *runner) wait(reason string) bool {
 	r.closePaths()
 	r.haveDev = false
 	r.setState("waiting", reason)
-	r.d.board.update(r.cfg.Name, func(s *InterfaceStatus) {
-		s.State, s.Reason, s.Store = "waiting", reason, r.cfg.Store
+	r.d.board.update(r.set.ic.Name, func(s *InterfaceStatus) {
+		s.State, s.Reason, s.Store = "waiting", reason, r.set.ic.Store
 		s.Peers = nil
 	})
 	return false
@@ -396,10 +395,10 @@ func (r *runner) setState(state, reason string) {
 func (r *runner) openPaths(port uint16, mark uint32) error {
 	r.closePaths()
 	for i, v6 := range []bool{false, true} {
-		if v6 && !r.cfg.Family.V6() || !v6 && !r.cfg.Family.V4() {
+		if v6 && !r.set.ic.Family.V6() || !v6 && !r.set.ic.Family.V4() {
 			continue
 		}
-		c, err := r.d.deps.OpenConn(port, v6, mark, r.cfg)
+		c, err := r.d.deps.OpenConn(port, v6, mark, r.set.ic)
 		if err != nil {
 			r.closePaths()
 			return fmt.Errorf("open packet path on port %d: %w", port, err)
@@ -427,11 +426,11 @@ func (r *runner) closePaths() {
 // the configuration asks for it (IPv4 only: NAT-PMP is IPv4, and an IPv6
 // address needs no mapping).
 func (r *runner) startMapper() {
-	if r.pm != nil || r.port == 0 || r.cfg.PortMapping == config.PortMapOff || r.cfg.PortMapping == "" ||
-		!r.cfg.Family.V4() || r.d.deps.NewPortMapper == nil || r.ctx == nil {
+	if r.pm != nil || r.port == 0 || r.set.ic.PortMapping == config.PortMapOff || r.set.ic.PortMapping == "" ||
+		!r.set.ic.Family.V4() || r.d.deps.NewPortMapper == nil || r.ctx == nil {
 		return
 	}
-	pm, err := r.d.deps.NewPortMapper(r.cfg, r.port, r.gatewayHint, r.log.With("port_mapping", r.cfg.PortMapping))
+	pm, err := r.d.deps.NewPortMapper(r.set.ic, r.port, r.gatewayHint, r.log.With("port_mapping", r.set.ic.PortMapping))
 	if err != nil {
 		r.log.Warn("port mapping unavailable; publishing what STUN sees", "err", err)
 		return
@@ -514,12 +513,12 @@ func (r *runner) effectiveClass() natcheck.Class {
 // syncPeers follows the device's peer list and each peer's counters.
 func (r *runner) syncPeers(now time.Time) {
 	want := map[wgtypes.Key]wg.Peer{}
-	if len(r.cfg.Peers) == 0 {
+	if len(r.set.ic.Peers) == 0 {
 		for _, p := range r.dev.Peers {
 			want[p.PublicKey] = p
 		}
 	} else {
-		for _, k := range r.cfg.Peers {
+		for _, k := range r.set.ic.Peers {
 			p, ok := r.dev.Peer(k)
 			if !ok {
 				if !r.notOnDev[k] {
@@ -550,7 +549,7 @@ func (r *runner) syncPeers(now time.Time) {
 		} else {
 			r.observe(p, wp, now, false)
 		}
-		p.ping = r.cfg.Ping[k]
+		p.ping = r.set.ic.Ping[k]
 	}
 }
 
@@ -600,7 +599,7 @@ func (r *runner) startDiscover(ctx context.Context, now time.Time) {
 		return
 	}
 	r.discovering = true
-	r.refreshing = !now.Before(r.discoveredAt.Add(r.cfg.Refresh)) || r.discoveredAt.IsZero()
+	r.refreshing = !now.Before(r.discoveredAt.Add(r.set.ic.Refresh)) || r.discoveredAt.IsZero()
 	// A repair needs the mapping fast: the server that answered last is
 	// asked first, and the NAT's class is left for the next refresh.
 	classify, last := r.refreshing, r.server
@@ -701,7 +700,7 @@ func (r *runner) discovered(res result) {
 			r.log.Warn("discovery failed; keeping the last published mapping and retrying with backoff", "err", msg)
 		}
 		r.discoverErr = msg
-		r.discoverBackoff = min(max(2*r.discoverBackoff, discoverFirst), r.cfg.Refresh)
+		r.discoverBackoff = min(max(2*r.discoverBackoff, discoverFirst), r.set.ic.Refresh)
 		r.nextDiscover = now.Add(r.discoverBackoff)
 		if r.refreshing {
 			r.beginCycle(now, false)
@@ -732,7 +731,7 @@ func (r *runner) discovered(res result) {
 	r.discoverErr = ""
 	r.discoverBackoff = 0
 	r.discoveredAt = now
-	r.nextDiscover = now.Add(r.cfg.Refresh)
+	r.nextDiscover = now.Add(r.set.ic.Refresh)
 	if r.refreshing || moved {
 		r.beginCycle(now, true)
 	}
@@ -902,7 +901,7 @@ func (r *runner) apply(res result) {
 		if res.err != nil {
 			p.pubFailed = true
 			p.lastErr = "publish: " + res.err.Error()
-			p.pubBackoff = min(max(2*p.pubBackoff, storeFirst), r.cfg.Refresh)
+			p.pubBackoff = min(max(2*p.pubBackoff, storeFirst), r.set.ic.Refresh)
 			p.nextPub = now.Add(p.pubBackoff)
 			return
 		}
@@ -942,7 +941,7 @@ func (r *runner) storeFailed(err error) {
 		return
 	}
 	r.storeErr = msg
-	r.log.Warn("store failing; endpoints in use are kept, retrying with backoff", "store", r.cfg.Store, "err", msg)
+	r.log.Warn("store failing; endpoints in use are kept, retrying with backoff", "store", r.set.ic.Store, "err", msg)
 }
 
 func (r *runner) storeWorks() {
@@ -950,7 +949,7 @@ func (r *runner) storeWorks() {
 		return
 	}
 	r.storeErr = ""
-	r.log.Info("store works again", "store", r.cfg.Store)
+	r.log.Info("store works again", "store", r.set.ic.Store)
 }
 
 // accept opens a record and, when it is good and not older than the last
@@ -973,7 +972,7 @@ func (r *runner) accept(p *peer, val string, now time.Time) {
 	p.rec, p.haveRec = e, true
 	cand := r.choose(e)
 	if !cand.IsValid() {
-		p.lastErr = "the peer's record has no address of a family this interface uses (" + string(r.cfg.Family) + ")"
+		p.lastErr = "the peer's record has no address of a family this interface uses (" + string(r.set.ic.Family) + ")"
 		return
 	}
 	if cand != p.cand && p.cand.IsValid() {
@@ -987,7 +986,7 @@ func (r *runner) act(p *peer, now time.Time) {
 	if !shouldSet(p) {
 		return
 	}
-	if err := r.d.deps.WG.SetEndpoint(r.cfg.Name, p.key, p.cand); err != nil {
+	if err := r.d.deps.WG.SetEndpoint(r.set.ic.Name, p.key, p.cand); err != nil {
 		p.lastErr = err.Error()
 		r.logPeerErr(p)
 		return
@@ -1001,11 +1000,11 @@ func (r *runner) act(p *peer, now time.Time) {
 // choose picks the address to use from a peer's record: IPv6 when both
 // sides have it (no NAT to cross, usually), else IPv4.
 func (r *runner) choose(e record.Endpoints) netip.AddrPort {
-	if r.cfg.Family.V6() && e.IPv6.IsValid() && (r.paths[1] != nil || !r.cfg.Family.V4()) &&
-		(r.mapped[1].IsValid() || !e.IPv4.IsValid() || !r.cfg.Family.V4()) {
+	if r.set.ic.Family.V6() && e.IPv6.IsValid() && (r.paths[1] != nil || !r.set.ic.Family.V4()) &&
+		(r.mapped[1].IsValid() || !e.IPv4.IsValid() || !r.set.ic.Family.V4()) {
 		return e.IPv6
 	}
-	if r.cfg.Family.V4() && e.IPv4.IsValid() {
+	if r.set.ic.Family.V4() && e.IPv4.IsValid() {
 		return e.IPv4
 	}
 	return netip.AddrPort{}
@@ -1030,11 +1029,11 @@ func (r *runner) schedule(p *peer, now time.Time) {
 	switch {
 	case p.state == StateConnected:
 		p.pollBackoff = pollFirst
-		p.nextPoll = now.Add(r.cfg.Refresh)
+		p.nextPoll = now.Add(r.set.ic.Refresh)
 		return
 	case p.state == StateDown:
 		p.nextPoll = now.Add(p.pollBackoff)
-		p.pollBackoff = min(2*p.pollBackoff, r.cfg.Refresh)
+		p.pollBackoff = min(2*p.pollBackoff, r.set.ic.Refresh)
 		return
 	case p.state == StateImpossible:
 		// Nothing to hurry for: the peer's record is read once per
@@ -1042,12 +1041,12 @@ func (r *runner) schedule(p *peer, now time.Time) {
 		// refresh cycle, which reads every record at once), and fast
 		// polling resumes from the start if the pair becomes possible.
 		p.pollBackoff = pollFirst
-		p.nextPoll = now.Add(r.cfg.Refresh)
+		p.nextPoll = now.Add(r.set.ic.Refresh)
 		return
 	}
 	limit := pollCap
 	if now.Sub(p.since) > slowAfter {
-		limit = min(pollSlowCap, r.cfg.Refresh)
+		limit = min(pollSlowCap, r.set.ic.Refresh)
 	}
 	p.nextPoll = now.Add(p.pollBackoff)
 	p.pollBackoff = min(2*p.pollBackoff, limit)
@@ -1062,7 +1061,7 @@ func (r *runner) repair(p *peer, now time.Time) {
 		return
 	}
 	r.repairAt = now
-	r.repairBackoff = min(max(2*r.repairBackoff, repairFirst), r.cfg.Refresh)
+	r.repairBackoff = min(max(2*r.repairBackoff, repairFirst), r.set.ic.Refresh)
 	r.nextDiscover = now
 	if r.pm != nil {
 		r.pm.Check() // the gateway may have restarted and lost the mapping
@@ -1089,7 +1088,7 @@ func (r *runner) logPeerErr(p *peer) {
 // runner knows: only what changed is redone.
 func (r *runner) reconfigure(ctx context.Context, s settings) {
 	old := r.set
-	r.set, r.cfg = s, s.ic
+	r.set = s
 	now := r.now()
 	r.nextRead = now
 	if old.ic.Family != s.ic.Family || !slices.Equal(old.ic.Capture, s.ic.Capture) ||
@@ -1125,16 +1124,16 @@ func (r *runner) reconfigure(ctx context.Context, s settings) {
 }
 
 func (r *runner) startPinger(ctx context.Context) {
-	if len(r.cfg.Ping) == 0 || r.d.deps.NewPinger == nil {
+	if len(r.set.ic.Ping) == 0 || r.d.deps.NewPinger == nil {
 		return
 	}
-	pg, err := r.d.deps.NewPinger(r.cfg.Name, r.cfg.PingInterval)
+	pg, err := r.d.deps.NewPinger(r.set.ic.Name, r.set.ic.PingInterval)
 	if err != nil {
 		r.log.Warn("ping watch unavailable; watching handshakes only", "err", err)
 		return
 	}
 	r.pinger = pg
-	r.pinger.SetTargets(pingTargets(r.cfg))
+	r.pinger.SetTargets(pingTargets(r.set.ic))
 	pctx, cancel := context.WithCancel(ctx)
 	r.pingStop = cancel
 	go r.pinger.Run(pctx)
@@ -1204,11 +1203,11 @@ func (r *runner) report() {
 		}
 		peers = append(peers, ps)
 	}
-	r.d.board.update(r.cfg.Name, func(s *InterfaceStatus) {
+	r.d.board.update(r.set.ic.Name, func(s *InterfaceStatus) {
 		s.State, s.Reason = "up", ""
 		s.PublicKey = r.dev.PublicKey.String()
 		s.ListenPort = r.dev.ListenPort
-		s.Store = r.cfg.Store
+		s.Store = r.set.ic.Store
 		s.StoreError = r.storeErr
 		s.IPv4, s.IPv6, s.NAT = r.mapped[0], r.mapped[1], r.class.Hint()
 		s.STUNServer = ""
@@ -1222,8 +1221,8 @@ func (r *runner) report() {
 		s.LastError = r.discoverErr
 		s.PortMapping, s.PortMapProtocol, s.PortMapGateway = "", "", ""
 		s.PortMapExternal, s.PortMapExpires, s.PortMapError = netip.AddrPort{}, time.Time{}, ""
-		if r.cfg.PortMapping != config.PortMapOff && r.cfg.PortMapping != "" {
-			s.PortMapping = r.cfg.PortMapping
+		if r.set.ic.PortMapping != config.PortMapOff && r.set.ic.PortMapping != "" {
+			s.PortMapping = r.set.ic.PortMapping
 			m := r.mapping
 			if m.Protocol != 0 {
 				s.PortMapProtocol = m.Protocol.String()
