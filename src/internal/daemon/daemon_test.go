@@ -379,3 +379,34 @@ func TestImpossibleSaysWhy(t *testing.T) {
 		})
 	}
 }
+
+// TestDiscoveryErrorText pins the sentence status shows when every STUN
+// server fails: each failure, in order, on one line.
+func TestDiscoveryErrorText(t *testing.T) {
+	a, _, _, _ := newPair(t)
+	errNoHost := errors.New("no such host")
+	a.r.d.deps.Resolve = func(_ context.Context, hostport string, _ bool) ([]netip.AddrPort, error) {
+		return nil, errNoHost
+	}
+	a.r.set.stun = []string{"stun1.example:3478", "stun2.example:3478"}
+	settle(context.Background(), a.r)
+	want := "STUN failed: resolve stun1.example:3478: no such host; resolve stun2.example:3478: no such host; no ipv4 STUN server address"
+	if got := a.r.d.board.snapshot().Interfaces[0].LastError; got != want {
+		t.Fatalf("last_error %q, want %q", got, want)
+	}
+}
+
+// TestDiscoveryErrorIs checks that a family's failure keeps the errors it
+// is made of.
+func TestDiscoveryErrorIs(t *testing.T) {
+	a, _, _, _ := newPair(t)
+	errNoHost := errors.New("no such host")
+	a.r.d.deps.Resolve = func(context.Context, string, bool) ([]netip.AddrPort, error) { return nil, errNoHost }
+	_, _, err := a.r.discoverFamily(context.Background(), nil, false, []string{"stun1.example:3478"}, netip.AddrPort{})
+	if !errors.Is(err, errNoHost) {
+		t.Fatalf("%v does not match %v", err, errNoHost)
+	}
+	if got, want := oneLine(errors.Join(err, errors.New("ipv6 down"))), "resolve stun1.example:3478: no such host; no ipv4 STUN server address; ipv6 down"; got != want {
+		t.Fatalf("oneLine %q, want %q", got, want)
+	}
+}

@@ -176,7 +176,7 @@ type discovery struct {
 	ok             [2]bool
 	class          natcheck.Class
 	classified     bool
-	errs           []string
+	err            error // why each family that failed did, errors.Join'ed
 }
 
 func newRunner(d *Daemon, set settings) *runner {
@@ -606,17 +606,19 @@ func (r *runner) startDiscover(ctx context.Context, now time.Time) {
 	go func() {
 		var f discovery
 		var from [2][]netip.AddrPort // per family, the servers from the one that answered on
+		var errs []error
 		for i, p := range paths {
 			if p == nil {
 				continue
 			}
 			m, addrs, err := r.discoverFamily(ctx, p, i == 1, servers, last[i])
 			if err != nil {
-				f.errs = append(f.errs, err.Error())
+				errs = append(errs, err)
 				continue
 			}
 			f.mapped[i], f.server[i], f.ok[i], from[i] = m, addrs[0], true, addrs
 		}
+		f.err = errors.Join(errs...)
 		r.deliver(ctx, result{kind: jobDiscover, gen: gen, found: f})
 		if !classify {
 			return
@@ -640,17 +642,17 @@ func (r *runner) startDiscover(ctx context.Context, now time.Time) {
 // that answered onwards.
 func (r *runner) discoverFamily(ctx context.Context, p *path, v6 bool, servers []string, last netip.AddrPort) (mapped netip.AddrPort, from []netip.AddrPort, err error) {
 	var addrs []netip.AddrPort
-	var errs []string
+	var errs []error
 	for _, s := range servers {
 		a, err := r.d.deps.Resolve(ctx, s, v6)
 		if err != nil {
-			errs = append(errs, fmt.Sprintf("resolve %s: %v", s, err))
+			errs = append(errs, fmt.Errorf("resolve %s: %w", s, err))
 		}
 		addrs = append(addrs, a...)
 	}
 	if len(addrs) == 0 {
-		errs = append(errs, "no "+familyName(btoi(v6))+" STUN server address")
-		return mapped, nil, errors.New(joinErrs(errs))
+		errs = append(errs, errors.New("no "+familyName(btoi(v6))+" STUN server address"))
+		return mapped, nil, errors.Join(errs...)
 	}
 	if i := slices.Index(addrs, last); i > 0 {
 		addrs = append(append([]netip.AddrPort{last}, addrs[:i]...), addrs[i+1:]...)
@@ -658,12 +660,12 @@ func (r *runner) discoverFamily(ctx context.Context, p *path, v6 bool, servers [
 	for i, a := range addrs {
 		m, err := p.client.Binding(ctx, a)
 		if err != nil {
-			errs = append(errs, fmt.Sprintf("%s: %v", a, err))
+			errs = append(errs, fmt.Errorf("%s: %w", a, err))
 			continue
 		}
 		return m, addrs[i:], nil
 	}
-	return mapped, nil, errors.New(joinErrs(errs))
+	return mapped, nil, errors.Join(errs...)
 }
 
 // classify runs natcheck.Check from the servers that answered discovery:
@@ -695,7 +697,7 @@ func (r *runner) discovered(res result) {
 	}
 	f := res.found
 	if !f.ok[0] && !f.ok[1] {
-		msg := "STUN failed: " + joinErrs(f.errs)
+		msg := "STUN failed: " + oneLine(f.err)
 		if msg != r.discoverErr {
 			r.log.Warn("discovery failed; keeping the last published mapping and retrying with backoff", "err", msg)
 		}
@@ -1258,13 +1260,19 @@ func btoi(b bool) int {
 	return 0
 }
 
-func joinErrs(errs []string) string {
-	if len(errs) == 0 {
-		return "no servers"
+// oneLine is err's text as status and the log show it, on one line: the
+// errors an errors.Join holds are separated by "; ", not by the newlines
+// of Join's own Error.
+func oneLine(err error) string {
+	switch j := err.(type) {
+	case nil:
+		return ""
+	case interface{ Unwrap() []error }:
+		parts := make([]string, 0, len(j.Unwrap()))
+		for _, e := range j.Unwrap() {
+			parts = append(parts, oneLine(e))
+		}
+		return strings.Join(parts, "; ")
 	}
-	out := errs[0]
-	for _, e := range errs[1:] {
-		out += "; " + e
-	}
-	return out
+	return err.Error()
 }
