@@ -3,7 +3,6 @@ package daemon
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/netip"
 	"slices"
 	"sort"
@@ -46,17 +45,6 @@ const (
 	storeTimeout   = 30 * time.Second       // the plugins' own timeouts are shorter
 	reportEvery    = 250 * time.Millisecond // status board updates while jobs run
 )
-
-// path is one address family's packet path on WireGuard's port.
-type path struct {
-	conn   stun.Conn
-	client *stun.Client
-}
-
-func (p *path) close() {
-	p.client.Close()
-	p.conn.Close()
-}
 
 // settings is what a reload may change under a running runner.
 type settings struct {
@@ -170,14 +158,6 @@ const (
 	jobDiscover
 	jobClassify // found.class: the NAT class a refresh's RFC 5780 tests found
 )
-
-type discovery struct {
-	mapped, server [2]netip.AddrPort
-	ok             [2]bool
-	class          natcheck.Class
-	classified     bool
-	err            error // why each family that failed did, errors.Join'ed
-}
 
 func newRunner(d *Daemon, set settings) *runner {
 	r := &runner{
@@ -346,36 +326,6 @@ func (r *runner) setState(state, reason string) {
 	r.log.Warn("interface waiting", "reason", reason)
 }
 
-func (r *runner) openPaths(port uint16, mark uint32) error {
-	r.closePaths()
-	for i, v6 := range []bool{false, true} {
-		if v6 && !r.set.ic.Family.V6() || !v6 && !r.set.ic.Family.V4() {
-			continue
-		}
-		c, err := r.d.deps.OpenConn(port, v6, mark, r.set.ic)
-		if err != nil {
-			r.closePaths()
-			return fmt.Errorf("open packet path on port %d: %w", port, err)
-		}
-		r.paths[i] = &path{conn: c, client: stun.NewClient(c)}
-	}
-	r.port, r.mark = port, mark
-	r.pathGen++
-	r.startMapper()
-	return nil
-}
-
-func (r *runner) closePaths() {
-	r.stopMapper()
-	for i, p := range r.paths {
-		if p != nil {
-			p.close()
-			r.paths[i] = nil
-		}
-	}
-	r.port, r.mark = 0, 0
-}
-
 // startMapper starts the gateway port mapping of WireGuard's port when
 // the configuration asks for it (IPv4 only: NAT-PMP is IPv4, and an IPv6
 // address needs no mapping).
@@ -462,188 +412,6 @@ func (r *runner) effectiveClass() natcheck.Class {
 		return natcheck.Class{Mapping: natcheck.EndpointIndependent, Filtering: natcheck.FilterNone}
 	}
 	return r.class
-}
-
-// startDiscover asks the STUN servers for WireGuard's mapping, per family,
-// in the background. The mapping is handed back as soon as it is known, so
-// publishing never waits for the NAT's classification, which a refresh then
-// runs (jobClassify).
-func (r *runner) startDiscover(ctx context.Context, now time.Time) {
-	paths, gen, servers := r.paths, r.pathGen, r.set.stun
-	if paths[0] == nil && paths[1] == nil {
-		return
-	}
-	r.discovering = true
-	r.refreshing = !now.Before(r.discoveredAt.Add(r.set.ic.Refresh)) || r.discoveredAt.IsZero()
-	// A repair needs the mapping fast: the server that answered last is
-	// asked first, and the NAT's class is left for the next refresh.
-	classify, last := r.refreshing, r.server
-	go func() {
-		var f discovery
-		var from [2][]netip.AddrPort // per family, the servers from the one that answered on
-		var errs []error
-		for i, p := range paths {
-			if p == nil {
-				continue
-			}
-			m, addrs, err := r.discoverFamily(ctx, p, i == 1, servers, last[i])
-			if err != nil {
-				errs = append(errs, err)
-				continue
-			}
-			f.mapped[i], f.server[i], f.ok[i], from[i] = m, addrs[0], true, addrs
-		}
-		f.err = errors.Join(errs...)
-		r.deliver(ctx, result{kind: jobDiscover, gen: gen, found: f})
-		if !classify {
-			return
-		}
-		// IPv4's NAT is the one that matters; IPv6's speaks only when
-		// there is no IPv4.
-		for i, p := range paths {
-			if !f.ok[i] {
-				continue
-			}
-			if class, ok := r.classify(ctx, p, from[i], f.mapped[i]); ok {
-				r.deliver(ctx, result{kind: jobClassify, gen: gen, found: discovery{class: class, classified: true}})
-				return
-			}
-		}
-	}()
-}
-
-// discoverFamily tries the servers in order, the one that answered last
-// (when given) first, and returns the mapping and the servers from the one
-// that answered onwards.
-func (r *runner) discoverFamily(ctx context.Context, p *path, v6 bool, servers []string, last netip.AddrPort) (mapped netip.AddrPort, from []netip.AddrPort, err error) {
-	var addrs []netip.AddrPort
-	var errs []error
-	for _, s := range servers {
-		a, err := r.d.deps.Resolve(ctx, s, v6)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("resolve %s: %w", s, err))
-		}
-		addrs = append(addrs, a...)
-	}
-	if len(addrs) == 0 {
-		errs = append(errs, errors.New("no "+familyName(btoi(v6))+" STUN server address"))
-		return mapped, nil, errors.Join(errs...)
-	}
-	if i := slices.Index(addrs, last); i > 0 {
-		addrs = append(append([]netip.AddrPort{last}, addrs[:i]...), addrs[i+1:]...)
-	}
-	for i, a := range addrs {
-		m, err := p.client.Binding(ctx, a)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", a, err))
-			continue
-		}
-		return m, addrs[i:], nil
-	}
-	return mapped, nil, errors.Join(errs...)
-}
-
-// classify runs natcheck.Check from the servers that answered discovery:
-// the RFC 5780 tests when the first names an OTHER-ADDRESS, which adds two
-// requests whose answers the NAT may filter (so up to classifyWait more)
-// and one or two to the other address; otherwise the mapping a second
-// server at another address sees.
-func (r *runner) classify(ctx context.Context, p *path, servers []netip.AddrPort, mapped netip.AddrPort) (natcheck.Class, bool) {
-	res, err := natcheck.Check(ctx, p.client.Exchange, servers, natcheck.Options{Wait: classifyWait})
-	if err != nil {
-		r.log.Debug("NAT classification failed", "err", err)
-		return natcheck.Class{}, false
-	}
-	if res.Mapped != mapped && res.Mapped.IsValid() {
-		// The mapping moved between the two looks; the next refresh
-		// sees the new one.
-		r.log.Debug("mapping changed during classification", "was", mapped, "now", res.Mapped)
-	}
-	return res.Class, res.Class.Mapping != natcheck.MappingUnknown
-}
-
-// discovered takes in a finished discovery.
-func (r *runner) discovered(res result) {
-	r.discovering = false
-	now := r.now()
-	if res.gen != r.pathGen {
-		r.nextDiscover = now // the paths were reopened meanwhile
-		return
-	}
-	f := res.found
-	if !f.ok[0] && !f.ok[1] {
-		msg := "STUN failed: " + oneLine(f.err)
-		if msg != r.discoverErr {
-			r.log.Warn("discovery failed; keeping the last published mapping and retrying with backoff", "err", msg)
-		}
-		r.discoverErr = msg
-		r.discoverBackoff = min(max(2*r.discoverBackoff, discoverFirst), r.set.ic.Refresh)
-		r.nextDiscover = now.Add(r.discoverBackoff)
-		if r.refreshing {
-			r.beginCycle(now, false)
-		}
-		return
-	}
-	if r.discoverErr != "" {
-		r.log.Info("discovery works again")
-	}
-	moved := false
-	for i := range f.ok {
-		if !f.ok[i] {
-			continue
-		}
-		if f.mapped[i] != r.mapped[i] {
-			moved = true
-			r.log.Info("discovered mapping", "family", familyName(i), "endpoint", f.mapped[i], "was", r.mapped[i], "server", f.server[i])
-		}
-		r.mapped[i], r.server[i] = f.mapped[i], f.server[i]
-		if i == 0 {
-			a := f.server[0].Addr()
-			if r.hint.Swap(&a) == nil && r.pm != nil && !r.mapping.Mapped() {
-				r.pm.Check() // the gateway may be found toward the server now
-			}
-		}
-	}
-	r.mappingMoved = moved
-	r.discoverErr = ""
-	r.discoverBackoff = 0
-	r.discoveredAt = now
-	r.nextDiscover = now.Add(r.set.ic.Refresh)
-	if r.refreshing || moved {
-		r.beginCycle(now, true)
-	}
-}
-
-// classified takes in the NAT class a refresh found after its discovery;
-// a new class republishes every record with the new hint.
-func (r *runner) classified(res result) {
-	if res.gen != r.pathGen {
-		return
-	}
-	c := keepFiltering(r.class, res.found.class, r.mappingMoved)
-	if c == r.class {
-		return
-	}
-	r.log.Info("NAT class", "nat", c.Classic(), "mapping", c.Mapping.String(), "filtering", c.Filtering.String(),
-		"was", r.class.Classic())
-	r.class = c
-	r.beginCycle(r.now(), true)
-}
-
-// keepFiltering returns the class a refresh found, except that an
-// endpoint-independent NAT's address-dependent filtering is not overturned
-// by a later test that came through from the server's other address while
-// the mapping stayed: this port's own STUN packets to that address (the
-// mapping test, a second server) leave the filter open for it for the
-// NAT's timeout, so the later pass proves nothing. The verdict matters
-// less than it seems (with an endpoint-independent mapping the two
-// filterings allow the same peers), but the hint and status stay right.
-func keepFiltering(old, found natcheck.Class, moved bool) natcheck.Class {
-	if !moved && old.Mapping == natcheck.EndpointIndependent && found.Mapping == natcheck.EndpointIndependent &&
-		old.Filtering == natcheck.FilterAddress && found.Filtering == natcheck.FilterNone {
-		return old
-	}
-	return found
 }
 
 // beginCycle starts a refresh: every record is republished (when the
@@ -1119,35 +887,4 @@ func (r *runner) report() {
 		sort.Strings(s.Missing)
 		s.Peers = peers
 	})
-}
-
-func familyName(i int) string {
-	if i == 1 {
-		return "ipv6"
-	}
-	return "ipv4"
-}
-
-func btoi(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
-}
-
-// oneLine is err's text as status and the log show it, on one line: the
-// errors an errors.Join holds are separated by "; ", not by the newlines
-// of Join's own Error.
-func oneLine(err error) string {
-	switch j := err.(type) {
-	case nil:
-		return ""
-	case interface{ Unwrap() []error }:
-		parts := make([]string, 0, len(j.Unwrap()))
-		for _, e := range j.Unwrap() {
-			parts = append(parts, oneLine(e))
-		}
-		return strings.Join(parts, "; ")
-	}
-	return err.Error()
 }
