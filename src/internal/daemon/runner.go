@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"context"
-	"errors"
 	"net/netip"
 	"slices"
 	"sort"
@@ -141,24 +140,6 @@ type peer struct {
 	logged   string
 }
 
-// result is what a job hands back to the runner's goroutine.
-type result struct {
-	kind  int
-	peer  *peer
-	pub   wgtypes.Key // our public key when the job started
-	gen   int
-	val   string
-	err   error
-	found discovery
-}
-
-const (
-	jobPoll = iota
-	jobPublish
-	jobDiscover
-	jobClassify // found.class: the NAT class a refresh's RFC 5780 tests found
-)
-
 func newRunner(d *Daemon, set settings) *runner {
 	r := &runner{
 		d:        d,
@@ -290,18 +271,6 @@ func (r *runner) nextWake() time.Time {
 	return next
 }
 
-// pollWanted says whether a read of p's record is wanted (none is running)
-// and from when.
-func (r *runner) pollWanted(p *peer) (time.Time, bool) {
-	return p.nextPoll, !p.polling
-}
-
-// publishWanted says whether p's record is to be written (the mapping is
-// known, the last one is out of date and no write is running) and from when.
-func (r *runner) publishWanted(p *peer) (time.Time, bool) {
-	return p.nextPub, !p.publishing && p.published.IsZero() && r.canPublish()
-}
-
 // wait records why the interface cannot be served now.
 func (r *runner) wait(reason string) bool {
 	r.closePaths()
@@ -324,189 +293,6 @@ func (r *runner) setState(state, reason string) {
 		return
 	}
 	r.log.Warn("interface waiting", "reason", reason)
-}
-
-// beginCycle starts a refresh: every record is republished (when the
-// mapping is known) and read again.
-func (r *runner) beginCycle(now time.Time, publish bool) {
-	r.cycleStart = now
-	for _, p := range r.peers {
-		if publish {
-			p.published, p.nextPub, p.pubBackoff = time.Time{}, now, 0
-		}
-		if p.nextPoll.After(now) && now.Sub(p.polledAt) >= pollFirst {
-			p.nextPoll = now
-		}
-	}
-}
-
-// endCycle logs the end of a refresh cycle: every peer published and read.
-func (r *runner) endCycle(now time.Time) {
-	if r.cycleStart.IsZero() {
-		return
-	}
-	for _, p := range r.peers {
-		if p.polledAt.Before(r.cycleStart.Add(-pollFirst)) || p.publishing || p.polling ||
-			p.published.Before(r.cycleStart) && !p.pubFailed && r.canPublish() {
-			return
-		}
-	}
-	r.log.Debug("refresh done", "peers", len(r.peers), "took", now.Sub(r.cycleStart).Round(time.Millisecond))
-	r.cycleStart = time.Time{}
-}
-
-func (r *runner) canPublish() bool {
-	return r.published4().IsValid() || r.mapped[1].IsValid()
-}
-
-// startJobs starts the publishes and polls that are due, at most
-// d.workers at a time.
-func (r *runner) startJobs(ctx context.Context, now time.Time) {
-	if r.inflight >= r.d.workers {
-		return
-	}
-	due := func(at time.Time, ok bool) bool { return ok && !now.Before(at) }
-	var ready []*peer
-	for _, p := range r.peers {
-		if due(r.publishWanted(p)) || due(r.pollWanted(p)) {
-			ready = append(ready, p)
-		}
-	}
-	sort.Slice(ready, func(i, j int) bool { return ready[i].nextPoll.Before(ready[j].nextPoll) })
-	e := record.Endpoints{IPv4: r.published4(), IPv6: r.mapped[1], Time: now, NAT: r.effectiveClass().Hint()}
-	for _, p := range ready {
-		if due(r.publishWanted(p)) {
-			if r.inflight >= r.d.workers {
-				return
-			}
-			r.startPublish(ctx, p, e)
-		}
-		if due(r.pollWanted(p)) {
-			if r.inflight >= r.d.workers {
-				return
-			}
-			r.startPoll(ctx, p)
-		}
-	}
-}
-
-func (r *runner) startPublish(ctx context.Context, p *peer, e record.Endpoints) {
-	p.publishing = true
-	r.inflight++
-	priv, pub, st := r.dev.PrivateKey, r.dev.PublicKey, r.set.store
-	go func() {
-		key := record.Key(pub, p.key)
-		val, err := record.Seal(e, priv, p.key, r.d.deps.Rand)
-		if err == nil {
-			sctx, cancel := context.WithTimeout(ctx, storeTimeout)
-			err = st.Set(sctx, key, val)
-			cancel()
-		}
-		r.deliver(ctx, result{kind: jobPublish, peer: p, pub: pub, err: err})
-	}()
-}
-
-func (r *runner) startPoll(ctx context.Context, p *peer) {
-	p.polling = true
-	r.inflight++
-	pub, st := r.dev.PublicKey, r.set.store
-	go func() {
-		sctx, cancel := context.WithTimeout(ctx, storeTimeout)
-		val, err := st.Get(sctx, record.Key(p.key, pub))
-		cancel()
-		r.deliver(ctx, result{kind: jobPoll, peer: p, pub: pub, val: val, err: err})
-	}()
-}
-
-// deliver hands a job's result back, unless the runner has stopped.
-func (r *runner) deliver(ctx context.Context, res result) {
-	select {
-	case r.results <- res:
-	case <-ctx.Done():
-	}
-}
-
-// apply takes in a finished job.
-func (r *runner) apply(res result) {
-	switch res.kind {
-	case jobDiscover:
-		r.discovered(res)
-		return
-	case jobClassify:
-		r.classified(res)
-		return
-	}
-	r.inflight--
-	p := res.peer
-	now := r.now()
-	switch res.kind {
-	case jobPublish:
-		p.publishing = false
-	case jobPoll:
-		p.polling = false
-	}
-	if r.peers[p.key] != p || res.pub != r.pub {
-		return // the peer left, or our key changed, while the job ran
-	}
-	if res.err != nil && !errors.Is(res.err, store.ErrNotFound) {
-		r.storeFailed(res.err)
-	} else {
-		r.storeWorks()
-	}
-	switch res.kind {
-	case jobPublish:
-		if res.err != nil {
-			p.pubFailed = true
-			p.lastErr = "publish: " + res.err.Error()
-			p.pubBackoff = min(max(2*p.pubBackoff, storeFirst), r.set.ic.Refresh)
-			p.nextPub = now.Add(p.pubBackoff)
-			return
-		}
-		if p.pubFailed {
-			p.lastErr = ""
-		}
-		p.pubFailed, p.pubBackoff = false, 0
-		p.published = now
-	case jobPoll:
-		p.polledAt = now
-		switch {
-		case errors.Is(res.err, store.ErrNotFound):
-			if !p.haveRec {
-				p.reason = "no record from the peer yet (store key " + record.Key(p.key, r.pub) + ")"
-			}
-			p.lastErr = ""
-		case res.err != nil:
-			p.lastErr = "read record: " + res.err.Error()
-		default:
-			r.accept(p, res.val, now)
-		}
-		r.judge(p, now)
-		r.act(p, now)
-		if p.state != StateConnected && p.cand.IsValid() && !p.setAt.Equal(now) {
-			r.punch(p.cand)
-		}
-		r.schedule(p, now)
-	}
-	r.logPeerErr(p)
-}
-
-// storeFailed logs a store failure once per change of message: with a
-// store down, every peer fails the same way, and one line says it.
-func (r *runner) storeFailed(err error) {
-	msg := err.Error()
-	if msg == r.storeErr {
-		return
-	}
-	r.storeErr = msg
-	r.log.Warn("store failing; endpoints in use are kept, retrying with backoff", "store", r.set.ic.Store, "err", msg)
-}
-
-func (r *runner) storeWorks() {
-	if r.storeErr == "" {
-		return
-	}
-	r.storeErr = ""
-	r.log.Info("store works again", "store", r.set.ic.Store)
 }
 
 // accept opens a record and, when it is good and not older than the last
