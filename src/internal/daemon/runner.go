@@ -5,7 +5,6 @@ import (
 	"net/netip"
 	"slices"
 	"sort"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -18,7 +17,6 @@ import (
 	"github.com/wgstun/wgstun/src/internal/store"
 	"github.com/wgstun/wgstun/src/internal/wg"
 	"github.com/wgstun/wgstun/src/record"
-	"github.com/wgstun/wgstun/src/stun"
 )
 
 // Timing of the loop. Polls start fast so that two daemons started together
@@ -293,138 +291,6 @@ func (r *runner) setState(state, reason string) {
 		return
 	}
 	r.log.Warn("interface waiting", "reason", reason)
-}
-
-// accept opens a record and, when it is good and not older than the last
-// one, makes its address the candidate endpoint.
-func (r *runner) accept(p *peer, val string, now time.Time) {
-	e, err := record.Open(val, r.dev.PrivateKey, p.key)
-	if err != nil {
-		p.lastErr = "record does not open: " + err.Error()
-		return
-	}
-	firstUntimed, err := r.d.guard.Accept(p.key, e)
-	if err != nil {
-		p.lastErr = "record refused: " + err.Error()
-		return
-	}
-	if firstUntimed {
-		r.log.Info("peer's record carries no timestamp (stunmesh-go?); accepted without replay protection", "peer", p.key.String())
-	}
-	p.lastErr = ""
-	p.rec, p.haveRec = e, true
-	cand := r.choose(e)
-	if !cand.IsValid() {
-		p.lastErr = "the peer's record has no address of a family this interface uses (" + string(r.set.ic.Family) + ")"
-		return
-	}
-	if cand != p.cand && p.cand.IsValid() {
-		r.log.Info("peer published a new address", "peer", p.key.String(), "endpoint", cand, "was", p.cand)
-	}
-	p.cand = cand
-}
-
-// act sets the peer's endpoint when that is right (see shouldSet).
-func (r *runner) act(p *peer, now time.Time) {
-	if !shouldSet(p) {
-		return
-	}
-	if err := r.d.deps.WG.SetEndpoint(r.set.ic.Name, p.key, p.cand); err != nil {
-		p.lastErr = err.Error()
-		r.logPeerErr(p)
-		return
-	}
-	r.log.Info("endpoint set", "peer", p.key.String(), "endpoint", p.cand, "was", p.wg.Endpoint)
-	p.wg.Endpoint, p.external = p.cand, false
-	p.setAt = now
-	r.punch(p.cand)
-}
-
-// choose picks the address to use from a peer's record: IPv6 when both
-// sides have it (no NAT to cross, usually), else IPv4.
-func (r *runner) choose(e record.Endpoints) netip.AddrPort {
-	if r.set.ic.Family.V6() && e.IPv6.IsValid() && (r.paths[1] != nil || !r.set.ic.Family.V4()) &&
-		(r.mapped[1].IsValid() || !e.IPv4.IsValid() || !r.set.ic.Family.V4()) {
-		return e.IPv6
-	}
-	if r.set.ic.Family.V4() && e.IPv4.IsValid() {
-		return e.IPv4
-	}
-	return netip.AddrPort{}
-}
-
-// punch sends one STUN indication from WireGuard's port to ep, so that this
-// side's NAT lets the peer's handshake in even if its first packets race ours.
-func (r *runner) punch(ep netip.AddrPort) {
-	p := r.paths[btoi(ep.Addr().Is6())]
-	if p == nil {
-		return
-	}
-	if err := p.conn.WriteTo(stun.AppendBindingIndication(nil, stun.NewTxID()), ep); err != nil {
-		r.log.Debug("punch failed", "endpoint", ep, "err", err)
-	}
-}
-
-// schedule sets the next poll: fast while the peer is new or connecting,
-// doubling up to the refresh interval while it is down, once per refresh
-// when it is connected.
-func (r *runner) schedule(p *peer, now time.Time) {
-	switch {
-	case p.state == StateConnected:
-		p.pollBackoff = pollFirst
-		p.nextPoll = now.Add(r.set.ic.Refresh)
-		return
-	case p.state == StateDown:
-		p.nextPoll = now.Add(p.pollBackoff)
-		p.pollBackoff = min(2*p.pollBackoff, r.set.ic.Refresh)
-		return
-	case p.state == StateImpossible:
-		// Nothing to hurry for: the peer's record is read once per
-		// refresh to see its NAT class change (ours changing starts a
-		// refresh cycle, which reads every record at once), and fast
-		// polling resumes from the start if the pair becomes possible.
-		p.pollBackoff = pollFirst
-		p.nextPoll = now.Add(r.set.ic.Refresh)
-		return
-	}
-	limit := pollCap
-	if now.Sub(p.since) > slowAfter {
-		limit = min(pollSlowCap, r.set.ic.Refresh)
-	}
-	p.nextPoll = now.Add(p.pollBackoff)
-	p.pollBackoff = min(2*p.pollBackoff, limit)
-}
-
-// repair starts over for a peer whose tunnel just went down: read its
-// record at once and then quickly, and look at our own mapping again in
-// case it moved (a new WAN address, a NAT reboot), which republishes.
-func (r *runner) repair(p *peer, now time.Time) {
-	p.nextPoll, p.pollBackoff = now, pollFirst
-	if r.discovering || now.Before(r.repairAt.Add(r.repairBackoff)) {
-		return
-	}
-	r.repairAt = now
-	r.repairBackoff = min(max(2*r.repairBackoff, repairFirst), r.set.ic.Refresh)
-	r.nextDiscover = now
-	if r.pm != nil {
-		r.pm.Check() // the gateway may have restarted and lost the mapping
-	}
-}
-
-func (r *runner) logPeerErr(p *peer) {
-	if p.lastErr == p.logged {
-		return
-	}
-	old := p.logged
-	p.logged = p.lastErr
-	switch {
-	case p.lastErr == "":
-		r.log.Info("peer problem cleared", "peer", p.key.String())
-	case r.storeErr != "" && (strings.Contains(p.lastErr, r.storeErr) || strings.Contains(old, r.storeErr)):
-		// said once for the whole store
-	default:
-		r.log.Warn("peer problem", "peer", p.key.String(), "err", p.lastErr)
-	}
 }
 
 // reconfigure applies a reloaded configuration without dropping what the
