@@ -3,7 +3,6 @@ package daemon
 import (
 	"context"
 	"net/netip"
-	"slices"
 	"sort"
 	"sync/atomic"
 	"time"
@@ -14,7 +13,6 @@ import (
 	"github.com/wgstun/wgstun/src/internal/logfmt"
 	"github.com/wgstun/wgstun/src/internal/natcheck"
 	"github.com/wgstun/wgstun/src/internal/portmap"
-	"github.com/wgstun/wgstun/src/internal/store"
 	"github.com/wgstun/wgstun/src/internal/wg"
 	"github.com/wgstun/wgstun/src/record"
 )
@@ -42,13 +40,6 @@ const (
 	storeTimeout   = 30 * time.Second       // the plugins' own timeouts are shorter
 	reportEvery    = 250 * time.Millisecond // status board updates while jobs run
 )
-
-// settings is what a reload may change under a running runner.
-type settings struct {
-	ic    config.Interface
-	store store.Store
-	stun  []string
-}
 
 // runner drives one WireGuard interface. One goroutine owns all of its
 // state; store operations and STUN discovery run in their own goroutines
@@ -291,77 +282,6 @@ func (r *runner) setState(state, reason string) {
 		return
 	}
 	r.log.Warn("interface waiting", "reason", reason)
-}
-
-// reconfigure applies a reloaded configuration without dropping what the
-// runner knows: only what changed is redone.
-func (r *runner) reconfigure(ctx context.Context, s settings) {
-	old := r.set
-	r.set = s
-	now := r.now()
-	r.nextRead = now
-	if old.ic.Family != s.ic.Family || !slices.Equal(old.ic.Capture, s.ic.Capture) ||
-		old.ic.FIB != s.ic.FIB || old.ic.BindInterface != s.ic.BindInterface {
-		r.closePaths()
-		r.mapped = [2]netip.AddrPort{}
-	}
-	if !slices.Equal(old.stun, s.stun) {
-		r.nextDiscover = now
-	}
-	if old.store != s.store {
-		r.storeErr = ""
-		for _, p := range r.peers {
-			p.published, p.nextPub, p.pubBackoff = time.Time{}, now, 0
-			p.nextPoll, p.pollBackoff = now, pollFirst
-		}
-	}
-	if old.ic.Refresh != s.ic.Refresh && !r.discoveredAt.IsZero() {
-		r.nextDiscover = r.discoveredAt.Add(s.ic.Refresh)
-	}
-	if old.ic.PortMapping != s.ic.PortMapping || old.ic.Gateway != s.ic.Gateway ||
-		old.ic.MappingLifetime != s.ic.MappingLifetime || old.ic.Refresh != s.ic.Refresh {
-		r.stopMapper()
-		r.startMapper()
-	}
-	if old.ic.PingInterval != s.ic.PingInterval || (len(old.ic.Ping) == 0) != (len(s.ic.Ping) == 0) {
-		r.stopPinger()
-		r.startPinger(ctx)
-	} else if r.pinger != nil {
-		r.pinger.SetTargets(pingTargets(s.ic))
-	}
-	r.log.Info("configuration reloaded")
-}
-
-func (r *runner) startPinger(ctx context.Context) {
-	if len(r.set.ic.Ping) == 0 || r.d.deps.NewPinger == nil {
-		return
-	}
-	pg, err := r.d.deps.NewPinger(r.set.ic.Name, r.set.ic.PingInterval)
-	if err != nil {
-		r.log.Warn("ping watch unavailable; watching handshakes only", "err", err)
-		return
-	}
-	r.pinger = pg
-	r.pinger.SetTargets(pingTargets(r.set.ic))
-	pctx, cancel := context.WithCancel(ctx)
-	r.pingStop = cancel
-	go r.pinger.Run(pctx)
-}
-
-func (r *runner) stopPinger() {
-	if r.pingStop != nil {
-		r.pingStop()
-	}
-	r.pinger, r.pingStop = nil, nil
-}
-
-func pingTargets(ic config.Interface) []netip.Addr {
-	out := make([]netip.Addr, 0, len(ic.Ping))
-	for _, a := range ic.Ping {
-		out = append(out, a)
-	}
-	slices.SortFunc(out, netip.Addr.Compare)
-	return slices.Compact(out)
 }
 
 // report publishes the runner's state to the status board.
