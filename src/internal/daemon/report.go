@@ -1,0 +1,100 @@
+package daemon
+
+import (
+	"net/netip"
+	"sort"
+	"time"
+
+	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
+
+	"github.com/wgstun/wgstun/src/internal/config"
+)
+
+// report publishes the runner's state to the status board.
+func (r *runner) report() {
+	keys := make([]wgtypes.Key, 0, len(r.peers))
+	for k := range r.peers {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return keys[i].String() < keys[j].String() })
+	peers := make([]PeerStatus, 0, len(keys))
+	for _, k := range keys {
+		p := r.peers[k]
+		ps := PeerStatus{
+			PublicKey:     k.String(),
+			State:         p.state,
+			Reason:        p.reason,
+			Published:     p.published,
+			Endpoint:      p.wg.Endpoint,
+			SetAt:         p.setAt,
+			LastHandshake: p.wg.LastHandshake,
+			LastError:     p.lastErr,
+		}
+		if p.haveRec {
+			ps.Record, ps.RecordTime, ps.PeerNAT = p.cand, p.rec.Time, p.rec.NAT
+		}
+		if p.ping.IsValid() && r.pinger != nil {
+			pr := r.pinger.Result(p.ping)
+			ps.Ping = p.ping.String()
+			ps.PingSent = pr.Sent
+			if pr.Sent > 0 {
+				ps.PingLoss = pr.Loss()
+			}
+			if !pr.LastReply.IsZero() {
+				ps.PingRTT = float64(pr.RTT.Microseconds()) / 1000
+			}
+			ps.PingError = pr.Err
+		}
+		switch {
+		case !p.wg.Endpoint.IsValid():
+		case p.setAt.IsZero():
+			ps.EndpointFrom = "device (not set by wgstun)"
+		case p.wg.Endpoint == p.cand:
+			ps.EndpointFrom = "peer's record"
+		case p.external:
+			ps.EndpointFrom = "set by someone else"
+		default:
+			ps.EndpointFrom = "WireGuard roaming (the peer's packets came from here)"
+		}
+		peers = append(peers, ps)
+	}
+	r.d.board.update(r.set.ic.Name, func(s *InterfaceStatus) {
+		s.State, s.Reason = "up", ""
+		s.PublicKey = r.dev.PublicKey.String()
+		s.ListenPort = r.dev.ListenPort
+		s.Store = r.set.ic.Store
+		s.StoreError = r.storeErr
+		s.IPv4, s.IPv6, s.NAT = r.mapped[0], r.mapped[1], r.class.Hint()
+		s.STUNServer = ""
+		for _, sv := range r.server {
+			if sv.IsValid() {
+				s.STUNServer = sv.String()
+				break
+			}
+		}
+		s.Discovered = r.discoveredAt
+		s.LastError = r.discoverErr
+		s.PortMapping, s.PortMapProtocol, s.PortMapGateway = "", "", ""
+		s.PortMapExternal, s.PortMapExpires, s.PortMapError = netip.AddrPort{}, time.Time{}, ""
+		if r.set.ic.PortMapping != config.PortMapOff && r.set.ic.PortMapping != "" {
+			s.PortMapping = r.set.ic.PortMapping
+			m := r.mapping
+			if m.Protocol != 0 {
+				s.PortMapProtocol = m.Protocol.String()
+			}
+			if m.Gateway.IsValid() {
+				s.PortMapGateway = m.Gateway.String()
+			}
+			s.PortMapExternal, s.PortMapExpires, s.PortMapError = m.External, m.Expires, m.Err
+			if r.pm == nil && m.Err == "" {
+				s.PortMapError = "not running (needs IPv4 and WireGuard's port)"
+			}
+		}
+		s.Missing = nil // snapshots share the old slice
+		for k := range r.notOnDev {
+			s.Missing = append(s.Missing, k.String())
+		}
+		sort.Strings(s.Missing)
+		s.Peers = peers
+	})
+}
