@@ -31,9 +31,9 @@ func (r *runner) readDevice(now time.Time) bool {
 		}
 	}
 	r.dev, r.haveDev, r.index = dev, true, dev.Index
-	if r.paths[0] == nil && r.paths[1] == nil || recreated || dev.ListenPort != r.port || dev.Mark != r.mark {
-		if r.port != 0 && dev.ListenPort != r.port {
-			r.log.Info("listen port changed", "was", r.port, "now", dev.ListenPort)
+	if r.paths.byFamily[0] == nil && r.paths.byFamily[1] == nil || recreated || dev.ListenPort != r.paths.port || dev.Mark != r.paths.mark {
+		if r.paths.port != 0 && dev.ListenPort != r.paths.port {
+			r.log.Info("listen port changed", "was", r.paths.port, "now", dev.ListenPort)
 		}
 		if err := r.openPaths(dev.ListenPort, dev.Mark); err != nil {
 			r.haveDev = false

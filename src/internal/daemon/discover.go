@@ -24,6 +24,15 @@ func (p *path) close() {
 	p.conn.Close()
 }
 
+// packetPaths are the runner's paths on WireGuard's port, one per family
+// the interface uses, for STUN and hole punching.
+type packetPaths struct {
+	byFamily [2]*path // IPv4, IPv6; nil when closed or not used
+	gen      int      // bumped whenever paths are reopened
+	port     uint16   // WireGuard's listen port they are open on; 0 when closed
+	mark     uint32   // the device's firewall mark they were opened with
+}
+
 func (r *runner) openPaths(port uint16, mark uint32) error {
 	r.closePaths()
 	for i, v6 := range []bool{false, true} {
@@ -35,23 +44,23 @@ func (r *runner) openPaths(port uint16, mark uint32) error {
 			r.closePaths()
 			return fmt.Errorf("open packet path on port %d: %w", port, err)
 		}
-		r.paths[i] = &path{conn: c, client: stun.NewClient(c)}
+		r.paths.byFamily[i] = &path{conn: c, client: stun.NewClient(c)}
 	}
-	r.port, r.mark = port, mark
-	r.pathGen++
+	r.paths.port, r.paths.mark = port, mark
+	r.paths.gen++
 	r.startMapper()
 	return nil
 }
 
 func (r *runner) closePaths() {
 	r.stopMapper()
-	for i, p := range r.paths {
+	for i, p := range r.paths.byFamily {
 		if p != nil {
 			p.close()
-			r.paths[i] = nil
+			r.paths.byFamily[i] = nil
 		}
 	}
-	r.port, r.mark = 0, 0
+	r.paths.port, r.paths.mark = 0, 0
 }
 
 type discovery struct {
@@ -67,7 +76,7 @@ type discovery struct {
 // publishing never waits for the NAT's classification, which a refresh then
 // runs (jobClassify).
 func (r *runner) startDiscover(ctx context.Context, now time.Time) {
-	paths, gen, servers := r.paths, r.pathGen, r.set.stun
+	paths, gen, servers := r.paths.byFamily, r.paths.gen, r.set.stun
 	if paths[0] == nil && paths[1] == nil {
 		return
 	}
@@ -164,7 +173,7 @@ func (r *runner) classify(ctx context.Context, p *path, servers []netip.AddrPort
 func (r *runner) discovered(res result) {
 	r.discovering = false
 	now := r.now()
-	if res.gen != r.pathGen {
+	if res.gen != r.paths.gen {
 		r.nextDiscover = now // the paths were reopened meanwhile
 		return
 	}
@@ -215,7 +224,7 @@ func (r *runner) discovered(res result) {
 // classified takes in the NAT class a refresh found after its discovery;
 // a new class republishes every record with the new hint.
 func (r *runner) classified(res result) {
-	if res.gen != r.pathGen {
+	if res.gen != r.paths.gen {
 		return
 	}
 	c := keepFiltering(r.class, res.found.class, r.mappingMoved)

@@ -57,7 +57,7 @@ func (r *runner) act(p *peer, now time.Time) {
 // choose picks the address to use from a peer's record: IPv6 when both
 // sides have it (no NAT to cross, usually), else IPv4.
 func (r *runner) choose(e record.Endpoints) netip.AddrPort {
-	if r.set.ic.Family.V6() && e.IPv6.IsValid() && (r.paths[1] != nil || !r.set.ic.Family.V4()) &&
+	if r.set.ic.Family.V6() && e.IPv6.IsValid() && (r.paths.byFamily[1] != nil || !r.set.ic.Family.V4()) &&
 		(r.mapped[1].IsValid() || !e.IPv4.IsValid() || !r.set.ic.Family.V4()) {
 		return e.IPv6
 	}
@@ -70,7 +70,7 @@ func (r *runner) choose(e record.Endpoints) netip.AddrPort {
 // punch sends one STUN indication from WireGuard's port to ep, so that this
 // side's NAT lets the peer's handshake in even if its first packets race ours.
 func (r *runner) punch(ep netip.AddrPort) {
-	p := r.paths[btoi(ep.Addr().Is6())]
+	p := r.paths.byFamily[btoi(ep.Addr().Is6())]
 	if p == nil {
 		return
 	}

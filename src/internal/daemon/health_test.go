@@ -282,8 +282,8 @@ func TestRecreatedInterfaceReattaches(t *testing.T) {
 	})
 	clk.advance(watchEvery)
 	settle(ctx, b.r)
-	if opens != 1 || b.r.port != 51821 {
-		t.Fatalf("packet path reopened %d times, port %d", opens, b.r.port)
+	if opens != 1 || b.r.paths.port != 51821 {
+		t.Fatalf("packet path reopened %d times, port %d", opens, b.r.paths.port)
 	}
 	if fp.reopens != 1 {
 		t.Fatalf("ping watch reopened %d times", fp.reopens)

@@ -13,11 +13,11 @@ import (
 // the configuration asks for it (IPv4 only: NAT-PMP is IPv4, and an IPv6
 // address needs no mapping).
 func (r *runner) startMapper() {
-	if r.pm != nil || r.port == 0 || r.set.ic.PortMapping == config.PortMapOff || r.set.ic.PortMapping == "" ||
+	if r.pm != nil || r.paths.port == 0 || r.set.ic.PortMapping == config.PortMapOff || r.set.ic.PortMapping == "" ||
 		!r.set.ic.Family.V4() || r.d.deps.NewPortMapper == nil || r.ctx == nil {
 		return
 	}
-	pm, err := r.d.deps.NewPortMapper(r.set.ic, r.port, r.gatewayHint, r.log.With("port_mapping", r.set.ic.PortMapping))
+	pm, err := r.d.deps.NewPortMapper(r.set.ic, r.paths.port, r.gatewayHint, r.log.With("port_mapping", r.set.ic.PortMapping))
 	if err != nil {
 		r.log.Warn("port mapping unavailable; publishing what STUN sees", "err", err)
 		return

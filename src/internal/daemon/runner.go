@@ -59,11 +59,8 @@ type runner struct {
 	index    int // interface index, to notice a recreated interface
 	pub      wgtypes.Key
 	nextRead time.Time
-	paths    [2]*path // IPv4, IPv6
-	pathGen  int      // bumped whenever paths are reopened
-	port     uint16
-	mark     uint32
-	state    string // last interface state logged
+	paths    packetPaths // on WireGuard's port (discover.go)
+	state    string      // last interface state logged
 	reason   string
 
 	mapped          [2]netip.AddrPort
