@@ -219,10 +219,10 @@ func (s *side) peerKey(o *side) wgtypes.Key { return o.priv.PublicKey() }
 func settle(ctx context.Context, r *runner) time.Duration {
 	for {
 		wait := r.step(ctx)
-		if r.inflight == 0 && !r.discovering {
+		if r.inflight == 0 && !r.disc.running {
 			return wait
 		}
-		for r.inflight > 0 || r.discovering {
+		for r.inflight > 0 || r.disc.running {
 			r.apply(<-r.results)
 		}
 	}
@@ -365,7 +365,7 @@ func TestImpossibleSaysWhy(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := &runner{class: natcheck.ParseHint(tt.ours)}
+			r := &runner{disc: discoverState{class: natcheck.ParseHint(tt.ours)}}
 			now := time.Unix(1_800_000_000, 0)
 			p := &peer{cand: netip.MustParseAddrPort("203.0.113.9:1"), setAt: now.Add(-impossibleWait), rec: record.Endpoints{NAT: tt.theirs}}
 			state, reason := r.connecting(p, now)

@@ -39,7 +39,7 @@ func (r *runner) readDevice(now time.Time) bool {
 			r.haveDev = false
 			return r.wait(err.Error())
 		}
-		r.nextDiscover = now
+		r.disc.next = now
 	}
 	if dev.PublicKey != r.pub {
 		if r.pub != (wgtypes.Key{}) {

@@ -33,6 +33,23 @@ type packetPaths struct {
 	mark     uint32   // the device's firewall mark they were opened with
 }
 
+// discoverState is what STUN discovery found of this side, and when it
+// runs next.
+type discoverState struct {
+	mapped        [2]netip.AddrPort // WireGuard's port as the STUN servers see it, per family
+	server        [2]netip.AddrPort // the server that answered, per family
+	class         natcheck.Class    // this side's NAT, as discovery last saw it
+	moved         bool              // the last discovery found a new mapping
+	running       bool              // a discovery is under way
+	refreshing    bool              // this discovery starts a refresh cycle
+	at            time.Time         // when the last discovery that worked was taken in
+	next          time.Time         // when the next discovery is due
+	backoff       time.Duration     // between failed discoveries
+	err           string            // why the last discovery failed, as status shows it
+	repairAt      time.Time         // last discovery started for a repair
+	repairBackoff time.Duration     // before a repair may start another
+}
+
 func (r *runner) openPaths(port uint16, mark uint32) error {
 	r.closePaths()
 	for i, v6 := range []bool{false, true} {
@@ -80,11 +97,11 @@ func (r *runner) startDiscover(ctx context.Context, now time.Time) {
 	if paths[0] == nil && paths[1] == nil {
 		return
 	}
-	r.discovering = true
-	r.refreshing = !now.Before(r.discoveredAt.Add(r.set.ic.Refresh)) || r.discoveredAt.IsZero()
+	r.disc.running = true
+	r.disc.refreshing = !now.Before(r.disc.at.Add(r.set.ic.Refresh)) || r.disc.at.IsZero()
 	// A repair needs the mapping fast: the server that answered last is
 	// asked first, and the NAT's class is left for the next refresh.
-	classify, last := r.refreshing, r.server
+	classify, last := r.disc.refreshing, r.disc.server
 	go func() {
 		var f discovery
 		var from [2][]netip.AddrPort // per family, the servers from the one that answered on
@@ -171,27 +188,27 @@ func (r *runner) classify(ctx context.Context, p *path, servers []netip.AddrPort
 
 // discovered takes in a finished discovery.
 func (r *runner) discovered(res result) {
-	r.discovering = false
+	r.disc.running = false
 	now := r.now()
 	if res.gen != r.paths.gen {
-		r.nextDiscover = now // the paths were reopened meanwhile
+		r.disc.next = now // the paths were reopened meanwhile
 		return
 	}
 	f := res.found
 	if !f.ok[0] && !f.ok[1] {
 		msg := "STUN failed: " + oneLine(f.err)
-		if msg != r.discoverErr {
+		if msg != r.disc.err {
 			r.log.Warn("discovery failed; keeping the last published mapping and retrying with backoff", "err", msg)
 		}
-		r.discoverErr = msg
-		r.discoverBackoff = min(max(2*r.discoverBackoff, discoverFirst), r.set.ic.Refresh)
-		r.nextDiscover = now.Add(r.discoverBackoff)
-		if r.refreshing {
+		r.disc.err = msg
+		r.disc.backoff = min(max(2*r.disc.backoff, discoverFirst), r.set.ic.Refresh)
+		r.disc.next = now.Add(r.disc.backoff)
+		if r.disc.refreshing {
 			r.beginCycle(now, false)
 		}
 		return
 	}
-	if r.discoverErr != "" {
+	if r.disc.err != "" {
 		r.log.Info("discovery works again")
 	}
 	moved := false
@@ -199,11 +216,11 @@ func (r *runner) discovered(res result) {
 		if !f.ok[i] {
 			continue
 		}
-		if f.mapped[i] != r.mapped[i] {
+		if f.mapped[i] != r.disc.mapped[i] {
 			moved = true
-			r.log.Info("discovered mapping", "family", familyName(i), "endpoint", f.mapped[i], "was", r.mapped[i], "server", f.server[i])
+			r.log.Info("discovered mapping", "family", familyName(i), "endpoint", f.mapped[i], "was", r.disc.mapped[i], "server", f.server[i])
 		}
-		r.mapped[i], r.server[i] = f.mapped[i], f.server[i]
+		r.disc.mapped[i], r.disc.server[i] = f.mapped[i], f.server[i]
 		if i == 0 {
 			a := f.server[0].Addr()
 			if r.hint.Swap(&a) == nil && r.pm != nil && !r.mapping.Mapped() {
@@ -211,12 +228,12 @@ func (r *runner) discovered(res result) {
 			}
 		}
 	}
-	r.mappingMoved = moved
-	r.discoverErr = ""
-	r.discoverBackoff = 0
-	r.discoveredAt = now
-	r.nextDiscover = now.Add(r.set.ic.Refresh)
-	if r.refreshing || moved {
+	r.disc.moved = moved
+	r.disc.err = ""
+	r.disc.backoff = 0
+	r.disc.at = now
+	r.disc.next = now.Add(r.set.ic.Refresh)
+	if r.disc.refreshing || moved {
 		r.beginCycle(now, true)
 	}
 }
@@ -227,13 +244,13 @@ func (r *runner) classified(res result) {
 	if res.gen != r.paths.gen {
 		return
 	}
-	c := keepFiltering(r.class, res.found.class, r.mappingMoved)
-	if c == r.class {
+	c := keepFiltering(r.disc.class, res.found.class, r.disc.moved)
+	if c == r.disc.class {
 		return
 	}
 	r.log.Info("NAT class", "nat", c.Classic(), "mapping", c.Mapping.String(), "filtering", c.Filtering.String(),
-		"was", r.class.Classic())
-	r.class = c
+		"was", r.disc.class.Classic())
+	r.disc.class = c
 	r.beginCycle(r.now(), true)
 }
 

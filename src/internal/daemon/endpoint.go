@@ -58,7 +58,7 @@ func (r *runner) act(p *peer, now time.Time) {
 // sides have it (no NAT to cross, usually), else IPv4.
 func (r *runner) choose(e record.Endpoints) netip.AddrPort {
 	if r.set.ic.Family.V6() && e.IPv6.IsValid() && (r.paths.byFamily[1] != nil || !r.set.ic.Family.V4()) &&
-		(r.mapped[1].IsValid() || !e.IPv4.IsValid() || !r.set.ic.Family.V4()) {
+		(r.disc.mapped[1].IsValid() || !e.IPv4.IsValid() || !r.set.ic.Family.V4()) {
 		return e.IPv6
 	}
 	if r.set.ic.Family.V4() && e.IPv4.IsValid() {
@@ -114,12 +114,12 @@ func (r *runner) schedule(p *peer, now time.Time) {
 // case it moved (a new WAN address, a NAT reboot), which republishes.
 func (r *runner) repair(p *peer, now time.Time) {
 	p.nextPoll, p.pollBackoff = now, pollFirst
-	if r.discovering || now.Before(r.repairAt.Add(r.repairBackoff)) {
+	if r.disc.running || now.Before(r.disc.repairAt.Add(r.disc.repairBackoff)) {
 		return
 	}
-	r.repairAt = now
-	r.repairBackoff = min(max(2*r.repairBackoff, repairFirst), r.set.ic.Refresh)
-	r.nextDiscover = now
+	r.disc.repairAt = now
+	r.disc.repairBackoff = min(max(2*r.disc.repairBackoff, repairFirst), r.set.ic.Refresh)
+	r.disc.next = now
 	if r.pm != nil {
 		r.pm.Check() // the gateway may have restarted and lost the mapping
 	}

@@ -164,7 +164,7 @@ func TestPingLossRepairs(t *testing.T) {
 
 	// a's NAT moves; a rediscovers and republishes (its own repair).
 	a.conn.mapping = netip.MustParseAddrPort("203.0.113.11:40001")
-	a.r.nextDiscover = clk.t
+	a.r.disc.next = clk.t
 	clk.advance(time.Second)
 	settle(ctx, a.r)
 	if len(st.m) == 0 {
@@ -184,8 +184,8 @@ func TestPingLossRepairs(t *testing.T) {
 	if got := b.wg.peer("wgb", b.peerKey(a)).Endpoint; got.String() != "203.0.113.11:40001" {
 		t.Fatalf("endpoint %v, want a's new mapping", got)
 	}
-	if b.r.repairBackoff != repairFirst || b.r.nextDiscover.After(clk.t) && b.r.discoveredAt.Before(clk.t) {
-		t.Fatalf("repair did not rediscover: backoff %v", b.r.repairBackoff)
+	if b.r.disc.repairBackoff != repairFirst || b.r.disc.next.After(clk.t) && b.r.disc.at.Before(clk.t) {
+		t.Fatalf("repair did not rediscover: backoff %v", b.r.disc.repairBackoff)
 	}
 	b.conn.mu.Lock()
 	punched := len(b.conn.punches) > sentBefore
@@ -321,7 +321,7 @@ func TestHungStoreDoesNotStopTheWatch(t *testing.T) {
 	hs := &hangStore{calls: make(chan struct{}, 64)}
 	r.set.store = hs
 	now := time.Now()
-	r.nextRead, r.nextDiscover = now, now.Add(time.Hour)
+	r.nextRead, r.disc.next = now, now.Add(time.Hour)
 	for _, p := range r.peers {
 		p.nextPoll, p.nextPub, p.published = now, now, time.Time{}
 		p.wg.LastHandshake, p.lastRx = now, now

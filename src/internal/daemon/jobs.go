@@ -60,7 +60,7 @@ func (r *runner) endCycle(now time.Time) {
 }
 
 func (r *runner) canPublish() bool {
-	return r.published4().IsValid() || r.mapped[1].IsValid()
+	return r.published4().IsValid() || r.disc.mapped[1].IsValid()
 }
 
 // pollWanted says whether a read of p's record is wanted (none is running)
@@ -89,7 +89,7 @@ func (r *runner) startJobs(ctx context.Context, now time.Time) {
 		}
 	}
 	sort.Slice(ready, func(i, j int) bool { return ready[i].nextPoll.Before(ready[j].nextPoll) })
-	e := record.Endpoints{IPv4: r.published4(), IPv6: r.mapped[1], Time: now, NAT: r.effectiveClass().Hint()}
+	e := record.Endpoints{IPv4: r.published4(), IPv6: r.disc.mapped[1], Time: now, NAT: r.effectiveClass().Hint()}
 	for _, p := range ready {
 		if due(r.publishWanted(p)) {
 			if r.inflight >= r.d.workers {

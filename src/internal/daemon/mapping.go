@@ -71,9 +71,9 @@ func (r *runner) mappingChanged() {
 	switch {
 	case st.Mapped():
 		r.log.Info("publishing the gateway's port mapping", "endpoint", st.External, "protocol", st.Protocol.String(),
-			"gateway", st.Gateway, "stun_saw", r.mapped[0])
+			"gateway", st.Gateway, "stun_saw", r.disc.mapped[0])
 	default:
-		r.log.Warn("port mapping gone; publishing what STUN sees", "endpoint", r.mapped[0], "was", old.External, "err", st.Err)
+		r.log.Warn("port mapping gone; publishing what STUN sees", "endpoint", r.disc.mapped[0], "was", old.External, "err", st.Err)
 	}
 	r.beginCycle(r.now(), true)
 }
@@ -84,7 +84,7 @@ func (r *runner) published4() netip.AddrPort {
 	if r.mapping.Mapped() && r.mapping.External.Addr().Is4() {
 		return r.mapping.External
 	}
-	return r.mapped[0]
+	return r.disc.mapped[0]
 }
 
 // effectiveClass is this side's NAT as peers meet it: with a gateway
@@ -94,5 +94,5 @@ func (r *runner) effectiveClass() natcheck.Class {
 	if r.mapping.Mapped() {
 		return natcheck.Class{Mapping: natcheck.EndpointIndependent, Filtering: natcheck.FilterNone}
 	}
-	return r.class
+	return r.disc.class
 }

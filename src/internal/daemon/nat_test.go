@@ -30,7 +30,7 @@ func TestConnectingEveryClassPair(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
 	for _, ours := range knownClasses() {
 		for _, theirs := range knownClasses() {
-			r := &runner{class: ours}
+			r := &runner{disc: discoverState{class: ours}}
 			p := &peer{cand: netip.MustParseAddrPort("203.0.113.9:1"), setAt: now, rec: record.Endpoints{NAT: theirs.Hint()}}
 			state, reason := r.connecting(p, now)
 			switch natcheck.Direct(ours, theirs) {
@@ -71,7 +71,7 @@ func TestImpossibleWording(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := &runner{class: tt.ours}
+			r := &runner{disc: discoverState{class: tt.ours}}
 			p := &peer{cand: netip.MustParseAddrPort("203.0.113.9:1"), setAt: now, rec: record.Endpoints{NAT: tt.theirs.Hint()}}
 			if state, reason := r.connecting(p, now); state != StateImpossible || reason != tt.want {
 				t.Errorf("%s %q\nwant %q", state, reason, tt.want)
@@ -87,8 +87,8 @@ func TestImpossibleWording(t *testing.T) {
 func TestImpossibleBacksOff(t *testing.T) {
 	a, b, st, clk := newPair(t)
 	ctx := context.Background()
-	a.r.class = natcheck.Class{Mapping: natcheck.EndpointIndependent, Filtering: natcheck.FilterAddressAndPort}
-	b.r.class = natcheck.Class{Mapping: natcheck.AddressAndPortDependent, Filtering: natcheck.FilterAddressAndPort}
+	a.r.disc.class = natcheck.Class{Mapping: natcheck.EndpointIndependent, Filtering: natcheck.FilterAddressAndPort}
+	b.r.disc.class = natcheck.Class{Mapping: natcheck.AddressAndPortDependent, Filtering: natcheck.FilterAddressAndPort}
 	settle(ctx, a.r)
 	settle(ctx, b.r)
 
@@ -115,7 +115,7 @@ func TestImpossibleBacksOff(t *testing.T) {
 
 	// a's NAT becomes a full cone; at b's next look (one refresh later)
 	// the pair is possible and polling is fast again.
-	a.r.class = natcheck.Class{Mapping: natcheck.EndpointIndependent, Filtering: natcheck.FilterNone}
+	a.r.disc.class = natcheck.Class{Mapping: natcheck.EndpointIndependent, Filtering: natcheck.FilterNone}
 	clk.advance(a.r.set.ic.Refresh)
 	settle(ctx, a.r)
 	settle(ctx, b.r)

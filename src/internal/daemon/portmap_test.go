@@ -78,7 +78,7 @@ func TestPortMappingPublished(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	made := withMapper(ctx, a, config.PortMapAuto)
-	a.r.class = natcheck.Class{Mapping: natcheck.AddressAndPortDependent, Filtering: natcheck.FilterAddressAndPort}
+	a.r.disc.class = natcheck.Class{Mapping: natcheck.AddressAndPortDependent, Filtering: natcheck.FilterAddressAndPort}
 	settle(ctx, a.r)
 	if len(*made) != 1 || (*made)[0].port != 51820 {
 		t.Fatalf("mappers made: %d", len(*made))

@@ -27,10 +27,10 @@ func (r *runner) reconfigure(ctx context.Context, s settings) {
 	if old.ic.Family != s.ic.Family || !slices.Equal(old.ic.Capture, s.ic.Capture) ||
 		old.ic.FIB != s.ic.FIB || old.ic.BindInterface != s.ic.BindInterface {
 		r.closePaths()
-		r.mapped = [2]netip.AddrPort{}
+		r.disc.mapped = [2]netip.AddrPort{}
 	}
 	if !slices.Equal(old.stun, s.stun) {
-		r.nextDiscover = now
+		r.disc.next = now
 	}
 	if old.store != s.store {
 		r.storeErr = ""
@@ -39,8 +39,8 @@ func (r *runner) reconfigure(ctx context.Context, s settings) {
 			p.nextPoll, p.pollBackoff = now, pollFirst
 		}
 	}
-	if old.ic.Refresh != s.ic.Refresh && !r.discoveredAt.IsZero() {
-		r.nextDiscover = r.discoveredAt.Add(s.ic.Refresh)
+	if old.ic.Refresh != s.ic.Refresh && !r.disc.at.IsZero() {
+		r.disc.next = r.disc.at.Add(s.ic.Refresh)
 	}
 	if old.ic.PortMapping != s.ic.PortMapping || old.ic.Gateway != s.ic.Gateway ||
 		old.ic.MappingLifetime != s.ic.MappingLifetime || old.ic.Refresh != s.ic.Refresh {

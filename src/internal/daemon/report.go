@@ -64,16 +64,16 @@ func (r *runner) report() {
 		s.ListenPort = r.dev.ListenPort
 		s.Store = r.set.ic.Store
 		s.StoreError = r.storeErr
-		s.IPv4, s.IPv6, s.NAT = r.mapped[0], r.mapped[1], r.class.Hint()
+		s.IPv4, s.IPv6, s.NAT = r.disc.mapped[0], r.disc.mapped[1], r.disc.class.Hint()
 		s.STUNServer = ""
-		for _, sv := range r.server {
+		for _, sv := range r.disc.server {
 			if sv.IsValid() {
 				s.STUNServer = sv.String()
 				break
 			}
 		}
-		s.Discovered = r.discoveredAt
-		s.LastError = r.discoverErr
+		s.Discovered = r.disc.at
+		s.LastError = r.disc.err
 		s.PortMapping, s.PortMapProtocol, s.PortMapGateway = "", "", ""
 		s.PortMapExternal, s.PortMapExpires, s.PortMapError = netip.AddrPort{}, time.Time{}, ""
 		if r.set.ic.PortMapping != config.PortMapOff && r.set.ic.PortMapping != "" {

@@ -9,7 +9,6 @@ import (
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 
 	"github.com/wgstun/wgstun/src/internal/logfmt"
-	"github.com/wgstun/wgstun/src/internal/natcheck"
 	"github.com/wgstun/wgstun/src/internal/portmap"
 	"github.com/wgstun/wgstun/src/internal/wg"
 	"github.com/wgstun/wgstun/src/record"
@@ -63,19 +62,8 @@ type runner struct {
 	state    string      // last interface state logged
 	reason   string
 
-	mapped          [2]netip.AddrPort
-	server          [2]netip.AddrPort
-	class           natcheck.Class // this side's NAT, as discovery last saw it
-	mappingMoved    bool           // the last discovery found a new mapping
-	discovering     bool
-	discoveredAt    time.Time
-	nextDiscover    time.Time
-	discoverBackoff time.Duration
-	discoverErr     string
-	refreshing      bool      // this discovery starts a refresh cycle
-	cycleStart      time.Time // of the refresh cycle under way
-	repairAt        time.Time // last discovery started for a repair
-	repairBackoff   time.Duration
+	disc       discoverState // STUN discovery (discover.go)
+	cycleStart time.Time     // of the refresh cycle under way
 
 	ctx     context.Context // run's
 	pm      PortMapper      // nil unless port_mapping is on and the port is known
@@ -215,10 +203,10 @@ func (r *runner) step(ctx context.Context) time.Duration {
 			anyDown = anyDown || p.state == StateDown
 		}
 		if !anyDown {
-			r.repairBackoff = 0
+			r.disc.repairBackoff = 0
 		}
 	}
-	if !r.discovering && !now.Before(r.nextDiscover) {
+	if !r.disc.running && !now.Before(r.disc.next) {
 		r.startDiscover(ctx, now)
 	}
 	r.startJobs(ctx, now)
@@ -239,8 +227,8 @@ func (r *runner) step(ctx context.Context) time.Duration {
 // runner themselves when they finish.
 func (r *runner) nextWake() time.Time {
 	next := r.nextRead
-	if !r.discovering && r.nextDiscover.Before(next) {
-		next = r.nextDiscover
+	if !r.disc.running && r.disc.next.Before(next) {
+		next = r.disc.next
 	}
 	if r.inflight < r.d.workers {
 		for _, p := range r.peers {
