@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/wgstun/wgstun/src/stun/stuntest"
 )
 
 // watchdog bounds every wait on the goroutine under test. It is a safety
@@ -151,10 +153,11 @@ func (h *harness) request(server netip.AddrPort) TxID {
 		if p.addr != server {
 			h.t.Fatalf("request sent to %v, want %v", p.addr, server)
 		}
-		if !IsMessage(p.b) || be.Uint16(p.b) != typeBindingRequest || len(p.b) != 28 {
+		tx, ok := stuntest.RequestTxID(p.b)
+		if !ok || len(p.b) != 28 {
 			h.t.Fatalf("not a plain Binding request: %x", p.b)
 		}
-		return TxID(p.b[8:20])
+		return tx
 	case <-time.After(watchdog):
 		h.t.Fatal("no request sent")
 	}
@@ -215,10 +218,6 @@ func (h *harness) wait(ch <-chan outcome) outcome {
 	return outcome{}
 }
 
-func success(tx TxID, mapped netip.AddrPort) []byte {
-	return buildMsg(typeBindingSuccess, tx, true, attr{attrXORMappedAddress, xorAddrVal(mapped, tx)})
-}
-
 var (
 	serverA = netip.MustParseAddrPort("192.0.2.10:3478")
 	serverB = netip.MustParseAddrPort("192.0.2.20:3478")
@@ -232,7 +231,7 @@ func TestBindingSuccess(t *testing.T) {
 	res := h.binding(t.Context(), serverA)
 	tx := h.request(serverA)
 	h.timer(250 * time.Millisecond)
-	h.deliver(success(tx, public4), serverA)
+	h.deliver(stuntest.BindingSuccess(tx, public4), serverA)
 	o := h.wait(res)
 	if o.err != nil || o.mapped != public4 {
 		t.Fatalf("Binding = %v, %v; want %v", o.mapped, o.err, public4)
@@ -247,7 +246,7 @@ func TestBindingIPv6(t *testing.T) {
 	res := h.binding(t.Context(), server6)
 	tx := h.request(server6)
 	h.timer(DefaultRTO)
-	h.deliver(success(tx, public6), server6)
+	h.deliver(stuntest.BindingSuccess(tx, public6), server6)
 	if o := h.wait(res); o.err != nil || o.mapped != public6 {
 		t.Fatalf("Binding = %v, %v; want %v", o.mapped, o.err, public6)
 	}
@@ -259,7 +258,7 @@ func TestBindingV4MappedSourceMatches(t *testing.T) {
 	tx := h.request(serverA)
 	h.timer(DefaultRTO)
 	mapped := netip.AddrPortFrom(netip.AddrFrom16(serverA.Addr().As16()), serverA.Port())
-	h.deliver(success(tx, public4), mapped)
+	h.deliver(stuntest.BindingSuccess(tx, public4), mapped)
 	if o := h.wait(res); o.err != nil || o.mapped != public4 {
 		t.Fatalf("Binding = %v, %v; want %v", o.mapped, o.err, public4)
 	}
@@ -277,7 +276,7 @@ func TestBindingRetransmitThenSuccess(t *testing.T) {
 	h.timer(500 * time.Millisecond).fire()
 	h.request(serverA)
 	h.timer(1000 * time.Millisecond)
-	h.deliver(success(tx1, public4), serverA)
+	h.deliver(stuntest.BindingSuccess(tx1, public4), serverA)
 	if o := h.wait(res); o.err != nil || o.mapped != public4 {
 		t.Fatalf("Binding = %v, %v; want %v", o.mapped, o.err, public4)
 	}
@@ -332,7 +331,7 @@ func TestDiscoverFailsOverOnSilence(t *testing.T) {
 	}
 	tx := h.request(serverB)
 	h.timer(DefaultRTO)
-	h.deliver(success(tx, public4), serverB)
+	h.deliver(stuntest.BindingSuccess(tx, public4), serverB)
 	o := h.wait(res)
 	if o.err != nil || o.mapped != public4 || o.server != serverB {
 		t.Fatalf("Discover = %v via %v, %v; want %v via %v", o.mapped, o.server, o.err, public4, serverB)
@@ -350,26 +349,26 @@ func TestIgnoredResponses(t *testing.T) {
 			name: "wrong TxID",
 			bad: func(tx TxID) packet {
 				tx[0] ^= 1
-				return packet{success(tx, decoy), serverA}
+				return packet{stuntest.BindingSuccess(tx, decoy), serverA}
 			},
 			want: Stats{Unmatched: 1},
 		},
 		{
 			name: "right TxID from wrong address",
-			bad:  func(tx TxID) packet { return packet{success(tx, decoy), serverB} },
+			bad:  func(tx TxID) packet { return packet{stuntest.BindingSuccess(tx, decoy), serverB} },
 			want: Stats{Spoofed: 1},
 		},
 		{
 			name: "right TxID from wrong port",
 			bad: func(tx TxID) packet {
-				return packet{success(tx, decoy), netip.AddrPortFrom(serverA.Addr(), 3479)}
+				return packet{stuntest.BindingSuccess(tx, decoy), netip.AddrPortFrom(serverA.Addr(), 3479)}
 			},
 			want: Stats{Spoofed: 1},
 		},
 		{
 			name: "right TxID, bad fingerprint",
 			bad: func(tx TxID) packet {
-				b := success(tx, decoy)
+				b := stuntest.BindingSuccess(tx, decoy)
 				b[len(b)-1] ^= 1
 				return packet{b, serverA}
 			},
@@ -388,7 +387,7 @@ func TestIgnoredResponses(t *testing.T) {
 		{
 			name: "spoofed error response",
 			bad: func(tx TxID) packet {
-				return packet{buildMsg(typeBindingError, tx, true, attr{attrErrorCode, errCodeVal(4, 0, "no")}), serverB}
+				return packet{stuntest.BindingError(tx, 400, "no"), serverB}
 			},
 			want: Stats{Spoofed: 1},
 		},
@@ -399,7 +398,7 @@ func TestIgnoredResponses(t *testing.T) {
 			tx := h.request(serverA)
 			h.timer(DefaultRTO)
 			h.deliver(tc.bad(tx).b, tc.bad(tx).addr)
-			h.deliver(success(tx, public4), serverA)
+			h.deliver(stuntest.BindingSuccess(tx, public4), serverA)
 			o := h.wait(res)
 			if o.err != nil || o.mapped != public4 {
 				t.Fatalf("Binding = %v, %v; want %v", o.mapped, o.err, public4)
@@ -418,10 +417,10 @@ func TestErrorResponseFailsOver(t *testing.T) {
 	res := h.discover(t.Context(), serverA, serverB)
 	tx := h.request(serverA)
 	h.timer(DefaultRTO)
-	h.deliver(buildMsg(typeBindingError, tx, true, attr{attrErrorCode, errCodeVal(4, 20, "Unknown Attribute")}), serverA)
+	h.deliver(stuntest.BindingError(tx, 420, "Unknown Attribute"), serverA)
 	tx = h.request(serverB)
 	h.timer(DefaultRTO)
-	h.deliver(success(tx, public6), serverB)
+	h.deliver(stuntest.BindingSuccess(tx, public6), serverB)
 	if o := h.wait(res); o.err != nil || o.mapped != public6 || o.server != serverB {
 		t.Fatalf("Discover = %v via %v, %v; want %v via %v", o.mapped, o.server, o.err, public6, serverB)
 	}
@@ -433,7 +432,7 @@ func TestDiscoverAllFail(t *testing.T) {
 	res := h.discover(t.Context(), serverA, server6)
 	tx := h.request(serverA)
 	h.timer(LastWaitFactor * DefaultRTO)
-	h.deliver(buildMsg(typeBindingError, tx, false, attr{attrErrorCode, errCodeVal(5, 0, "Server Error")}), serverA)
+	h.deliver(stuntest.Message(stuntest.TypeBindingError, tx, stuntest.ErrorCode(500, "Server Error")), serverA)
 	h.request(server6)
 	h.timer(LastWaitFactor * DefaultRTO).fire()
 	o := h.wait(res)
@@ -487,7 +486,7 @@ func TestBindingUnusableMapped(t *testing.T) {
 			res := h.binding(t.Context(), serverA)
 			tx := h.request(serverA)
 			h.timer(DefaultRTO)
-			h.deliver(success(tx, m), serverA)
+			h.deliver(stuntest.BindingSuccess(tx, m), serverA)
 			if o := h.wait(res); o.err == nil || !strings.Contains(o.err.Error(), "unusable mapped address") {
 				t.Fatalf("Binding = %v, %v; want unusable mapped address error", o.mapped, o.err)
 			}
@@ -523,11 +522,11 @@ func TestLateResponseAfterTimeout(t *testing.T) {
 		t.Fatalf("err = %v, want ErrTimeout", o.err)
 	}
 	// The late answer is dropped; a new transaction still works.
-	h.deliver(success(tx, public4), serverA)
+	h.deliver(stuntest.BindingSuccess(tx, public4), serverA)
 	res = h.binding(t.Context(), serverA)
 	tx2 := h.request(serverA)
 	h.timer(LastWaitFactor * DefaultRTO)
-	h.deliver(success(tx2, public6), serverA)
+	h.deliver(stuntest.BindingSuccess(tx2, public6), serverA)
 	if o := h.wait(res); o.err != nil || o.mapped != public6 {
 		t.Fatalf("Binding = %v, %v; want %v", o.mapped, o.err, public6)
 	}
@@ -545,8 +544,8 @@ func TestConcurrentBindings(t *testing.T) {
 	txB := h.request(server6)
 	h.timer(DefaultRTO)
 	// Answer in the other order.
-	h.deliver(success(txB, public6), server6)
-	h.deliver(success(txA, public4), serverA)
+	h.deliver(stuntest.BindingSuccess(txB, public6), server6)
+	h.deliver(stuntest.BindingSuccess(txA, public4), serverA)
 	if o := h.wait(resA); o.err != nil || o.mapped != public4 {
 		t.Errorf("A: %v, %v", o.mapped, o.err)
 	}
@@ -678,12 +677,12 @@ func TestExchange(t *testing.T) {
 			if wantFlags != 0 && (be.Uint16(req.b[20:]) != attrChangeRequest || be.Uint32(req.b[24:]) != wantFlags) {
 				t.Fatalf("request %x lacks CHANGE-REQUEST %#x", req.b, wantFlags)
 			}
-			tx := TxID(req.b[8:20])
+			tx, ok := stuntest.RequestTxID(req.b)
+			if !ok {
+				t.Fatalf("request %x is not a Binding request", req.b)
+			}
 			tm := h.timer(LastWaitFactor * DefaultRTO)
-			resp := buildMsg(typeBindingSuccess, tx, true,
-				attr{attrXORMappedAddress, xorAddrVal(mapped, tx)},
-				attr{attrOtherAddress, addrVal(other)},
-				attr{attrResponseOrigin, addrVal(tt.from)})
+			resp := stuntest.BindingSuccess(tx, mapped, stuntest.OtherAddress(other), stuntest.ResponseOrigin(tt.from))
 			h.deliver(resp, tt.from)
 			if tt.wantErr != nil {
 				// Let the read loop see the packet before the timer fires.

@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	pion "github.com/pion/stun/v3"
+
+	"github.com/wgstun/wgstun/src/stun/stuntest"
 )
 
 var updateCorpus = flag.Bool("update-corpus", false, "rewrite the committed fuzz seed corpus under testdata/fuzz")
@@ -34,28 +36,32 @@ func seeds(t testing.TB) []seed {
 		{"own-binding-request-change", AppendBindingRequest(nil, testTx, ChangeIP|ChangePort)},
 		{"own-binding-request-change-port", AppendBindingRequest(nil, testTx, ChangePort)},
 		{"own-binding-indication", AppendBindingIndication(nil, testTx)},
-		{"hand-rfc5780", buildMsg(typeBindingSuccess, testTx, true,
-			attr{attrMappedAddress, addrVal(public4)},
-			attr{attrXORMappedAddress, xorAddrVal(public6, testTx)},
-			attr{attrOtherAddress, addrVal(other)},
-			attr{attrResponseOrigin, addrVal(origin)})},
-		{"hand-rfc5780-changed-answer", buildMsg(typeBindingSuccess, testTx, true,
-			attr{attrXORMappedAddress, xorAddrVal(public4, testTx)},
-			attr{attrResponseOrigin, addrVal(other)},
-			attr{attrOtherAddress, addrVal(netip.MustParseAddrPort("192.0.2.1:3478"))},
-			attr{0x8022, []byte("Coturn-4.6.1 'Gorst'")})},
-		{"hand-rfc3489", buildMsg(typeBindingSuccess, testTx, false,
-			attr{attrMappedAddress, addrVal(public4)},
-			attr{attrSourceAddress, addrVal(origin)},
-			attr{attrChangedAddress, addrVal(other)})},
-		{"hand-error-401", buildMsg(typeBindingError, testTx, true,
-			attr{attrErrorCode, errCodeVal(4, 1, "Unauthorized")},
-			attr{attrRealm, []byte("example.org")},
-			attr{attrNonce, []byte("abc")})},
-		{"hand-integrity", buildMsg(typeBindingSuccess, testTx, true,
-			attr{attrXORMappedAddress, xorAddrVal(public4, testTx)},
-			attr{attrMessageIntegrity, make([]byte, 20)},
-			attr{attrMessageIntegritySHA256, make([]byte, 32)})},
+		{"hand-rfc5780", stuntest.Message(stuntest.TypeBindingSuccess, testTx,
+			stuntest.MappedAddress(public4),
+			stuntest.XORMappedAddress(public6, testTx),
+			stuntest.OtherAddress(other),
+			stuntest.ResponseOrigin(origin),
+			stuntest.Fingerprint())},
+		{"hand-rfc5780-changed-answer", stuntest.Message(stuntest.TypeBindingSuccess, testTx,
+			stuntest.XORMappedAddress(public4, testTx),
+			stuntest.ResponseOrigin(other),
+			stuntest.OtherAddress(netip.MustParseAddrPort("192.0.2.1:3478")),
+			stuntest.Software("Coturn-4.6.1 'Gorst'"),
+			stuntest.Fingerprint())},
+		{"hand-rfc3489", stuntest.Message(stuntest.TypeBindingSuccess, testTx,
+			stuntest.MappedAddress(public4),
+			stuntest.SourceAddress(origin),
+			stuntest.ChangedAddress(other))},
+		{"hand-error-401", stuntest.Message(stuntest.TypeBindingError, testTx,
+			stuntest.ErrorCode(401, "Unauthorized"),
+			stuntest.Attr{Type: stuntest.AttrRealm, Value: []byte("example.org")},
+			stuntest.Attr{Type: stuntest.AttrNonce, Value: []byte("abc")},
+			stuntest.Fingerprint())},
+		{"hand-integrity", stuntest.Message(stuntest.TypeBindingSuccess, testTx,
+			stuntest.XORMappedAddress(public4, testTx),
+			stuntest.Attr{Type: stuntest.AttrMessageIntegrity, Value: make([]byte, 20)},
+			stuntest.Attr{Type: attrMessageIntegritySHA256, Value: make([]byte, 32)},
+			stuntest.Fingerprint())},
 	}
 	for _, p := range pionResponses(t) {
 		name := "pion-" + strings.Map(func(r rune) rune {

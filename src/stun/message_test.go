@@ -8,66 +8,9 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+
+	"github.com/wgstun/wgstun/src/stun/stuntest"
 )
-
-// attr is one raw attribute for hand-built test messages.
-type attr struct {
-	typ uint16
-	val []byte
-}
-
-// buildMsg lays out a STUN message by hand (independently of the codec
-// under test): header, attributes padded with zeros, and, if fp, a
-// FINGERPRINT computed over everything before it.
-func buildMsg(typ uint16, tx TxID, fp bool, attrs ...attr) []byte {
-	b := make([]byte, headerLen)
-	be.PutUint16(b[0:], typ)
-	be.PutUint32(b[4:], magicCookie)
-	copy(b[8:], tx[:])
-	for _, a := range attrs {
-		b = be.AppendUint16(b, a.typ)
-		b = be.AppendUint16(b, uint16(len(a.val)))
-		b = append(b, a.val...)
-		for len(b)%4 != 0 {
-			b = append(b, 0)
-		}
-	}
-	if fp {
-		be.PutUint16(b[2:], uint16(len(b)-headerLen+8))
-		crc := crc32.ChecksumIEEE(b) ^ 0x5354554e
-		b = be.AppendUint16(b, 0x8028)
-		b = be.AppendUint16(b, 4)
-		b = be.AppendUint32(b, crc)
-	}
-	be.PutUint16(b[2:], uint16(len(b)-headerLen))
-	return b
-}
-
-// addrVal encodes ap as a MAPPED-ADDRESS-style value.
-func addrVal(ap netip.AddrPort) []byte {
-	fam := byte(1)
-	if ap.Addr().Is6() {
-		fam = 2
-	}
-	v := []byte{0, fam, byte(ap.Port() >> 8), byte(ap.Port())}
-	return append(v, ap.Addr().AsSlice()...)
-}
-
-// xorAddrVal encodes ap as an XOR-MAPPED-ADDRESS value for transaction tx.
-func xorAddrVal(ap netip.AddrPort, tx TxID) []byte {
-	key := append([]byte{0x21, 0x12, 0xA4, 0x42}, tx[:]...)
-	v := addrVal(ap)
-	v[2] ^= key[0] // port: the top 16 bits of the cookie
-	v[3] ^= key[1]
-	for i := 4; i < len(v); i++ { // address: cookie, then transaction ID
-		v[i] ^= key[i-4]
-	}
-	return v
-}
-
-func errCodeVal(class, number byte, reason string) []byte {
-	return append([]byte{0, 0, class, number}, reason...)
-}
 
 func unhex(t testing.TB, s string) []byte {
 	t.Helper()
@@ -230,96 +173,104 @@ func TestParseResponse(t *testing.T) {
 	}{
 		{
 			name: "XOR-MAPPED-ADDRESS IPv4 with fingerprint",
-			msg:  buildMsg(typeBindingSuccess, testTx, true, attr{attrXORMappedAddress, xorAddrVal(v4, testTx)}),
+			msg:  stuntest.Message(stuntest.TypeBindingSuccess, testTx, stuntest.XORMappedAddress(v4, testTx), stuntest.Fingerprint()),
 			want: Response{Mapped: v4},
 		},
 		{
 			name: "XOR-MAPPED-ADDRESS IPv6 without fingerprint",
-			msg:  buildMsg(typeBindingSuccess, testTx, false, attr{attrXORMappedAddress, xorAddrVal(v6, testTx)}),
+			msg:  stuntest.Message(stuntest.TypeBindingSuccess, testTx, stuntest.XORMappedAddress(v6, testTx)),
 			want: Response{Mapped: v6},
 		},
 		{
 			name: "MAPPED-ADDRESS only",
-			msg:  buildMsg(typeBindingSuccess, testTx, false, attr{attrMappedAddress, addrVal(v4)}),
+			msg:  stuntest.Message(stuntest.TypeBindingSuccess, testTx, stuntest.MappedAddress(v4)),
 			want: Response{Mapped: v4},
 		},
 		{
 			name: "XOR-MAPPED-ADDRESS preferred whatever the order",
-			msg: buildMsg(typeBindingSuccess, testTx, true,
-				attr{attrMappedAddress, addrVal(decoy)}, attr{attrXORMappedAddress, xorAddrVal(v6, testTx)}),
+			msg: stuntest.Message(stuntest.TypeBindingSuccess, testTx,
+				stuntest.MappedAddress(decoy),
+				stuntest.XORMappedAddress(v6, testTx),
+				stuntest.Fingerprint()),
 			want: Response{Mapped: v6},
 		},
 		{
 			name: "first of repeated XOR-MAPPED-ADDRESS counts",
-			msg: buildMsg(typeBindingSuccess, testTx, true,
-				attr{attrXORMappedAddress, xorAddrVal(v4, testTx)}, attr{attrXORMappedAddress, xorAddrVal(decoy, testTx)}),
+			msg: stuntest.Message(stuntest.TypeBindingSuccess, testTx,
+				stuntest.XORMappedAddress(v4, testTx),
+				stuntest.XORMappedAddress(decoy, testTx),
+				stuntest.Fingerprint()),
 			want: Response{Mapped: v4},
 		},
 		{
 			name: "RFC 5780 OTHER-ADDRESS and RESPONSE-ORIGIN",
-			msg: buildMsg(typeBindingSuccess, testTx, true,
-				attr{attrXORMappedAddress, xorAddrVal(v4, testTx)},
-				attr{attrResponseOrigin, addrVal(origin)},
-				attr{attrOtherAddress, addrVal(other)}),
+			msg: stuntest.Message(stuntest.TypeBindingSuccess, testTx,
+				stuntest.XORMappedAddress(v4, testTx),
+				stuntest.ResponseOrigin(origin),
+				stuntest.OtherAddress(other),
+				stuntest.Fingerprint()),
 			want: Response{Mapped: v4, Other: other, Origin: origin},
 		},
 		{
 			name: "RFC 3489 CHANGED-ADDRESS and SOURCE-ADDRESS as fallback",
-			msg: buildMsg(typeBindingSuccess, testTx, false,
-				attr{attrMappedAddress, addrVal(v4)},
-				attr{attrSourceAddress, addrVal(origin)},
-				attr{attrChangedAddress, addrVal(other)}),
+			msg: stuntest.Message(stuntest.TypeBindingSuccess, testTx,
+				stuntest.MappedAddress(v4),
+				stuntest.SourceAddress(origin),
+				stuntest.ChangedAddress(other)),
 			want: Response{Mapped: v4, Other: other, Origin: origin},
 		},
 		{
 			name: "RFC 5780 attributes win over RFC 3489 ones",
-			msg: buildMsg(typeBindingSuccess, testTx, false,
-				attr{attrMappedAddress, addrVal(v4)},
-				attr{attrSourceAddress, addrVal(decoy)},
-				attr{attrChangedAddress, addrVal(decoy)},
-				attr{attrOtherAddress, addrVal(other)},
-				attr{attrResponseOrigin, addrVal(origin)}),
+			msg: stuntest.Message(stuntest.TypeBindingSuccess, testTx,
+				stuntest.MappedAddress(v4),
+				stuntest.SourceAddress(decoy),
+				stuntest.ChangedAddress(decoy),
+				stuntest.OtherAddress(other),
+				stuntest.ResponseOrigin(origin)),
 			want: Response{Mapped: v4, Other: other, Origin: origin},
 		},
 		{
 			name: "unknown comprehension-optional and odd-length attributes skipped",
-			msg: buildMsg(typeBindingSuccess, testTx, true,
-				attr{0x8022, []byte("odd")}, // SOFTWARE, padded by one byte
-				attr{0xC001, nil},
-				attr{0xFFFF, bytes.Repeat([]byte{0xEE}, 13)},
-				attr{attrXORMappedAddress, xorAddrVal(v4, testTx)}),
+			msg: stuntest.Message(stuntest.TypeBindingSuccess, testTx,
+				stuntest.Software("odd"), // padded by one byte
+				stuntest.Attr{Type: 0xC001},
+				stuntest.Attr{Type: 0xFFFF, Value: bytes.Repeat([]byte{0xEE}, 13)},
+				stuntest.XORMappedAddress(v4, testTx),
+				stuntest.Fingerprint()),
 			want: Response{Mapped: v4},
 		},
 		{
 			name: "known comprehension-required attributes skipped",
-			msg: buildMsg(typeBindingSuccess, testTx, false,
-				attr{attrUsername, []byte("user")}, attr{attrRealm, []byte("x")},
-				attr{attrXORMappedAddress, xorAddrVal(v4, testTx)}),
+			msg: stuntest.Message(stuntest.TypeBindingSuccess, testTx,
+				stuntest.Attr{Type: stuntest.AttrUsername, Value: []byte("user")},
+				stuntest.Attr{Type: stuntest.AttrRealm, Value: []byte("x")},
+				stuntest.XORMappedAddress(v4, testTx)),
 			want: Response{Mapped: v4},
 		},
 		{
 			name: "attributes after MESSAGE-INTEGRITY ignored",
-			msg: buildMsg(typeBindingSuccess, testTx, true,
-				attr{attrXORMappedAddress, xorAddrVal(v4, testTx)},
-				attr{attrMessageIntegrity, make([]byte, 20)},
-				attr{attrOtherAddress, []byte{0, 9, 0, 0}}, // bad family, ignored
-				attr{0x0042, nil}), // unknown required, ignored
+			msg: stuntest.Message(stuntest.TypeBindingSuccess, testTx,
+				stuntest.XORMappedAddress(v4, testTx),
+				stuntest.Attr{Type: stuntest.AttrMessageIntegrity, Value: make([]byte, 20)},
+				stuntest.Attr{Type: stuntest.AttrOtherAddress, Value: []byte{0, 9, 0, 0}}, // bad family, ignored
+				stuntest.Attr{Type: 0x0042},                                               // unknown required, ignored
+				stuntest.Fingerprint()),
 			want: Response{Mapped: v4},
 		},
 		{
 			name:     "error response 420 with reason and fingerprint",
-			msg:      buildMsg(typeBindingError, testTx, true, attr{attrErrorCode, errCodeVal(4, 20, "Unknown Attribute")}),
+			msg:      stuntest.Message(stuntest.TypeBindingError, testTx, stuntest.ErrorCode(420, "Unknown Attribute"), stuntest.Fingerprint()),
 			wantCode: 420,
 			reason:   "Unknown Attribute",
 		},
 		{
 			name:     "error response 300, no reason, mapped address ignored",
-			msg:      buildMsg(typeBindingError, testTx, false, attr{attrXORMappedAddress, xorAddrVal(v4, testTx)}, attr{attrErrorCode, errCodeVal(3, 0, "")}),
+			msg:      stuntest.Message(stuntest.TypeBindingError, testTx, stuntest.XORMappedAddress(v4, testTx), stuntest.ErrorCode(300, "")),
 			wantCode: 300,
 		},
 		{
 			name:     "error response 699, reserved bits in class byte ignored",
-			msg:      buildMsg(typeBindingError, testTx, false, attr{attrErrorCode, errCodeVal(0xF8|6, 99, "x")}),
+			msg:      stuntest.Message(stuntest.TypeBindingError, testTx, stuntest.Attr{Type: stuntest.AttrErrorCode, Value: append([]byte{0, 0, 0xF8 | 6, 99}, "x"...)}),
 			wantCode: 699,
 			reason:   "x",
 		},
@@ -352,7 +303,7 @@ func TestParseResponse(t *testing.T) {
 
 func TestParseResponseMalformed(t *testing.T) {
 	v4 := netip.MustParseAddrPort("198.51.100.7:51820")
-	good := buildMsg(typeBindingSuccess, testTx, true, attr{attrXORMappedAddress, xorAddrVal(v4, testTx)})
+	good := stuntest.Message(stuntest.TypeBindingSuccess, testTx, stuntest.XORMappedAddress(v4, testTx), stuntest.Fingerprint())
 	mod := func(f func(b []byte) []byte) []byte { return f(bytes.Clone(good)) }
 	fpBad := mod(func(b []byte) []byte { b[len(b)-1] ^= 0xFF; return b })
 	// FINGERPRINT followed by another attribute (header length adjusted).
@@ -371,12 +322,12 @@ func TestParseResponseMalformed(t *testing.T) {
 		{"bad cookie", mod(func(b []byte) []byte { b[4] = 0; return b }), "magic cookie"},
 		{"length not multiple of 4", mod(func(b []byte) []byte { b[3]--; return b }), "multiple of 4"},
 		{"length too large", mod(func(b []byte) []byte { b[3] += 4; return b }), "length does not match"},
-		{"binding request", buildMsg(typeBindingRequest, testTx, true), "not a Binding success or error"},
-		{"binding indication", buildMsg(typeBindingIndication, testTx, true), "not a Binding success or error"},
-		{"allocate success", buildMsg(0x0103, testTx, false, attr{attrXORMappedAddress, xorAddrVal(v4, testTx)}), "not a Binding success or error"},
+		{"binding request", stuntest.Message(stuntest.TypeBindingRequest, testTx, stuntest.Fingerprint()), "not a Binding success or error"},
+		{"binding indication", stuntest.Message(stuntest.TypeBindingIndication, testTx, stuntest.Fingerprint()), "not a Binding success or error"},
+		{"allocate success", stuntest.Message(0x0103, testTx, stuntest.XORMappedAddress(v4, testTx)), "not a Binding success or error"},
 		{"bad fingerprint", fpBad, "FINGERPRINT: checksum mismatch"},
 		{"fingerprint not last", fpNotLast, "FINGERPRINT: not the last attribute"},
-		{"fingerprint length 8", buildMsg(typeBindingSuccess, testTx, false, attr{attrXORMappedAddress, xorAddrVal(v4, testTx)}, attr{attrFingerprint, make([]byte, 8)}), "FINGERPRINT: length is not 4"},
+		{"fingerprint length 8", stuntest.Message(stuntest.TypeBindingSuccess, testTx, stuntest.XORMappedAddress(v4, testTx), stuntest.Attr{Type: stuntest.AttrFingerprint, Value: make([]byte, 8)}), "FINGERPRINT: length is not 4"},
 		{
 			"attribute overruns message",
 			mod(func(b []byte) []byte { be.PutUint16(b[22:], 0x100); return b }),
@@ -387,20 +338,20 @@ func TestParseResponseMalformed(t *testing.T) {
 			mod(func(b []byte) []byte { be.PutUint16(b[22:], 17); return b }),
 			"value overruns",
 		},
-		{"no mapped address", buildMsg(typeBindingSuccess, testTx, true, attr{0x8022, []byte("sw")}), "without XOR-MAPPED-ADDRESS or MAPPED-ADDRESS"},
-		{"wrong family", buildMsg(typeBindingSuccess, testTx, false, attr{attrXORMappedAddress, []byte{0, 3, 1, 2, 1, 2, 3, 4}}), "XOR-MAPPED-ADDRESS: unknown address family"},
-		{"family 0", buildMsg(typeBindingSuccess, testTx, false, attr{attrMappedAddress, []byte{0, 0, 1, 2, 1, 2, 3, 4}}), "MAPPED-ADDRESS: unknown address family"},
-		{"IPv4 family with 16-byte address", buildMsg(typeBindingSuccess, testTx, false, attr{attrXORMappedAddress, append([]byte{0, 1, 1, 2}, make([]byte, 16)...)}), "IPv4 address value is not 8 bytes"},
-		{"IPv6 family with 4-byte address", buildMsg(typeBindingSuccess, testTx, false, attr{attrXORMappedAddress, []byte{0, 2, 1, 2, 1, 2, 3, 4}}), "IPv6 address value is not 20 bytes"},
-		{"address value too short", buildMsg(typeBindingSuccess, testTx, false, attr{attrXORMappedAddress, []byte{0, 1}}), "shorter than 4 bytes"},
-		{"bad OTHER-ADDRESS", buildMsg(typeBindingSuccess, testTx, false, attr{attrXORMappedAddress, xorAddrVal(v4, testTx)}, attr{attrOtherAddress, []byte{0, 1, 0, 1}}), "OTHER-ADDRESS: IPv4 address value"},
-		{"bad RESPONSE-ORIGIN", buildMsg(typeBindingSuccess, testTx, false, attr{attrXORMappedAddress, xorAddrVal(v4, testTx)}, attr{attrResponseOrigin, []byte{0, 7, 0, 1, 1, 1, 1, 1}}), "RESPONSE-ORIGIN: unknown address family"},
-		{"unknown comprehension-required attribute", buildMsg(typeBindingSuccess, testTx, false, attr{attrXORMappedAddress, xorAddrVal(v4, testTx)}, attr{0x7ABC, nil}), "attribute 0x7abc: unknown comprehension-required"},
-		{"error response without ERROR-CODE", buildMsg(typeBindingError, testTx, true), "error response without ERROR-CODE"},
-		{"ERROR-CODE too short", buildMsg(typeBindingError, testTx, false, attr{attrErrorCode, []byte{0, 0, 4}}), "ERROR-CODE: shorter than 4 bytes"},
-		{"ERROR-CODE class 2", buildMsg(typeBindingError, testTx, false, attr{attrErrorCode, errCodeVal(2, 0, "")}), "ERROR-CODE: class is not 3..6"},
-		{"ERROR-CODE class 7", buildMsg(typeBindingError, testTx, false, attr{attrErrorCode, errCodeVal(7, 0, "")}), "ERROR-CODE: class is not 3..6"},
-		{"ERROR-CODE number 100", buildMsg(typeBindingError, testTx, false, attr{attrErrorCode, errCodeVal(4, 100, "")}), "ERROR-CODE: number is not 0..99"},
+		{"no mapped address", stuntest.Message(stuntest.TypeBindingSuccess, testTx, stuntest.Software("sw"), stuntest.Fingerprint()), "without XOR-MAPPED-ADDRESS or MAPPED-ADDRESS"},
+		{"wrong family", stuntest.Message(stuntest.TypeBindingSuccess, testTx, stuntest.Attr{Type: stuntest.AttrXORMappedAddress, Value: []byte{0, 3, 1, 2, 1, 2, 3, 4}}), "XOR-MAPPED-ADDRESS: unknown address family"},
+		{"family 0", stuntest.Message(stuntest.TypeBindingSuccess, testTx, stuntest.Attr{Type: stuntest.AttrMappedAddress, Value: []byte{0, 0, 1, 2, 1, 2, 3, 4}}), "MAPPED-ADDRESS: unknown address family"},
+		{"IPv4 family with 16-byte address", stuntest.Message(stuntest.TypeBindingSuccess, testTx, stuntest.Attr{Type: stuntest.AttrXORMappedAddress, Value: append([]byte{0, 1, 1, 2}, make([]byte, 16)...)}), "IPv4 address value is not 8 bytes"},
+		{"IPv6 family with 4-byte address", stuntest.Message(stuntest.TypeBindingSuccess, testTx, stuntest.Attr{Type: stuntest.AttrXORMappedAddress, Value: []byte{0, 2, 1, 2, 1, 2, 3, 4}}), "IPv6 address value is not 20 bytes"},
+		{"address value too short", stuntest.Message(stuntest.TypeBindingSuccess, testTx, stuntest.Attr{Type: stuntest.AttrXORMappedAddress, Value: []byte{0, 1}}), "shorter than 4 bytes"},
+		{"bad OTHER-ADDRESS", stuntest.Message(stuntest.TypeBindingSuccess, testTx, stuntest.XORMappedAddress(v4, testTx), stuntest.Attr{Type: stuntest.AttrOtherAddress, Value: []byte{0, 1, 0, 1}}), "OTHER-ADDRESS: IPv4 address value"},
+		{"bad RESPONSE-ORIGIN", stuntest.Message(stuntest.TypeBindingSuccess, testTx, stuntest.XORMappedAddress(v4, testTx), stuntest.Attr{Type: stuntest.AttrResponseOrigin, Value: []byte{0, 7, 0, 1, 1, 1, 1, 1}}), "RESPONSE-ORIGIN: unknown address family"},
+		{"unknown comprehension-required attribute", stuntest.Message(stuntest.TypeBindingSuccess, testTx, stuntest.XORMappedAddress(v4, testTx), stuntest.Attr{Type: 0x7ABC}), "attribute 0x7abc: unknown comprehension-required"},
+		{"error response without ERROR-CODE", stuntest.Message(stuntest.TypeBindingError, testTx, stuntest.Fingerprint()), "error response without ERROR-CODE"},
+		{"ERROR-CODE too short", stuntest.Message(stuntest.TypeBindingError, testTx, stuntest.Attr{Type: stuntest.AttrErrorCode, Value: []byte{0, 0, 4}}), "ERROR-CODE: shorter than 4 bytes"},
+		{"ERROR-CODE class 2", stuntest.Message(stuntest.TypeBindingError, testTx, stuntest.ErrorCode(200, "")), "ERROR-CODE: class is not 3..6"},
+		{"ERROR-CODE class 7", stuntest.Message(stuntest.TypeBindingError, testTx, stuntest.ErrorCode(700, "")), "ERROR-CODE: class is not 3..6"},
+		{"ERROR-CODE number 100", stuntest.Message(stuntest.TypeBindingError, testTx, stuntest.Attr{Type: stuntest.AttrErrorCode, Value: []byte{0, 0, 4, 100}}), "ERROR-CODE: number is not 0..99"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := ParseResponse(tc.msg)
@@ -426,7 +377,7 @@ func TestIsMessage(t *testing.T) {
 		want bool
 	}{
 		{"request", good, true},
-		{"header only", buildMsg(typeBindingSuccess, testTx, false), true},
+		{"header only", stuntest.Message(stuntest.TypeBindingSuccess, testTx), true},
 		{"short", good[:19], false},
 		{"top bits", append([]byte{0x40}, good[1:]...), false},
 		{"bad cookie", append(append(bytes.Clone(good[:4]), 0, 0, 0, 0), good[8:]...), false},
