@@ -223,8 +223,8 @@ func (r *runner) discovered(res result) {
 		r.disc.mapped[i], r.disc.server[i] = f.mapped[i], f.server[i]
 		if i == 0 {
 			a := f.server[0].Addr()
-			if r.hint.Swap(&a) == nil && r.pm != nil && !r.mapping.Mapped() {
-				r.pm.Check() // the gateway may be found toward the server now
+			if r.mapping.hint.Swap(&a) == nil && r.mapping.pm != nil && !r.mapping.status.Mapped() {
+				r.mapping.pm.Check() // the gateway may be found toward the server now
 			}
 		}
 	}

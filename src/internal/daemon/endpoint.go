@@ -120,8 +120,8 @@ func (r *runner) repair(p *peer, now time.Time) {
 	r.disc.repairAt = now
 	r.disc.repairBackoff = min(max(2*r.disc.repairBackoff, repairFirst), r.set.ic.Refresh)
 	r.disc.next = now
-	if r.pm != nil {
-		r.pm.Check() // the gateway may have restarted and lost the mapping
+	if r.mapping.pm != nil {
+		r.mapping.pm.Check() // the gateway may have restarted and lost the mapping
 	}
 }
 

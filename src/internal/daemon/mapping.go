@@ -3,17 +3,27 @@ package daemon
 import (
 	"context"
 	"net/netip"
+	"sync/atomic"
 
 	"github.com/wgstun/wgstun/src/internal/config"
 	"github.com/wgstun/wgstun/src/internal/natcheck"
 	"github.com/wgstun/wgstun/src/internal/portmap"
 )
 
+// mappingState is the gateway port mapping of WireGuard's port.
+type mappingState struct {
+	pm     PortMapper                 // nil unless port_mapping is on and the port is known
+	stop   context.CancelFunc         // ends pm's Run
+	done   chan struct{}              // closed when pm's Run has returned
+	status portmap.Status             // what pm said last
+	hint   atomic.Pointer[netip.Addr] // STUN server that answered last (IPv4), for pm
+}
+
 // startMapper starts the gateway port mapping of WireGuard's port when
 // the configuration asks for it (IPv4 only: NAT-PMP is IPv4, and an IPv6
 // address needs no mapping).
 func (r *runner) startMapper() {
-	if r.pm != nil || r.paths.port == 0 || r.set.ic.PortMapping == config.PortMapOff || r.set.ic.PortMapping == "" ||
+	if r.mapping.pm != nil || r.paths.port == 0 || r.set.ic.PortMapping == config.PortMapOff || r.set.ic.PortMapping == "" ||
 		!r.set.ic.Family.V4() || r.d.deps.NewPortMapper == nil || r.ctx == nil {
 		return
 	}
@@ -23,31 +33,31 @@ func (r *runner) startMapper() {
 		return
 	}
 	ctx, cancel := context.WithCancel(r.ctx)
-	r.pm, r.pmStop, r.pmDone = pm, cancel, make(chan struct{})
+	r.mapping.pm, r.mapping.stop, r.mapping.done = pm, cancel, make(chan struct{})
 	go func(done chan struct{}) {
 		defer close(done)
 		pm.Run(ctx)
-	}(r.pmDone)
+	}(r.mapping.done)
 }
 
 // stopMapper stops the port mapper, which deletes the mapping (one
 // bounded try) before it returns, and falls back to STUN's mapping.
 func (r *runner) stopMapper() {
-	if r.pm == nil {
+	if r.mapping.pm == nil {
 		return
 	}
-	r.pmStop()
-	<-r.pmDone
-	r.pm, r.pmStop, r.pmDone = nil, nil, nil
-	if r.mapping.Mapped() {
-		r.mapping = portmap.Status{}
+	r.mapping.stop()
+	<-r.mapping.done
+	r.mapping.pm, r.mapping.stop, r.mapping.done = nil, nil, nil
+	if r.mapping.status.Mapped() {
+		r.mapping.status = portmap.Status{}
 		r.beginCycle(r.now(), true)
 	}
-	r.mapping = portmap.Status{}
+	r.mapping.status = portmap.Status{}
 }
 
 func (r *runner) gatewayHint() netip.Addr {
-	if a := r.hint.Load(); a != nil {
+	if a := r.mapping.hint.Load(); a != nil {
 		return *a
 	}
 	return netip.Addr{}
@@ -59,12 +69,12 @@ func (r *runner) gatewayHint() netip.Addr {
 // NAT reaches it, whatever this side's NAT does otherwise. Losing it falls
 // back to STUN's mapping; either way every record is written again.
 func (r *runner) mappingChanged() {
-	if r.pm == nil {
+	if r.mapping.pm == nil {
 		return
 	}
-	st := r.pm.Status()
-	old := r.mapping
-	r.mapping = st
+	st := r.mapping.pm.Status()
+	old := r.mapping.status
+	r.mapping.status = st
 	if st.External == old.External {
 		return
 	}
@@ -81,8 +91,8 @@ func (r *runner) mappingChanged() {
 // published4 is the IPv4 endpoint this side publishes: the gateway's
 // mapping when there is one, else STUN's.
 func (r *runner) published4() netip.AddrPort {
-	if r.mapping.Mapped() && r.mapping.External.Addr().Is4() {
-		return r.mapping.External
+	if r.mapping.status.Mapped() && r.mapping.status.External.Addr().Is4() {
+		return r.mapping.status.External
 	}
 	return r.disc.mapped[0]
 }
@@ -91,7 +101,7 @@ func (r *runner) published4() netip.AddrPort {
 // mapping, open to every sender like an endpoint-independent mapping with
 // endpoint-independent filtering; otherwise what discovery found.
 func (r *runner) effectiveClass() natcheck.Class {
-	if r.mapping.Mapped() {
+	if r.mapping.status.Mapped() {
 		return natcheck.Class{Mapping: natcheck.EndpointIndependent, Filtering: natcheck.FilterNone}
 	}
 	return r.disc.class

@@ -78,7 +78,7 @@ func (r *runner) report() {
 		s.PortMapExternal, s.PortMapExpires, s.PortMapError = netip.AddrPort{}, time.Time{}, ""
 		if r.set.ic.PortMapping != config.PortMapOff && r.set.ic.PortMapping != "" {
 			s.PortMapping = r.set.ic.PortMapping
-			m := r.mapping
+			m := r.mapping.status
 			if m.Protocol != 0 {
 				s.PortMapProtocol = m.Protocol.String()
 			}
@@ -86,7 +86,7 @@ func (r *runner) report() {
 				s.PortMapGateway = m.Gateway.String()
 			}
 			s.PortMapExternal, s.PortMapExpires, s.PortMapError = m.External, m.Expires, m.Err
-			if r.pm == nil && m.Err == "" {
+			if r.mapping.pm == nil && m.Err == "" {
 				s.PortMapError = "not running (needs IPv4 and WireGuard's port)"
 			}
 		}

@@ -3,13 +3,11 @@ package daemon
 import (
 	"context"
 	"net/netip"
-	"sync/atomic"
 	"time"
 
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 
 	"github.com/wgstun/wgstun/src/internal/logfmt"
-	"github.com/wgstun/wgstun/src/internal/portmap"
 	"github.com/wgstun/wgstun/src/internal/wg"
 	"github.com/wgstun/wgstun/src/record"
 )
@@ -66,11 +64,7 @@ type runner struct {
 	cycleStart time.Time     // of the refresh cycle under way
 
 	ctx     context.Context // run's
-	pm      PortMapper      // nil unless port_mapping is on and the port is known
-	pmStop  context.CancelFunc
-	pmDone  chan struct{}
-	mapping portmap.Status             // what pm said last
-	hint    atomic.Pointer[netip.Addr] // STUN server that answered last (IPv4), for pm
+	mapping mappingState    // the gateway's port mapping (mapping.go)
 
 	storeErr string    // last store failure, logged once per change
 	full     bool      // the next step looks at every peer
@@ -140,8 +134,8 @@ func (r *runner) run(ctx context.Context) {
 		if r.pinger != nil {
 			pingC = r.pinger.Changed()
 		}
-		if r.pm != nil {
-			pmC = r.pm.Changed()
+		if r.mapping.pm != nil {
+			pmC = r.mapping.pm.Changed()
 		}
 		select {
 		case <-ctx.Done():
