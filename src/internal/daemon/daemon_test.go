@@ -219,10 +219,10 @@ func (s *side) peerKey(o *side) wgtypes.Key { return o.priv.PublicKey() }
 func settle(ctx context.Context, r *runner) time.Duration {
 	for {
 		wait := r.step(ctx)
-		if r.inflight == 0 && !r.disc.running {
+		if r.jobs.inflight == 0 && !r.disc.running {
 			return wait
 		}
-		for r.inflight > 0 || r.disc.running {
+		for r.jobs.inflight > 0 || r.disc.running {
 			r.apply(<-r.results)
 		}
 	}

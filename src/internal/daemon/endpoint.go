@@ -134,7 +134,7 @@ func (r *runner) logPeerErr(p *peer) {
 	switch {
 	case p.lastErr == "":
 		r.log.Info("peer problem cleared", "peer", p.key.String())
-	case r.storeErr != "" && (strings.Contains(p.lastErr, r.storeErr) || strings.Contains(old, r.storeErr)):
+	case r.jobs.storeErr != "" && (strings.Contains(p.lastErr, r.jobs.storeErr) || strings.Contains(old, r.jobs.storeErr)):
 		// said once for the whole store
 	default:
 		r.log.Warn("peer problem", "peer", p.key.String(), "err", p.lastErr)

@@ -30,10 +30,18 @@ const (
 	jobClassify // found.class: the NAT class a refresh's RFC 5780 tests found
 )
 
+// jobState is the runner's account of its store jobs: publishing this
+// side's records and polling the peers'.
+type jobState struct {
+	inflight   int       // store jobs running
+	storeErr   string    // last store failure, logged once per change
+	cycleStart time.Time // of the refresh cycle under way
+}
+
 // beginCycle starts a refresh: every record is republished (when the
 // mapping is known) and read again.
 func (r *runner) beginCycle(now time.Time, publish bool) {
-	r.cycleStart = now
+	r.jobs.cycleStart = now
 	for _, p := range r.peers {
 		if publish {
 			p.published, p.nextPub, p.pubBackoff = time.Time{}, now, 0
@@ -46,17 +54,17 @@ func (r *runner) beginCycle(now time.Time, publish bool) {
 
 // endCycle logs the end of a refresh cycle: every peer published and read.
 func (r *runner) endCycle(now time.Time) {
-	if r.cycleStart.IsZero() {
+	if r.jobs.cycleStart.IsZero() {
 		return
 	}
 	for _, p := range r.peers {
-		if p.polledAt.Before(r.cycleStart.Add(-pollFirst)) || p.publishing || p.polling ||
-			p.published.Before(r.cycleStart) && !p.pubFailed && r.canPublish() {
+		if p.polledAt.Before(r.jobs.cycleStart.Add(-pollFirst)) || p.publishing || p.polling ||
+			p.published.Before(r.jobs.cycleStart) && !p.pubFailed && r.canPublish() {
 			return
 		}
 	}
-	r.log.Debug("refresh done", "peers", len(r.peers), "took", now.Sub(r.cycleStart).Round(time.Millisecond))
-	r.cycleStart = time.Time{}
+	r.log.Debug("refresh done", "peers", len(r.peers), "took", now.Sub(r.jobs.cycleStart).Round(time.Millisecond))
+	r.jobs.cycleStart = time.Time{}
 }
 
 func (r *runner) canPublish() bool {
@@ -78,7 +86,7 @@ func (r *runner) publishWanted(p *peer) (time.Time, bool) {
 // startJobs starts the publishes and polls that are due, at most
 // d.workers at a time.
 func (r *runner) startJobs(ctx context.Context, now time.Time) {
-	if r.inflight >= r.d.workers {
+	if r.jobs.inflight >= r.d.workers {
 		return
 	}
 	due := func(at time.Time, ok bool) bool { return ok && !now.Before(at) }
@@ -92,13 +100,13 @@ func (r *runner) startJobs(ctx context.Context, now time.Time) {
 	e := record.Endpoints{IPv4: r.published4(), IPv6: r.disc.mapped[1], Time: now, NAT: r.effectiveClass().Hint()}
 	for _, p := range ready {
 		if due(r.publishWanted(p)) {
-			if r.inflight >= r.d.workers {
+			if r.jobs.inflight >= r.d.workers {
 				return
 			}
 			r.startPublish(ctx, p, e)
 		}
 		if due(r.pollWanted(p)) {
-			if r.inflight >= r.d.workers {
+			if r.jobs.inflight >= r.d.workers {
 				return
 			}
 			r.startPoll(ctx, p)
@@ -108,7 +116,7 @@ func (r *runner) startJobs(ctx context.Context, now time.Time) {
 
 func (r *runner) startPublish(ctx context.Context, p *peer, e record.Endpoints) {
 	p.publishing = true
-	r.inflight++
+	r.jobs.inflight++
 	priv, pub, st := r.dev.PrivateKey, r.dev.PublicKey, r.set.store
 	go func() {
 		key := record.Key(pub, p.key)
@@ -124,7 +132,7 @@ func (r *runner) startPublish(ctx context.Context, p *peer, e record.Endpoints) 
 
 func (r *runner) startPoll(ctx context.Context, p *peer) {
 	p.polling = true
-	r.inflight++
+	r.jobs.inflight++
 	pub, st := r.dev.PublicKey, r.set.store
 	go func() {
 		sctx, cancel := context.WithTimeout(ctx, storeTimeout)
@@ -152,7 +160,7 @@ func (r *runner) apply(res result) {
 		r.classified(res)
 		return
 	}
-	r.inflight--
+	r.jobs.inflight--
 	p := res.peer
 	now := r.now()
 	switch res.kind {
@@ -210,17 +218,17 @@ func (r *runner) apply(res result) {
 // store down, every peer fails the same way, and one line says it.
 func (r *runner) storeFailed(err error) {
 	msg := err.Error()
-	if msg == r.storeErr {
+	if msg == r.jobs.storeErr {
 		return
 	}
-	r.storeErr = msg
+	r.jobs.storeErr = msg
 	r.log.Warn("store failing; endpoints in use are kept, retrying with backoff", "store", r.set.ic.Store, "err", msg)
 }
 
 func (r *runner) storeWorks() {
-	if r.storeErr == "" {
+	if r.jobs.storeErr == "" {
 		return
 	}
-	r.storeErr = ""
+	r.jobs.storeErr = ""
 	r.log.Info("store works again", "store", r.set.ic.Store)
 }

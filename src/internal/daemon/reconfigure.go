@@ -33,7 +33,7 @@ func (r *runner) reconfigure(ctx context.Context, s settings) {
 		r.disc.next = now
 	}
 	if old.store != s.store {
-		r.storeErr = ""
+		r.jobs.storeErr = ""
 		for _, p := range r.peers {
 			p.published, p.nextPub, p.pubBackoff = time.Time{}, now, 0
 			p.nextPoll, p.pollBackoff = now, pollFirst

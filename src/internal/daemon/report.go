@@ -63,7 +63,7 @@ func (r *runner) report() {
 		s.PublicKey = r.dev.PublicKey.String()
 		s.ListenPort = r.dev.ListenPort
 		s.Store = r.set.ic.Store
-		s.StoreError = r.storeErr
+		s.StoreError = r.jobs.storeErr
 		s.IPv4, s.IPv6, s.NAT = r.disc.mapped[0], r.disc.mapped[1], r.disc.class.Hint()
 		s.STUNServer = ""
 		for _, sv := range r.disc.server {

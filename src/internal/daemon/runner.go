@@ -47,7 +47,6 @@ type runner struct {
 
 	results  chan result
 	reconf   chan settings
-	inflight int // store jobs running
 	pinger   Pinger
 	pingStop context.CancelFunc
 
@@ -60,13 +59,12 @@ type runner struct {
 	state    string      // last interface state logged
 	reason   string
 
-	disc       discoverState // STUN discovery (discover.go)
-	cycleStart time.Time     // of the refresh cycle under way
+	disc discoverState // STUN discovery (discover.go)
+	jobs jobState      // publishing and polling records in the store (jobs.go)
 
 	ctx     context.Context // run's
 	mapping mappingState    // the gateway's port mapping (mapping.go)
 
-	storeErr string    // last store failure, logged once per change
 	full     bool      // the next step looks at every peer
 	reported time.Time // last status board update
 
@@ -210,7 +208,7 @@ func (r *runner) step(ctx context.Context) time.Duration {
 		}
 	}
 	r.endCycle(now)
-	if full || now.Sub(r.reported) >= reportEvery || r.inflight == 0 {
+	if full || now.Sub(r.reported) >= reportEvery || r.jobs.inflight == 0 {
 		r.report()
 		r.reported = now
 	}
@@ -224,7 +222,7 @@ func (r *runner) nextWake() time.Time {
 	if !r.disc.running && r.disc.next.Before(next) {
 		next = r.disc.next
 	}
-	if r.inflight < r.d.workers {
+	if r.jobs.inflight < r.d.workers {
 		for _, p := range r.peers {
 			if t, ok := r.pollWanted(p); ok && t.Before(next) {
 				next = t
