@@ -29,8 +29,8 @@ const (
 // no traffic and needs no address.
 func (r *runner) alive(p *peer, now time.Time) (bool, string) {
 	hs := p.wg.LastHandshake
-	if p.ping.IsValid() && r.pinger != nil {
-		pr := r.pinger.Result(p.ping)
+	if p.ping.IsValid() && r.ping.pinger != nil {
+		pr := r.ping.pinger.Result(p.ping)
 		switch {
 		case pr.Failing() && p.rxFrom.After(pr.LastReply.Add(2*r.set.ic.PingInterval)) && now.Sub(p.lastRx) < rxRecent &&
 			!hs.IsZero() && now.Sub(hs) < rejectAfter:

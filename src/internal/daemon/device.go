@@ -26,8 +26,8 @@ func (r *runner) readDevice(now time.Time) bool {
 	recreated := r.index != 0 && dev.Index != r.index
 	if recreated {
 		r.log.Info("WireGuard interface was recreated; re-attaching", "index", dev.Index, "was", r.index)
-		if r.pinger != nil {
-			r.pinger.Reopen()
+		if r.ping.pinger != nil {
+			r.ping.pinger.Reopen()
 		}
 	}
 	r.dev, r.haveDev, r.index = dev, true, dev.Index

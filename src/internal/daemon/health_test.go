@@ -141,7 +141,7 @@ func TestRoamingIsLeftAlone(t *testing.T) {
 func withPing(s *side, target string) (*fakePinger, netip.Addr) {
 	fp := newFakePinger()
 	addr := netip.MustParseAddr(target)
-	s.r.pinger = fp
+	s.r.ping.pinger = fp
 	s.r.set.ic.Ping = map[wgtypes.Key]netip.Addr{s.wg.devs[s.name].Peers[0].PublicKey: addr}
 	for _, p := range s.r.peers {
 		p.ping = addr

@@ -8,6 +8,13 @@ import (
 	"github.com/wgstun/wgstun/src/internal/config"
 )
 
+// pingState is the interface's ping watch, when its configuration names
+// tunnel addresses to ping.
+type pingState struct {
+	pinger Pinger             // nil unless the watch is running
+	stop   context.CancelFunc // ends pinger's Run
+}
+
 func (r *runner) startPinger(ctx context.Context) {
 	if len(r.set.ic.Ping) == 0 || r.d.deps.NewPinger == nil {
 		return
@@ -17,18 +24,18 @@ func (r *runner) startPinger(ctx context.Context) {
 		r.log.Warn("ping watch unavailable; watching handshakes only", "err", err)
 		return
 	}
-	r.pinger = pg
-	r.pinger.SetTargets(pingTargets(r.set.ic))
+	r.ping.pinger = pg
+	r.ping.pinger.SetTargets(pingTargets(r.set.ic))
 	pctx, cancel := context.WithCancel(ctx)
-	r.pingStop = cancel
-	go r.pinger.Run(pctx)
+	r.ping.stop = cancel
+	go r.ping.pinger.Run(pctx)
 }
 
 func (r *runner) stopPinger() {
-	if r.pingStop != nil {
-		r.pingStop()
+	if r.ping.stop != nil {
+		r.ping.stop()
 	}
-	r.pinger, r.pingStop = nil, nil
+	r.ping.pinger, r.ping.stop = nil, nil
 }
 
 func pingTargets(ic config.Interface) []netip.Addr {

@@ -50,8 +50,8 @@ func (r *runner) reconfigure(ctx context.Context, s settings) {
 	if old.ic.PingInterval != s.ic.PingInterval || (len(old.ic.Ping) == 0) != (len(s.ic.Ping) == 0) {
 		r.stopPinger()
 		r.startPinger(ctx)
-	} else if r.pinger != nil {
-		r.pinger.SetTargets(pingTargets(s.ic))
+	} else if r.ping.pinger != nil {
+		r.ping.pinger.SetTargets(pingTargets(s.ic))
 	}
 	r.log.Info("configuration reloaded")
 }

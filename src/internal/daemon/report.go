@@ -33,8 +33,8 @@ func (r *runner) report() {
 		if p.haveRec {
 			ps.Record, ps.RecordTime, ps.PeerNAT = p.cand, p.rec.Time, p.rec.NAT
 		}
-		if p.ping.IsValid() && r.pinger != nil {
-			pr := r.pinger.Result(p.ping)
+		if p.ping.IsValid() && r.ping.pinger != nil {
+			pr := r.ping.pinger.Result(p.ping)
 			ps.Ping = p.ping.String()
 			ps.PingSent = pr.Sent
 			if pr.Sent > 0 {

@@ -45,10 +45,8 @@ type runner struct {
 	set settings
 	log *logfmt.Logger
 
-	results  chan result
-	reconf   chan settings
-	pinger   Pinger
-	pingStop context.CancelFunc
+	results chan result
+	reconf  chan settings
 
 	dev      wg.Device
 	haveDev  bool
@@ -64,6 +62,7 @@ type runner struct {
 
 	ctx     context.Context // run's
 	mapping mappingState    // the gateway's port mapping (mapping.go)
+	ping    pingState       // the ping watch over the tunnels (ping.go)
 
 	full     bool      // the next step looks at every peer
 	reported time.Time // last status board update
@@ -129,8 +128,8 @@ func (r *runner) run(ctx context.Context) {
 	defer t.Stop()
 	for {
 		var pingC, pmC <-chan struct{}
-		if r.pinger != nil {
-			pingC = r.pinger.Changed()
+		if r.ping.pinger != nil {
+			pingC = r.ping.pinger.Changed()
 		}
 		if r.mapping.pm != nil {
 			pmC = r.mapping.pm.Changed()
