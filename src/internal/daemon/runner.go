@@ -40,35 +40,43 @@ const (
 // state; store operations and STUN discovery run in their own goroutines
 // and hand their results back, so a hung store or a dead STUN server never
 // stops the watch over the tunnels.
+//
+// This file holds the loop (run, step, nextWake); the methods are in files
+// by concern: device.go reads the device and follows its peers,
+// discover.go opens the packet paths and runs STUN discovery and NAT
+// classification, mapping.go keeps the gateway's port mapping, jobs.go
+// publishes and polls records in the store, decide.go judges each tunnel,
+// endpoint.go chooses, sets and repairs endpoints, ping.go runs the ping
+// watch, reconfigure.go takes in a reload and report.go writes the status
+// board.
 type runner struct {
 	d   *Daemon
-	set settings
+	set settings // what a reload may change (reconfigure.go)
 	log *logfmt.Logger
+	ctx context.Context // run's
 
-	results chan result
-	reconf  chan settings
+	results chan result   // what jobs hand back (jobs.go)
+	reconf  chan settings // reloads
 
+	// The device as last read (device.go).
 	dev      wg.Device
 	haveDev  bool
-	index    int // interface index, to notice a recreated interface
-	pub      wgtypes.Key
+	index    int         // interface index, to notice a recreated interface
+	pub      wgtypes.Key // the public key records are published and read under
 	nextRead time.Time
-	paths    packetPaths // on WireGuard's port (discover.go)
-	state    string      // last interface state logged
-	reason   string
-
-	disc discoverState // STUN discovery (discover.go)
-	jobs jobState      // publishing and polling records in the store (jobs.go)
-
-	ctx     context.Context // run's
-	mapping mappingState    // the gateway's port mapping (mapping.go)
-	ping    pingState       // the ping watch over the tunnels (ping.go)
-
-	full     bool      // the next step looks at every peer
-	reported time.Time // last status board update
-
 	peers    map[wgtypes.Key]*peer
 	notOnDev map[wgtypes.Key]bool // configured peers missing on the device, logged once
+
+	paths   packetPaths   // on WireGuard's port (discover.go)
+	disc    discoverState // STUN discovery (discover.go)
+	mapping mappingState  // the gateway's port mapping (mapping.go)
+	jobs    jobState      // publishing and polling records in the store (jobs.go)
+	ping    pingState     // the ping watch over the tunnels (ping.go)
+
+	state    string    // last interface state logged
+	reason   string    // and why, when waiting
+	full     bool      // the next step looks at every peer
+	reported time.Time // last status board update
 }
 
 // peer is what the runner knows about one managed peer.
