@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 	"unsafe"
+
+	"github.com/wgstun/wgstun/src/stun/stuntest"
 )
 
 // bpfLab is a fake FreeBSD with /dev/bpf: interfaces that come and go,
@@ -197,20 +199,26 @@ func (l *bpfLab) sys() Sys {
 	}
 }
 
-// answer builds a FreeBSD bpf read buffer holding one record: a STUN
-// Binding success response from src to port, framed for link type dlt.
-func answer(dlt uint32, src netip.AddrPort, port uint16, txid byte) []byte {
-	stun := make([]byte, 20)
-	binary.BigEndian.PutUint16(stun[0:2], 0x0101)
-	binary.BigEndian.PutUint32(stun[4:8], 0x2112A442)
-	for i := 8; i < 20; i++ {
-		stun[i] = txid
+// stunAnswer is the STUN Binding success response (stuntest's) that
+// answer frames and readAnswer expects: transaction ID twelve times id,
+// XOR-MAPPED-ADDRESS 198.51.100.7:51820, FINGERPRINT.
+func stunAnswer(id byte) []byte {
+	var tx [12]byte
+	for i := range tx {
+		tx[i] = id
 	}
-	udp := make([]byte, 8+len(stun))
+	return stuntest.BindingSuccess(tx, netip.MustParseAddrPort("198.51.100.7:51820"))
+}
+
+// answer builds a FreeBSD bpf read buffer holding one record: the STUN
+// answer stunAnswer(txid) from src to port, framed for link type dlt.
+func answer(dlt uint32, src netip.AddrPort, port uint16, txid byte) []byte {
+	msg := stunAnswer(txid)
+	udp := make([]byte, 8+len(msg))
 	binary.BigEndian.PutUint16(udp[0:2], src.Port())
 	binary.BigEndian.PutUint16(udp[2:4], port)
 	binary.BigEndian.PutUint16(udp[4:6], uint16(len(udp)))
-	copy(udp[8:], stun)
+	copy(udp[8:], msg)
 	ip := make([]byte, 20+len(udp))
 	ip[0] = 0x45
 	binary.BigEndian.PutUint16(ip[2:4], uint16(len(ip)))
@@ -296,6 +304,8 @@ func nextScan(t *testing.T, scans chan []string) []string {
 	}
 }
 
+// readAnswer reads one datagram, checks it is exactly an answer's STUN
+// message, and returns its id and sender.
 func readAnswer(t *testing.T, c *Conn) (byte, netip.AddrPort) {
 	t.Helper()
 	c.SetReadDeadline(time.Now().Add(5 * time.Second))
@@ -304,7 +314,7 @@ func readAnswer(t *testing.T, c *Conn) (byte, netip.AddrPort) {
 	if err != nil {
 		t.Fatalf("ReadFrom: %v", err)
 	}
-	if n != 20 || binary.BigEndian.Uint16(buf[0:2]) != 0x0101 {
+	if !bytes.Equal(buf[:n], stunAnswer(buf[8])) {
 		t.Fatalf("read % x", buf[:n])
 	}
 	return buf[8], src
@@ -338,7 +348,8 @@ func TestConnAnswersFromTwoInterfaces(t *testing.T) {
 	}
 
 	// The send path: source port 51820, checksum for the looked-up source.
-	if err := c.WriteTo([]byte("\x00\x01\x00\x00\x21\x12\xa4\x42abcdefghijkl"), s1); err != nil {
+	req := stuntest.Message(stuntest.TypeBindingRequest, [12]byte([]byte("abcdefghijkl")))
+	if err := c.WriteTo(req, s1); err != nil {
 		t.Fatal(err)
 	}
 	if len(l.send.sent) != 1 || !verifyUDPChecksum(l.send.local, s1.Addr(), l.send.sent[0]) ||

@@ -4,9 +4,10 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
-	"github.com/wgstun/wgstun/src/rawudp"
 	"net/netip"
 	"testing"
+
+	"github.com/wgstun/wgstun/src/rawudp"
 )
 
 // TestDecodeErrors covers the checks decode makes beyond the filter's and

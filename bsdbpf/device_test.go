@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"github.com/wgstun/wgstun/src/rawudp"
 	"net"
 	"net/netip"
 	"reflect"
@@ -15,6 +14,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/net/bpf"
+
+	"github.com/wgstun/wgstun/src/rawudp"
 )
 
 // fakeSys is a /dev/bpf that lives in memory: it answers open with the

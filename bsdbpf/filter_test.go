@@ -5,12 +5,14 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"github.com/wgstun/wgstun/src/rawudp"
 	"net/netip"
 	"strconv"
 	"testing"
 
 	"golang.org/x/net/bpf"
+
+	"github.com/wgstun/wgstun/src/rawudp"
+	"github.com/wgstun/wgstun/src/stun/stuntest"
 )
 
 type frameCase struct {
@@ -33,15 +35,15 @@ func ipCases() []frameCase {
 	stun := goodSTUN()
 	cases := []frameCase{
 		{"v4 binding success", good4(), from4},
-		{"v4 binding error", v4(udp(tPort, stunMsg(stunBindingError, stunMagicCookie))), from4},
+		{"v4 binding error", v4(udp(tPort, stunMsg(stuntest.TypeBindingError, stuntest.MagicCookie))), from4},
 		{"v4 DF set", ipv4Dgram(nil, 0x4000, protoUDP, tServer4, tLocal4, udp(tPort, stun)), from4},
 		{"v4 options IHL 6", ipv4Dgram([]byte{1, 1, 1, 0}, 0, protoUDP, tServer4, tLocal4, udp(tPort, stun)), from4},
 		{"v4 options IHL 15", ipv4Dgram(make([]byte, 40), 0, protoUDP, tServer4, tLocal4, udp(tPort, stun)), from4},
 		{"v4 header-only STUN", v4(udp(tPort, stun[:stunHeaderLen])), from4},
 		{"v4 wrong port", v4(udp(tPort+1, stun)), netip.AddrPort{}},
 		{"v4 our port is the source", ipv4Dgram(nil, 0, protoUDP, tServer4, tLocal4, udpDgram(tPort, tServerPort, stun)), netip.AddrPort{}},
-		{"v4 wrong cookie", v4(udp(tPort, stunMsg(stunBindingSuccess, 0x2112A443))), netip.AddrPort{}},
-		{"v4 binding request", v4(udp(tPort, stunMsg(stunBindingRequest, stunMagicCookie))), netip.AddrPort{}},
+		{"v4 wrong cookie", v4(udp(tPort, stunMsg(stuntest.TypeBindingSuccess, 0x2112A443))), netip.AddrPort{}},
+		{"v4 binding request", v4(udp(tPort, stunMsg(stuntest.TypeBindingRequest, stuntest.MagicCookie))), netip.AddrPort{}},
 		{"v4 WireGuard initiation", v4(udp(tPort, wgInitiation())), netip.AddrPort{}},
 		{"v4 empty UDP payload", v4(udp(tPort, nil)), netip.AddrPort{}},
 		{"v4 19-byte payload", v4(udp(tPort, stun[:19])), netip.AddrPort{}},
@@ -50,10 +52,10 @@ func ipCases() []frameCase {
 		{"v4 TCP", ipv4Dgram(nil, 0, 6, tServer4, tLocal4, udp(tPort, stun)), netip.AddrPort{}},
 
 		{"v6 binding success", good6(), from6},
-		{"v6 binding error", v6(udp(tPort, stunMsg(stunBindingError, stunMagicCookie))), from6},
+		{"v6 binding error", v6(udp(tPort, stunMsg(stuntest.TypeBindingError, stuntest.MagicCookie))), from6},
 		{"v6 wrong port", v6(udp(tPort-1, stun)), netip.AddrPort{}},
-		{"v6 wrong cookie", v6(udp(tPort, stunMsg(stunBindingSuccess, 0))), netip.AddrPort{}},
-		{"v6 binding request", v6(udp(tPort, stunMsg(stunBindingRequest, stunMagicCookie))), netip.AddrPort{}},
+		{"v6 wrong cookie", v6(udp(tPort, stunMsg(stuntest.TypeBindingSuccess, 0))), netip.AddrPort{}},
+		{"v6 binding request", v6(udp(tPort, stunMsg(stuntest.TypeBindingRequest, stuntest.MagicCookie))), netip.AddrPort{}},
 		{"v6 19-byte payload", v6(udp(tPort, stun[:19])), netip.AddrPort{}},
 		{"v6 fragment header", ipv6Dgram(44, tServer6, tLocal6, append([]byte{protoUDP, 0, 0, 0, 0, 0, 0, 1}, udp(tPort, stun)...)), netip.AddrPort{}},
 		{"v6 hop-by-hop header", ipv6Dgram(0, tServer6, tLocal6, append([]byte{protoUDP, 0, 1, 4, 0, 0, 0, 0}, udp(tPort, stun)...)), netip.AddrPort{}},

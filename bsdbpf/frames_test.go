@@ -3,17 +3,17 @@ package bsdbpf
 import (
 	"encoding/binary"
 	"net/netip"
+
+	"github.com/wgstun/wgstun/src/stun/stuntest"
 )
 
 // Frame builders for tests, crafted by hand from the RFCs (IPv4: RFC 791,
-// IPv6: RFC 8200, UDP: RFC 768, STUN: RFC 8489, 802.1Q) and the bpf headers
-// (FreeBSD sys/net/bpf.h, xnu bsd/net/bpf.h).
+// IPv6: RFC 8200, UDP: RFC 768, 802.1Q) and the bpf headers (FreeBSD
+// sys/net/bpf.h, xnu bsd/net/bpf.h); the STUN messages come from stuntest.
 
 const (
 	tPort       = 51820
 	tServerPort = 3478
-
-	stunBindingRequest = 0x0001
 )
 
 var (
@@ -22,21 +22,20 @@ var (
 	tServer6 = netip.MustParseAddr("2001:db8::7")
 	tLocal6  = netip.MustParseAddr("2001:db8:1::10")
 	tTxID    = [12]byte{0xb7, 0xe7, 0xa7, 0x01, 0xbc, 0x34, 0xd6, 0x86, 0xfa, 0x87, 0xdf, 0xae}
+	tMapped  = netip.MustParseAddrPort("192.0.2.1:32853") // RFC 5769 §2.2's, with the same TxID
 )
 
-// stunMsg returns a STUN header of type typ with cookie and tTxID and an
-// 8-byte attribute (XOR-MAPPED-ADDRESS type, filler value).
+// stunMsg returns a STUN message of type typ with tTxID and an
+// XOR-MAPPED-ADDRESS of tMapped, built by stuntest (not with the filter's
+// constants), then its magic cookie overwritten with cookie.
 func stunMsg(typ uint16, cookie uint32) []byte {
-	m := make([]byte, stunHeaderLen, stunHeaderLen+12)
-	binary.BigEndian.PutUint16(m[0:2], typ)
-	binary.BigEndian.PutUint16(m[2:4], 12)
+	m := stuntest.Message(typ, tTxID, stuntest.XORMappedAddress(tMapped, tTxID))
 	binary.BigEndian.PutUint32(m[4:8], cookie)
-	copy(m[8:20], tTxID[:])
-	return append(m, 0x00, 0x20, 0x00, 0x08, 0x00, 0x01, 0xa1, 0x47, 0xe1, 0x12, 0xa6, 0x43)
+	return m
 }
 
 // goodSTUN is a Binding success response.
-func goodSTUN() []byte { return stunMsg(stunBindingSuccess, stunMagicCookie) }
+func goodSTUN() []byte { return stunMsg(stuntest.TypeBindingSuccess, stuntest.MagicCookie) }
 
 // wgInitiation returns a 148-byte WireGuard handshake initiation (type 1,
 // little-endian) with a filler body.
