@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
-	"github.com/wgstun/wgstun/src/rawudp"
 	"net"
 	"net/netip"
 	"os"
@@ -16,6 +15,9 @@ import (
 
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
+
+	"github.com/wgstun/wgstun/src/rawudp"
+	"github.com/wgstun/wgstun/src/stun/stuntest"
 )
 
 const (
@@ -175,7 +177,7 @@ func TestConnLoopback(t *testing.T) {
 
 			// (a) The request leaves from WireGuard's port, and the kernel
 			// accepted its checksum, or srv would not see it.
-			req := stunMessage(stunBindingRequest, stunMagicCookie, mapped(0))[:stunHeaderLen]
+			req := stunMessage(stuntest.TypeBindingRequest, stuntest.MagicCookie, mapped(0))[:stunHeaderLen]
 			binary.BigEndian.PutUint16(req[2:4], 0)
 			if err := s.c.WriteTo(req, s.srvAddr); err != nil {
 				t.Fatal(err)
@@ -197,14 +199,14 @@ func TestConnLoopback(t *testing.T) {
 				b  []byte
 			}{
 				{s.wgAddr, wgHandshakeInitiation()},
-				{s.wgAddr, stunMessage(stunBindingRequest, stunMagicCookie, mapped(1))},
-				{s.wgAddr, stunMessage(stunBindingSuccess, 0x2112A443, mapped(2))},
-				{netip.AddrPortFrom(f.lo, nsOtherPort), stunMessage(stunBindingSuccess, stunMagicCookie, mapped(3))},
+				{s.wgAddr, stunMessage(stuntest.TypeBindingRequest, stuntest.MagicCookie, mapped(1))},
+				{s.wgAddr, stunMessage(stuntest.TypeBindingSuccess, 0x2112A443, mapped(2))},
+				{netip.AddrPortFrom(f.lo, nsOtherPort), stunMessage(stuntest.TypeBindingSuccess, stuntest.MagicCookie, mapped(3))},
 			}
 			for _, n := range noise {
 				sendUDP(t, s.srv, n.b, n.to)
 			}
-			resp := stunMessage(stunBindingSuccess, stunMagicCookie, from)
+			resp := stunMessage(stuntest.TypeBindingSuccess, stuntest.MagicCookie, from)
 			sendUDP(t, s.srv, resp, s.wgAddr)
 
 			// (b) ReadFrom returns exactly the response, from the server.
@@ -253,16 +255,16 @@ func TestFilterKernelMatchesVM(t *testing.T) {
 		options bool // IPv4 only: sender sets 4 bytes of IP options
 	}
 	cases := []kcase{
-		{"binding success", nsPort, stunMessage(stunBindingSuccess, stunMagicCookie, mapped(10)), false},
-		{"binding error", nsPort, stunMessage(stunBindingError, stunMagicCookie, mapped(11)), false},
-		{"binding request", nsPort, stunMessage(stunBindingRequest, stunMagicCookie, mapped(12)), false},
-		{"wrong cookie", nsPort, stunMessage(stunBindingSuccess, 0x12345678, mapped(13)), false},
+		{"binding success", nsPort, stunMessage(stuntest.TypeBindingSuccess, stuntest.MagicCookie, mapped(10)), false},
+		{"binding error", nsPort, stunMessage(stuntest.TypeBindingError, stuntest.MagicCookie, mapped(11)), false},
+		{"binding request", nsPort, stunMessage(stuntest.TypeBindingRequest, stuntest.MagicCookie, mapped(12)), false},
+		{"wrong cookie", nsPort, stunMessage(stuntest.TypeBindingSuccess, 0x12345678, mapped(13)), false},
 		{"WireGuard handshake", nsPort, wgHandshakeInitiation(), false},
-		{"other port", nsOtherPort, stunMessage(stunBindingSuccess, stunMagicCookie, mapped(14)), false},
-		{"short payload", nsPort, stunMessage(stunBindingSuccess, stunMagicCookie, mapped(15))[:10], false},
+		{"other port", nsOtherPort, stunMessage(stuntest.TypeBindingSuccess, stuntest.MagicCookie, mapped(14)), false},
+		{"short payload", nsPort, stunMessage(stuntest.TypeBindingSuccess, stuntest.MagicCookie, mapped(15))[:10], false},
 		{"empty payload", nsPort, nil, false},
-		{"IP options binding success", nsPort, stunMessage(stunBindingSuccess, stunMagicCookie, mapped(16)), true},
-		{"IP options binding request", nsPort, stunMessage(stunBindingRequest, stunMagicCookie, mapped(17)), true},
+		{"IP options binding success", nsPort, stunMessage(stuntest.TypeBindingSuccess, stuntest.MagicCookie, mapped(16)), true},
+		{"IP options binding request", nsPort, stunMessage(stuntest.TypeBindingRequest, stuntest.MagicCookie, mapped(17)), true},
 	}
 	for _, f := range families {
 		t.Run(f.name, func(t *testing.T) {
@@ -291,7 +293,7 @@ func TestFilterKernelMatchesVM(t *testing.T) {
 				})
 				t.Cleanup(func() { optSender.Close() })
 			}
-			marker := stunMessage(stunBindingSuccess, stunMagicCookie, mapped(99))
+			marker := stunMessage(stuntest.TypeBindingSuccess, stuntest.MagicCookie, mapped(99))
 			for _, tc := range cases {
 				if tc.options && f.ipv6 {
 					continue
@@ -389,7 +391,7 @@ func TestChecksumMatchesKernel(t *testing.T) {
 		t.Run(f.name, func(t *testing.T) {
 			s := newNSSockets(t, f, 0)
 			s.ns.ip("-n", s.ns.name, "link", "set", "lo", "mtu", "1280")
-			payload := append(stunMessage(stunBindingSuccess, stunMagicCookie, mapped(5)), bytes.Repeat([]byte{0x5a}, 1500)...)
+			payload := append(stunMessage(stuntest.TypeBindingSuccess, stuntest.MagicCookie, mapped(5)), bytes.Repeat([]byte{0x5a}, 1500)...)
 			sendUDP(t, s.srv, payload, s.wgAddr)
 			if err := s.c.SetReadDeadline(time.Now().Add(waitLong)); err != nil {
 				t.Fatal(err)

@@ -8,6 +8,8 @@ import (
 	"net/netip"
 	"os"
 	"testing"
+
+	"github.com/wgstun/wgstun/src/stun/stuntest"
 )
 
 type sent struct {
@@ -32,7 +34,7 @@ func hookConn(ipv6 bool, local netip.Addr, out *[]sent) *Conn {
 }
 
 func TestWriteTo(t *testing.T) {
-	payload := stunMessage(stunBindingRequest, stunMagicCookie, testMapped4)[:stunHeaderLen]
+	payload := stunMessage(stuntest.TypeBindingRequest, stuntest.MagicCookie, testMapped4)[:stunHeaderLen]
 	tests := []struct {
 		name    string
 		ipv6    bool
@@ -158,7 +160,7 @@ func queueConn(ipv6 bool, q []received) *Conn {
 }
 
 func TestReadFromSkipsRejected(t *testing.T) {
-	msg := stunMessage(stunBindingSuccess, stunMagicCookie, testMapped4)
+	msg := stunMessage(stuntest.TypeBindingSuccess, stuntest.MagicCookie, testMapped4)
 	v4 := func(dport uint16, payload []byte) []byte {
 		return ipv4Packet(nil, 0, protoUDP, testServer4, testLocal4, udpHeader(testServerPort, dport, payload))
 	}
@@ -187,7 +189,7 @@ func TestReadFromSkipsRejected(t *testing.T) {
 }
 
 func TestReadFromIPv6(t *testing.T) {
-	msg := stunMessage(stunBindingError, stunMagicCookie, testMapped6)
+	msg := stunMessage(stuntest.TypeBindingError, stuntest.MagicCookie, testMapped6)
 	c := queueConn(true, []received{
 		{b: udpHeader(testServerPort, testPort, msg), from: testServer6},
 	})

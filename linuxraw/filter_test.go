@@ -2,12 +2,14 @@ package linuxraw
 
 import (
 	"bytes"
-	"github.com/wgstun/wgstun/src/rawudp"
 	"net/netip"
 	"strconv"
 	"testing"
 
 	"golang.org/x/net/bpf"
+
+	"github.com/wgstun/wgstun/src/rawudp"
+	"github.com/wgstun/wgstun/src/stun/stuntest"
 )
 
 const (
@@ -32,14 +34,14 @@ type packetCase struct {
 
 // ipv4Cases are datagrams as an AF_INET raw socket sees them.
 func ipv4Cases() []packetCase {
-	success := stunMessage(stunBindingSuccess, stunMagicCookie, testMapped4)
+	success := stunMessage(stuntest.TypeBindingSuccess, stuntest.MagicCookie, testMapped4)
 	udp := func(dport uint16, payload []byte) []byte { return udpHeader(testServerPort, dport, payload) }
 	v4 := func(body []byte) []byte { return ipv4Packet(nil, 0, protoUDP, testServer4, testLocal4, body) }
 	good := v4(udp(testPort, success))
 
 	cases := []packetCase{
 		{"binding success", good, true},
-		{"binding error", v4(udp(testPort, stunMessage(stunBindingError, stunMagicCookie, testMapped4))), true},
+		{"binding error", v4(udp(testPort, stunMessage(stuntest.TypeBindingError, stuntest.MagicCookie, testMapped4))), true},
 		{"DF set", ipv4Packet(nil, 0x4000, protoUDP, testServer4, testLocal4, udp(testPort, success)), true},
 		{"IP options IHL 6", ipv4Packet([]byte{1, 1, 1, 0}, 0, protoUDP, testServer4, testLocal4, udp(testPort, success)), true},
 		{"IP options IHL 7", ipv4Packet([]byte{1, 1, 1, 1, 1, 1, 1, 0}, 0, protoUDP, testServer4, testLocal4, udp(testPort, success)), true},
@@ -47,9 +49,9 @@ func ipv4Cases() []packetCase {
 		{"header-only STUN", v4(udp(testPort, success[:stunHeaderLen])), true},
 		{"wrong port", v4(udp(testPort+1, success)), false},
 		{"source port is ours, destination is not", ipv4Packet(nil, 0, protoUDP, testServer4, testLocal4, udpHeader(testPort, testServerPort, success)), false},
-		{"wrong cookie", v4(udp(testPort, stunMessage(stunBindingSuccess, 0x2112A443, testMapped4))), false},
-		{"binding request", v4(udp(testPort, stunMessage(stunBindingRequest, stunMagicCookie, testMapped4))), false},
-		{"binding indication", v4(udp(testPort, stunMessage(stunBindingIndication, stunMagicCookie, testMapped4))), false},
+		{"wrong cookie", v4(udp(testPort, stunMessage(stuntest.TypeBindingSuccess, 0x2112A443, testMapped4))), false},
+		{"binding request", v4(udp(testPort, stunMessage(stuntest.TypeBindingRequest, stuntest.MagicCookie, testMapped4))), false},
+		{"binding indication", v4(udp(testPort, stunMessage(stuntest.TypeBindingIndication, stuntest.MagicCookie, testMapped4))), false},
 		{"WireGuard handshake initiation", v4(udp(testPort, wgHandshakeInitiation())), false},
 		{"empty UDP payload", v4(udp(testPort, nil)), false},
 		{"19-byte UDP payload", v4(udp(testPort, success[:19])), false},
@@ -81,17 +83,17 @@ func ipv4Cases() []packetCase {
 // ipv6Cases are datagrams as an AF_INET6 raw socket sees them: from the UDP
 // header on.
 func ipv6Cases() []packetCase {
-	success := stunMessage(stunBindingSuccess, stunMagicCookie, testMapped6)
+	success := stunMessage(stuntest.TypeBindingSuccess, stuntest.MagicCookie, testMapped6)
 	udp := func(dport uint16, payload []byte) []byte { return udpHeader(testServerPort, dport, payload) }
 	good := udp(testPort, success)
 
 	cases := []packetCase{
 		{"binding success", good, true},
-		{"binding success IPv4 mapped address", udp(testPort, stunMessage(stunBindingSuccess, stunMagicCookie, testMapped4)), true},
-		{"binding error", udp(testPort, stunMessage(stunBindingError, stunMagicCookie, testMapped6)), true},
+		{"binding success IPv4 mapped address", udp(testPort, stunMessage(stuntest.TypeBindingSuccess, stuntest.MagicCookie, testMapped4)), true},
+		{"binding error", udp(testPort, stunMessage(stuntest.TypeBindingError, stuntest.MagicCookie, testMapped6)), true},
 		{"wrong port", udp(testPort-1, success), false},
-		{"wrong cookie", udp(testPort, stunMessage(stunBindingSuccess, 0, testMapped6)), false},
-		{"binding request", udp(testPort, stunMessage(stunBindingRequest, stunMagicCookie, testMapped6)), false},
+		{"wrong cookie", udp(testPort, stunMessage(stuntest.TypeBindingSuccess, 0, testMapped6)), false},
+		{"binding request", udp(testPort, stunMessage(stuntest.TypeBindingRequest, stuntest.MagicCookie, testMapped6)), false},
 		{"WireGuard handshake initiation", udp(testPort, wgHandshakeInitiation()), false},
 		{"empty UDP payload", udp(testPort, nil), false},
 		{"19-byte UDP payload", udp(testPort, success[:19]), false},
@@ -169,7 +171,7 @@ func TestFilterIPv6(t *testing.T) {
 func TestFilterPort(t *testing.T) {
 	for _, port := range []uint16{1, 443, 51820, 65535} {
 		t.Run(strconv.Itoa(int(port)), func(t *testing.T) {
-			msg := stunMessage(stunBindingSuccess, stunMagicCookie, testMapped4)
+			msg := stunMessage(stuntest.TypeBindingSuccess, stuntest.MagicCookie, testMapped4)
 			p4 := ipv4Packet(nil, 0, protoUDP, testServer4, testLocal4, udpHeader(testServerPort, port, msg))
 			if !runFilter(t, filterIPv4(port), p4) {
 				t.Error("IPv4 filter drops a response to its port")

@@ -3,48 +3,22 @@ package linuxraw
 import (
 	"encoding/binary"
 	"net/netip"
+
+	"github.com/wgstun/wgstun/src/stun/stuntest"
 )
 
-// Packet builders for tests. Everything is crafted by hand from the RFCs
-// (IPv4: RFC 791, IPv6: RFC 8200, UDP: RFC 768, STUN: RFC 8489).
+// Packet builders for tests, crafted by hand from the RFCs (IPv4: RFC 791,
+// IPv6: RFC 8200, UDP: RFC 768); the STUN messages come from stuntest.
 
 var testTxID = [12]byte{0xb7, 0xe7, 0xa7, 0x01, 0xbc, 0x34, 0xd6, 0x86, 0xfa, 0x87, 0xdf, 0xae}
 
-const (
-	stunBindingRequest    = 0x0001
-	stunBindingIndication = 0x0011
-	attrXORMappedAddress  = 0x0020
-)
-
-// stunMessage returns a STUN header of type typ with the given cookie and
-// testTxID, followed by an XOR-MAPPED-ADDRESS attribute for mapped.
+// stunMessage returns a STUN message of type typ with testTxID and an
+// XOR-MAPPED-ADDRESS of mapped, built by stuntest (not with the filter's
+// constants), then its magic cookie overwritten with cookie.
 func stunMessage(typ uint16, cookie uint32, mapped netip.AddrPort) []byte {
-	var attr []byte
-	xport := mapped.Port() ^ uint16(stunMagicCookie>>16)
-	var key [16]byte
-	binary.BigEndian.PutUint32(key[0:4], stunMagicCookie)
-	copy(key[4:], testTxID[:])
-	if a := mapped.Addr(); a.Is4() {
-		ip := a.As4()
-		attr = []byte{0, 1, byte(xport >> 8), byte(xport)}
-		for i := range ip {
-			attr = append(attr, ip[i]^key[i])
-		}
-	} else {
-		ip := a.As16()
-		attr = []byte{0, 2, byte(xport >> 8), byte(xport)}
-		for i := range ip {
-			attr = append(attr, ip[i]^key[i])
-		}
-	}
-	m := make([]byte, stunHeaderLen, stunHeaderLen+4+len(attr))
-	binary.BigEndian.PutUint16(m[0:2], typ)
-	binary.BigEndian.PutUint16(m[2:4], uint16(4+len(attr)))
+	m := stuntest.Message(typ, testTxID, stuntest.XORMappedAddress(mapped, testTxID))
 	binary.BigEndian.PutUint32(m[4:8], cookie)
-	copy(m[8:20], testTxID[:])
-	m = binary.BigEndian.AppendUint16(m, attrXORMappedAddress)
-	m = binary.BigEndian.AppendUint16(m, uint16(len(attr)))
-	return append(m, attr...)
+	return m
 }
 
 // wgHandshakeInitiation returns a 148-byte WireGuard handshake initiation

@@ -5,17 +5,19 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
-	"github.com/wgstun/wgstun/src/rawudp"
 	"net/netip"
 	"testing"
 
 	"golang.org/x/net/bpf"
+
+	"github.com/wgstun/wgstun/src/rawudp"
+	"github.com/wgstun/wgstun/src/stun/stuntest"
 )
 
 // TestParseIPv4Errors covers the checks the parser makes beyond the filter's
 // and names the reason for each rejection.
 func TestParseIPv4Errors(t *testing.T) {
-	msg := stunMessage(stunBindingSuccess, stunMagicCookie, testMapped4)
+	msg := stunMessage(stuntest.TypeBindingSuccess, stuntest.MagicCookie, testMapped4)
 	good := ipv4Packet(nil, 0, protoUDP, testServer4, testLocal4, udpHeader(testServerPort, testPort, msg))
 	mod := func(f func(p []byte) []byte) []byte { return f(bytes.Clone(good)) }
 	tests := []struct {
@@ -51,7 +53,7 @@ func TestParseIPv4Errors(t *testing.T) {
 // TestParseIPv4Trailer checks that bytes past the IPv4 total length and the
 // UDP length are not returned as payload.
 func TestParseIPv4Trailer(t *testing.T) {
-	msg := stunMessage(stunBindingSuccess, stunMagicCookie, testMapped4)
+	msg := stunMessage(stuntest.TypeBindingSuccess, stuntest.MagicCookie, testMapped4)
 	p := ipv4Packet([]byte{1, 1, 1, 0}, 0, protoUDP, testServer4, testLocal4, udpHeader(testServerPort, testPort, msg))
 	p = append(p, 0xde, 0xad, 0xbe, 0xef)
 	payload, src, err := parseIPv4(p, testPort)
@@ -67,7 +69,7 @@ func TestParseIPv4Trailer(t *testing.T) {
 }
 
 func TestParseIPv6Source(t *testing.T) {
-	u := udpHeader(testServerPort, testPort, stunMessage(stunBindingSuccess, stunMagicCookie, testMapped6))
+	u := udpHeader(testServerPort, testPort, stunMessage(stuntest.TypeBindingSuccess, stuntest.MagicCookie, testMapped6))
 	tests := []struct {
 		name string
 		from netip.Addr
@@ -171,7 +173,7 @@ func TestUDPChecksumReference(t *testing.T) {
 	payloads := map[string][]byte{
 		"empty":                nil,
 		"odd length":           []byte{0xab, 0xcd, 0xef},
-		"STUN request":         stunMessage(stunBindingRequest, stunMagicCookie, testMapped4),
+		"STUN request":         stunMessage(stuntest.TypeBindingRequest, stuntest.MagicCookie, testMapped4),
 		"all ones 65000 bytes": big,
 	}
 	pairs := map[string][2]netip.Addr{
