@@ -3,7 +3,6 @@ package daemon
 import (
 	"context"
 	"crypto/rand"
-	"encoding/binary"
 	"errors"
 	"io"
 	"net/netip"
@@ -22,6 +21,7 @@ import (
 	"github.com/wgstun/wgstun/src/internal/wg"
 	"github.com/wgstun/wgstun/src/record"
 	"github.com/wgstun/wgstun/src/stun"
+	"github.com/wgstun/wgstun/src/stun/stuntest"
 )
 
 // These tests drive one runner per side by calling step with a fake clock,
@@ -102,10 +102,10 @@ func (s *memStore) Set(_ context.Context, k, v string) error {
 // stunConn answers Binding requests to any server with mapping, and
 // records every other datagram (the hole punches).
 type stunConn struct {
-	mapping netip.AddrPort
 	in      chan []byte
 	from    chan netip.AddrPort
 	mu      sync.Mutex
+	mapping netip.AddrPort // guarded by mu: a test moves the NAT while classification runs
 	punches []netip.AddrPort
 	closed  chan struct{}
 	kick    chan struct{}
@@ -123,26 +123,26 @@ func newStunConn(mapping string) *stunConn {
 }
 
 func (c *stunConn) WriteTo(b []byte, dst netip.AddrPort) error {
-	if len(b) < 20 || binary.BigEndian.Uint16(b) != 0x0001 {
-		c.mu.Lock()
+	tx, ok := stuntest.RequestTxID(b)
+	c.mu.Lock()
+	mapping := c.mapping
+	if !ok {
 		c.punches = append(c.punches, dst)
-		c.mu.Unlock()
+	}
+	c.mu.Unlock()
+	if !ok {
 		return nil
 	}
-	// Binding success with XOR-MAPPED-ADDRESS (IPv4), RFC 8489 §14.2.
-	resp := make([]byte, 32)
-	binary.BigEndian.PutUint16(resp[0:], 0x0101)
-	binary.BigEndian.PutUint16(resp[2:], 12)
-	copy(resp[4:20], b[4:20])
-	binary.BigEndian.PutUint16(resp[20:], 0x0020)
-	binary.BigEndian.PutUint16(resp[22:], 8)
-	resp[25] = 0x01
-	binary.BigEndian.PutUint16(resp[26:], c.mapping.Port()^0x2112)
-	a := c.mapping.Addr().As4()
-	binary.BigEndian.PutUint32(resp[28:], binary.BigEndian.Uint32(a[:])^0x2112A442)
-	c.in <- resp
+	c.in <- stuntest.BindingSuccess(tx, mapping)
 	c.from <- dst
 	return nil
+}
+
+// setMapping changes the mapping later answers carry (a NAT that moved).
+func (c *stunConn) setMapping(m string) {
+	c.mu.Lock()
+	c.mapping = netip.MustParseAddrPort(m)
+	c.mu.Unlock()
 }
 
 func (c *stunConn) ReadFrom(b []byte) (int, netip.AddrPort, error) {

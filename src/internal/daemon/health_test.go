@@ -163,7 +163,7 @@ func TestPingLossRepairs(t *testing.T) {
 	}
 
 	// a's NAT moves; a rediscovers and republishes (its own repair).
-	a.conn.mapping = netip.MustParseAddrPort("203.0.113.11:40001")
+	a.conn.setMapping("203.0.113.11:40001")
 	a.r.disc.next = clk.t
 	clk.advance(time.Second)
 	settle(ctx, a.r)
