@@ -47,6 +47,6 @@ fi
 goimports_version=v0.52.0
 if [ "$(go version -m "$(go env GOPATH)/bin/goimports" 2>/dev/null | awk '$1 == "mod" { print $3 }')" != "$goimports_version" ]; then
 	echo "deps.sh: go install golang.org/x/tools/cmd/goimports@$goimports_version"
-	(cd / && GOFLAGS= go install "golang.org/x/tools/cmd/goimports@$goimports_version")
+	(cd / && GOFLAGS='' go install "golang.org/x/tools/cmd/goimports@$goimports_version")
 fi
 echo "deps.sh: ready (go $have, goimports $goimports_version)"
