@@ -30,8 +30,8 @@ func seeds(t testing.TB) []seed {
 	other := netip.MustParseAddrPort("192.0.2.2:3479")
 	origin := netip.MustParseAddrPort("[2001:db8::1]:3478")
 	s := []seed{
-		{"rfc5769-2.2-ipv4-response", unhex(t, rfc5769IPv4Response)},
-		{"rfc5769-2.3-ipv6-response", unhex(t, rfc5769IPv6Response)},
+		{"rfc5769-2.2-ipv4-response", stuntest.RFC5769IPv4Response()},
+		{"rfc5769-2.3-ipv6-response", stuntest.RFC5769IPv6Response()},
 		{"own-binding-request", AppendBindingRequest(nil, testTx, 0)},
 		{"own-binding-request-change", AppendBindingRequest(nil, testTx, ChangeIP|ChangePort)},
 		{"own-binding-request-change-port", AppendBindingRequest(nil, testTx, ChangePort)},

@@ -2,7 +2,6 @@ package stun
 
 import (
 	"bytes"
-	"encoding/hex"
 	"errors"
 	"hash/crc32"
 	"net/netip"
@@ -12,46 +11,19 @@ import (
 	"github.com/wgstun/wgstun/src/stun/stuntest"
 )
 
-func unhex(t testing.TB, s string) []byte {
-	t.Helper()
-	b, err := hex.DecodeString(strings.Join(strings.Fields(s), ""))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
 var testTx = TxID{0xb7, 0xe7, 0xa7, 0x01, 0xbc, 0x34, 0xd6, 0x86, 0xfa, 0x87, 0xdf, 0xae}
-
-// Sample responses from RFC 5769 (Test Vectors for STUN), §2.2 and §2.3,
-// transcribed from the RFC's hex dumps. Both carry SOFTWARE "test vector",
-// XOR-MAPPED-ADDRESS, MESSAGE-INTEGRITY (not checked here) and FINGERPRINT.
-const (
-	rfc5769IPv4Response = `
-		0101 003c 2112a442 b7e7a701 bc34d686 fa87dfae
-		8022 000b 74657374 20766563 746f7220
-		0020 0008 0001a147 e112a643
-		0008 0014 2b91f599 fd9e90c3 8c7489f9 2af9ba53 f06be7d7
-		8028 0004 c07d4c96`
-	rfc5769IPv6Response = `
-		0101 0048 2112a442 b7e7a701 bc34d686 fa87dfae
-		8022 000b 74657374 20766563 746f7220
-		0020 0014 0002a147 0113a9fa a5d3f179 bc25f4b5 bed2b9d9
-		0008 0014 a382954e 4be67bf1 1784c97c 8292c275 bfe3ed41
-		8028 0004 c8fb0b4c`
-)
 
 func TestRFC5769Responses(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		hex  string
+		msg  []byte
 		want netip.AddrPort
 	}{
-		{"2.2 IPv4", rfc5769IPv4Response, netip.MustParseAddrPort("192.0.2.1:32853")},
-		{"2.3 IPv6", rfc5769IPv6Response, netip.MustParseAddrPort("[2001:db8:1234:5678:11:2233:4455:6677]:32853")},
+		{"2.2 IPv4", stuntest.RFC5769IPv4Response(), netip.MustParseAddrPort("192.0.2.1:32853")},
+		{"2.3 IPv6", stuntest.RFC5769IPv6Response(), netip.MustParseAddrPort("[2001:db8:1234:5678:11:2233:4455:6677]:32853")},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			b := unhex(t, tc.hex)
+			b := tc.msg
 			if !IsMessage(b) {
 				t.Fatal("IsMessage = false")
 			}
@@ -393,7 +365,7 @@ func TestIsMessage(t *testing.T) {
 }
 
 func BenchmarkParseResponse(b *testing.B) {
-	msg := unhex(b, rfc5769IPv6Response)
+	msg := stuntest.RFC5769IPv6Response()
 	b.ReportAllocs()
 	b.SetBytes(int64(len(msg)))
 	for b.Loop() {

@@ -2,7 +2,6 @@ package stuntest_test
 
 import (
 	"bytes"
-	"encoding/hex"
 	"errors"
 	"net/netip"
 	"strings"
@@ -12,42 +11,8 @@ import (
 	"github.com/wgstun/wgstun/src/stun/stuntest"
 )
 
-func unhex(t *testing.T, s string) []byte {
-	t.Helper()
-	b, err := hex.DecodeString(strings.Join(strings.Fields(s), ""))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
 // The transaction ID of the RFC 5769 §2.1 to §2.3 vectors.
-var rfcTx = [12]byte{0xb7, 0xe7, 0xa7, 0x01, 0xbc, 0x34, 0xd6, 0x86, 0xfa, 0x87, 0xdf, 0xae}
-
-// RFC 5769 (Test Vectors for STUN) §2.1, §2.2 and §2.3, from the RFC's hex
-// dumps.
-const (
-	rfc5769Request = `
-		0001 0058 2112a442 b7e7a701 bc34d686 fa87dfae
-		8022 0010 5354554e 20746573 7420636c 69656e74
-		0024 0004 6e0001ff
-		8029 0008 932ff9b1 51263b36
-		0006 0009 6576746a 3a683676 59202020
-		0008 0014 9aeaa70c bfd8cb56 781ef2b5 b2d3f249 c1b571a2
-		8028 0004 e57a3bcf`
-	rfc5769IPv4Response = `
-		0101 003c 2112a442 b7e7a701 bc34d686 fa87dfae
-		8022 000b 74657374 20766563 746f7220
-		0020 0008 0001a147 e112a643
-		0008 0014 2b91f599 fd9e90c3 8c7489f9 2af9ba53 f06be7d7
-		8028 0004 c07d4c96`
-	rfc5769IPv6Response = `
-		0101 0048 2112a442 b7e7a701 bc34d686 fa87dfae
-		8022 000b 74657374 20766563 746f7220
-		0020 0014 0002a147 0113a9fa a5d3f179 bc25f4b5 bed2b9d9
-		0008 0014 a382954e 4be67bf1 1784c97c 8292c275 bfe3ed41
-		8028 0004 c8fb0b4c`
-)
+var rfcTx = stuntest.RFC5769TxID
 
 // TestRFC5769Responses rebuilds the two sample responses byte for byte:
 // header, SOFTWARE padded with a space as the RFC does, XOR-MAPPED-ADDRESS
@@ -57,14 +22,14 @@ const (
 func TestRFC5769Responses(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
-		hex    string
+		msg    []byte
 		mapped netip.AddrPort
 	}{
-		{"2.2 IPv4", rfc5769IPv4Response, netip.MustParseAddrPort("192.0.2.1:32853")},
-		{"2.3 IPv6", rfc5769IPv6Response, netip.MustParseAddrPort("[2001:db8:1234:5678:11:2233:4455:6677]:32853")},
+		{"2.2 IPv4", stuntest.RFC5769IPv4Response(), netip.MustParseAddrPort("192.0.2.1:32853")},
+		{"2.3 IPv6", stuntest.RFC5769IPv6Response(), netip.MustParseAddrPort("[2001:db8:1234:5678:11:2233:4455:6677]:32853")},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			want := unhex(t, tc.hex)
+			want := tc.msg
 			integrity := want[len(want)-8-20 : len(want)-8]
 			got := stuntest.Message(stuntest.TypeBindingSuccess, rfcTx,
 				stuntest.Attr{Type: stuntest.AttrSoftware, Value: []byte("test vector"), Pad: ' '},
@@ -80,7 +45,7 @@ func TestRFC5769Responses(t *testing.T) {
 
 func TestRequestTxID(t *testing.T) {
 	tx := stun.NewTxID()
-	vector := unhex(t, rfc5769Request)
+	vector := stuntest.RFC5769Request()
 	badFP := bytes.Clone(vector)
 	badFP[len(badFP)-1] ^= 1
 	withFP := stuntest.Message(stuntest.TypeBindingRequest, tx, stuntest.Software("x"), stuntest.Fingerprint())
