@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"runtime"
+	"time"
 
 	"golang.zx2c4.com/wireguard/wgctrl"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
@@ -59,3 +60,16 @@ func (c *Client) SetEndpoint(iface string, peer wgtypes.Key, ep netip.AddrPort) 
 	}
 	return setEndpoint(runtime.GOOS, c.c, real, peer, ep)
 }
+
+// Recreate removes peer and adds it back with its configuration and
+// endpoint ep in one call, so that WireGuard starts a handshake at once
+// instead of after its 5 s retry; see recreate. It sets the endpoint in
+// place instead when the peer's handshake time is no longer seen.
+func (c *Client) Recreate(iface string, peer wgtypes.Key, ep netip.AddrPort, seen time.Time) (bool, error) {
+	real, err := InterfaceName(iface)
+	if err != nil {
+		return false, fmt.Errorf("wg: re-create %s on %s: %w", peer, iface, err)
+	}
+	return recreate(runtime.GOOS, c.c, real, peer, ep, seen)
+}
+

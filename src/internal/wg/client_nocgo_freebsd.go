@@ -5,6 +5,7 @@ package wg
 import (
 	"fmt"
 	"net/netip"
+	"time"
 
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 )
@@ -27,3 +28,9 @@ func (c *Client) Device(name string) (Device, error) { return Device{}, errNotSu
 func (c *Client) SetEndpoint(iface string, peer wgtypes.Key, ep netip.AddrPort) error {
 	return errNotSupported
 }
+
+// Recreate fails; see Open.
+func (c *Client) Recreate(iface string, peer wgtypes.Key, ep netip.AddrPort, seen time.Time) (bool, error) {
+	return false, errNotSupported
+}
+

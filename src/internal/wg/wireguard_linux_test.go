@@ -327,3 +327,90 @@ func withoutEndpoint(s string) string {
 	slices.Sort(sections)
 	return strings.Join(sections, "\n\n")
 }
+
+// TestRecreateOnLinuxWireGuard re-creates a peer on kernel WireGuard and on
+// a real wireguard-go and checks that everything a user configured comes
+// back (wg showconf, endpoint aside, is the same), that the re-created peer
+// with a keepalive starts a handshake at once (its transmit counter grows
+// within a second, while nothing answers), and that a handshake time that
+// no longer matches makes it an in-place update (the peer keeps its place).
+func TestRecreateOnLinuxWireGuard(t *testing.T) {
+	forEachImpl(t, "r", func(t *testing.T, l *testDevice) {
+		// A route for the endpoint, so the initiation leaves (into a
+		// veth pair, where nothing answers).
+		l.run("ip", "-n", l.ns, "link", "add", "v0", "type", "veth", "peer", "name", "v1")
+		l.run("ip", "-n", l.ns, "addr", "add", "192.0.2.1/24", "dev", "v0")
+		l.run("ip", "-n", l.ns, "link", "set", "v0", "up")
+		l.run("ip", "-n", l.ns, "link", "set", "v1", "up")
+		l.run("ip", "-n", l.ns, "link", "set", l.ifname, "up")
+		priv, _ := wgtypes.GeneratePrivateKey()
+		first, _ := wgtypes.GeneratePrivateKey()
+		peer, _ := wgtypes.GeneratePrivateKey()
+		quiet, _ := wgtypes.GeneratePrivateKey()
+		psk, _ := wgtypes.GenerateKey()
+		l.wg("set", l.ifname, "private-key", writeSecret(t, priv), "listen-port", "51998",
+			"peer", first.PublicKey().String(), "allowed-ips", "10.9.0.1/32",
+			"peer", peer.PublicKey().String(), "allowed-ips", "fd00::2/128,10.9.0.2/32,10.10.0.0/16",
+			"persistent-keepalive", "25", "preshared-key", writeSecret(t, psk),
+			"peer", quiet.PublicKey().String(), "allowed-ips", "10.9.0.3/32")
+		before := l.wg("showconf", l.ifname)
+
+		ep := netip.MustParseAddrPort("192.0.2.9:51820")
+		got, err := l.c.Recreate(l.ifname, peer.PublicKey(), ep, time.Time{})
+		if err != nil || !got {
+			t.Fatalf("Recreate = %v, %v; want a re-creation", got, err)
+		}
+		after := l.wg("showconf", l.ifname)
+		if !strings.Contains(after, "Endpoint = "+ep.String()+"\n") || withoutEndpoint(after) != withoutEndpoint(before) {
+			t.Fatalf("re-creation changed more than the endpoint:\nbefore:\n%s\nafter:\n%s", before, after)
+		}
+		if !strings.Contains(after, "AllowedIPs = fd00::2/128, 10.9.0.2/32, 10.10.0.0/16\n") {
+			t.Fatalf("allowed IPs lost their order:\n%s", after)
+		}
+		deadline := time.Now().Add(time.Second)
+		for {
+			d, err := l.read(t, l.ifname)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p, _ := d.Peer(peer.PublicKey()); p.TxBytes >= 148 {
+				break // a handshake initiation is 148 bytes
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no handshake initiation within 1 s of the re-creation: %+v", d.Peers)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+
+		// A peer without keepalive comes back the same way.
+		if got, err := l.c.Recreate(l.ifname, quiet.PublicKey(), ep, time.Time{}); err != nil || !got {
+			t.Fatalf("Recreate(no keepalive) = %v, %v", got, err)
+		}
+		if withoutEndpoint(l.wg("showconf", l.ifname)) != withoutEndpoint(before) {
+			t.Fatalf("re-creating the keepalive-less peer changed the config:\n%s", l.wg("showconf", l.ifname))
+		}
+
+		// seen no longer matches the device: the endpoint is set in place,
+		// and the first peer keeps its place ahead of the others.
+		ep2 := netip.MustParseAddrPort("192.0.2.10:51820")
+		if got, err := l.c.Recreate(l.ifname, first.PublicKey(), ep2, time.Unix(1, 0)); err != nil || got {
+			t.Fatalf("Recreate with a stale seen = %v, %v; want an in-place update", got, err)
+		}
+		d, err := l.read(t, l.ifname)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(d.Peers) != 3 || d.Peers[0].PublicKey != first.PublicKey() || d.Peers[0].Endpoint != ep2 {
+			t.Fatalf("in-place update moved or missed the peer: %+v", d.Peers)
+		}
+
+		// A peer that is not on the device is not added.
+		stranger, _ := wgtypes.GeneratePrivateKey()
+		if got, err := l.c.Recreate(l.ifname, stranger.PublicKey(), ep, time.Time{}); err != nil || got {
+			t.Fatalf("Recreate(stranger) = %v, %v", got, err)
+		}
+		if d, _ := l.read(t, l.ifname); len(d.Peers) != 3 {
+			t.Fatalf("re-creating an absent peer added it: %+v", d.Peers)
+		}
+	})
+}

@@ -1,0 +1,93 @@
+package wg
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"time"
+
+	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
+)
+
+// Why a peer is re-created rather than updated: WireGuard sends a handshake
+// initiation at most once per REKEY_TIMEOUT (5 s), and stamps that time even
+// when the initiation cannot leave, because the peer has no endpoint yet or
+// the other side's NAT drops it. wireguard-go checks the stamp in
+// device/send.go (SendHandshakeInitiation, lastSentHandshake), the Linux
+// kernel in drivers/net/wireguard/send.c (wg_packet_send_handshake_initiation,
+// last_sent_handshake), FreeBSD's if_wg in wg_send_initiation. So a peer
+// whose endpoint arrives just after such an attempt waits up to 5 s for
+// its first packet. A peer removed and added back carries no stamp, and
+// both implementations start a handshake at once when a new peer has a
+// persistent keepalive (wireguard-go: the peer's start and its
+// SendKeepalive in IpcSet's post-config; Linux: wg_packet_send_keepalive
+// from set_peer's persistent-keepalive change; otherwise the next queued
+// packet does, with no throttle).
+//
+// Re-creating destroys the peer's session, its counters and any packets
+// queued for it, so the daemon does it only when the peer has no live
+// session (see the daemon's endpoint.go), and Recreate checks again right
+// before it acts.
+
+// Recreate points peer on iface at ep by removing the peer and adding it
+// back with its configuration and ep, in one configuration call: one
+// netlink message, one UAPI set transaction, or one FreeBSD ioctl, each
+// applied under the device's configuration lock, so no other reader or
+// writer sees the peer missing. seen is the peer's last handshake time as
+// the caller saw it when deciding; if the device shows a different one now
+// (a handshake completed meanwhile), the endpoint is set in place instead
+// and the session is kept. On FreeBSD a preshared key that reads back as
+// zero may be hidden from this reader (if_wg shows it only to privileged
+// readers), and a re-created peer would lose it, so such a peer is also
+// updated in place. It reports whether the peer was re-created. A peer not
+// on the device is left absent and nil is returned.
+func recreate(goos string, b backend, iface string, peer wgtypes.Key, ep netip.AddrPort, seen time.Time) (bool, error) {
+	d, err := readDevice(b, iface)
+	if err != nil {
+		return false, fmt.Errorf("wg: re-create %s on %s: %w", peer, iface, err)
+	}
+	var cur wgtypes.Peer
+	found := false
+	for _, p := range d.Peers {
+		if p.PublicKey == peer {
+			cur, found = p, true
+			break
+		}
+	}
+	if !found {
+		return false, nil
+	}
+	if !cur.LastHandshakeTime.Equal(seen) || (goos == "freebsd" && cur.PresharedKey == (wgtypes.Key{})) {
+		if err := b.ConfigureDevice(iface, endpointConfig(goos, cur, ep)); err != nil {
+			return false, fmt.Errorf("wg: set endpoint of %s on %s: %w", peer, iface, err)
+		}
+		return false, nil
+	}
+	if err := b.ConfigureDevice(iface, recreateConfig(cur, ep)); err != nil {
+		return false, fmt.Errorf("wg: re-create %s on %s: %w", peer, iface, err)
+	}
+	return true, nil
+}
+
+// recreateConfig is the one change that removes cur and adds it back with
+// endpoint ep: its allowed IPs in their order, its preshared key (a zero
+// one is left out: a new peer has none) and its persistent keepalive (0
+// stays off).
+func recreateConfig(cur wgtypes.Peer, ep netip.AddrPort) wgtypes.Config {
+	add := wgtypes.PeerConfig{
+		PublicKey:         cur.PublicKey,
+		Endpoint:          net.UDPAddrFromAddrPort(netip.AddrPortFrom(ep.Addr().Unmap(), ep.Port())),
+		ReplaceAllowedIPs: true,
+		AllowedIPs:        make([]net.IPNet, len(cur.AllowedIPs)),
+	}
+	for i, n := range cur.AllowedIPs {
+		add.AllowedIPs[i] = net.IPNet{IP: append(net.IP(nil), n.IP...), Mask: append(net.IPMask(nil), n.Mask...)}
+	}
+	ka := cur.PersistentKeepaliveInterval
+	add.PersistentKeepaliveInterval = &ka
+	if cur.PresharedKey != (wgtypes.Key{}) {
+		psk := cur.PresharedKey
+		add.PresharedKey = &psk
+	}
+	return wgtypes.Config{Peers: []wgtypes.PeerConfig{{PublicKey: cur.PublicKey, Remove: true}, add}}
+}
