@@ -85,6 +85,9 @@ func printPlan(w io.Writer, cfg *config.Config) {
 		if ic.BindInterface != "" {
 			fmt.Fprintf(w, "    STUN sent bound to %s (macOS; ignored elsewhere)\n", ic.BindInterface)
 		}
+		if !ic.FastHandshake {
+			fmt.Fprintln(w, "    fast_handshake off: endpoints are only updated in place; a first handshake may wait for WireGuard's 5 s retry")
+		}
 		if ic.PortMapping != config.PortMapOff && ic.PortMapping != "" {
 			gw := "the default route's next hop"
 			if ic.Gateway.IsValid() {

@@ -78,3 +78,20 @@ func TestStatusNATWords(t *testing.T) {
 		})
 	}
 }
+
+// TestStatusRecreated: a peer wgstun re-created says when and why, in words;
+// one it did not re-create says nothing of it.
+func TestStatusRecreated(t *testing.T) {
+	now := time.Now()
+	st := daemon.Status{Interfaces: []daemon.InterfaceStatus{{Name: "wg0", State: "up", Peers: []daemon.PeerStatus{
+		{PublicKey: "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", State: daemon.StateConnected,
+			Recreated: now.Add(-3 * time.Second), RecreatedWhy: "no handshake yet"},
+		{PublicKey: "BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB=", State: daemon.StateConnected},
+	}}}}
+	var b strings.Builder
+	printStatus(&b, &st)
+	want := "  AAAAAAAA… re-created 3s ago with its endpoint (no handshake yet), so WireGuard handshook at once instead of after its 5 s retry\n"
+	if !strings.Contains(b.String(), want) || strings.Contains(b.String(), "BBBBBBBB… re-created") {
+		t.Errorf("want %q once in\n%s", want, b.String())
+	}
+}

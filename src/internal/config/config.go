@@ -160,6 +160,11 @@ type Interface struct {
 	PortMapping     string
 	Gateway         netip.Addr
 	MappingLifetime time.Duration
+	// FastHandshake lets the daemon remove a peer that has no live
+	// session and add it back with its new endpoint, so that WireGuard
+	// handshakes at once instead of after its 5 s retry (wg.Recreate).
+	// Off for users whose other tools watch peer objects. Default on.
+	FastHandshake bool
 }
 
 // Equal reports whether two interface configurations are the same.
@@ -168,5 +173,6 @@ func (a Interface) Equal(b Interface) bool {
 		a.Refresh == b.Refresh && a.PingInterval == b.PingInterval &&
 		slices.Equal(a.Peers, b.Peers) && maps.Equal(a.Ping, b.Ping) &&
 		slices.Equal(a.Capture, b.Capture) && a.FIB == b.FIB && a.BindInterface == b.BindInterface &&
-		a.PortMapping == b.PortMapping && a.Gateway == b.Gateway && a.MappingLifetime == b.MappingLifetime
+		a.PortMapping == b.PortMapping && a.Gateway == b.Gateway && a.MappingLifetime == b.MappingLifetime &&
+		a.FastHandshake == b.FastHandshake
 }

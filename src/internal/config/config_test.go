@@ -61,6 +61,33 @@ type = "file"
 path = "/tmp/s"
 `
 
+func TestFastHandshake(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		line string
+		want bool
+	}{
+		{"default on", "", true},
+		{"on", "fast_handshake = true\n", true},
+		{"off", "fast_handshake = false\n", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Parse("x.toml", []byte(base+"[[interface]]\nname = \"wg0\"\nstore = \"s\"\n"+tt.line))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := c.Interfaces[0].FastHandshake; got != tt.want {
+				t.Fatalf("FastHandshake = %v, want %v", got, tt.want)
+			}
+			other := c.Interfaces[0]
+			other.FastHandshake = !other.FastHandshake
+			if other.Equal(c.Interfaces[0]) {
+				t.Fatal("Interface.Equal ignores fast_handshake")
+			}
+		})
+	}
+}
+
 func TestParseProblems(t *testing.T) {
 	tests := []struct {
 		name string
@@ -181,6 +208,11 @@ capture = [
 			name: "capture must be a list",
 			in:   base + "[[interface]]\nname = \"wg0\"\nstore = \"s\"\ncapture = \"igb0\"\n",
 			want: []string{"x.toml:9:", "capture"},
+		},
+		{
+			name: "fast_handshake must be a boolean",
+			in:   base + "[[interface]]\nname = \"wg0\"\nstore = \"s\"\nfast_handshake = \"no\"\n",
+			want: []string{"x.toml:9:", "fast_handshake"},
 		},
 		{
 			name: "nothing configured",

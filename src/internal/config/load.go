@@ -164,6 +164,7 @@ type fileInterface struct {
 	PortMapping  string     `toml:"port_mapping"`
 	Gateway      string     `toml:"gateway"`
 	MappingLife  string     `toml:"mapping_lifetime"`
+	FastHS       *bool      `toml:"fast_handshake"`
 }
 
 // filePeer is one [[interface.peer]] table: settings for one peer.

@@ -182,6 +182,7 @@ func (v *validator) resolve(f *file) *Config {
 		}
 		ifc.BindInterface = fi.BindIf
 		v.portMapping(key, fi, &ifc)
+		ifc.FastHandshake = fi.FastHS == nil || *fi.FastHS
 		c.Interfaces = append(c.Interfaces, ifc)
 	}
 	return c

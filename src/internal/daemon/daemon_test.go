@@ -30,9 +30,10 @@ import (
 // end to end in src/e2e.
 
 type fakeWG struct {
-	mu   sync.Mutex
-	devs map[string]*wg.Device
-	sets int
+	mu        sync.Mutex
+	devs      map[string]*wg.Device
+	sets      int // endpoint changes, in place or by re-creation
+	recreates int
 }
 
 func (f *fakeWG) Device(name string) (wg.Device, error) {
@@ -59,6 +60,30 @@ func (f *fakeWG) SetEndpoint(iface string, k wgtypes.Key, ep netip.AddrPort) err
 		}
 	}
 	return errors.New("no such peer")
+}
+
+// Recreate acts as wg's: a peer whose handshake time is still seen comes
+// back fresh (counters and handshake zero) with ep; otherwise ep is set in
+// place.
+func (f *fakeWG) Recreate(iface string, k wgtypes.Key, ep netip.AddrPort, seen time.Time) (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	d := f.devs[iface]
+	for i := range d.Peers {
+		p := &d.Peers[i]
+		if p.PublicKey != k {
+			continue
+		}
+		f.sets++
+		if !p.LastHandshake.Equal(seen) {
+			p.Endpoint = ep
+			return false, nil
+		}
+		f.recreates++
+		*p = wg.Peer{PublicKey: k, Endpoint: ep, Keepalive: p.Keepalive}
+		return true, nil
+	}
+	return false, errors.New("no such peer")
 }
 
 func (f *fakeWG) peer(iface string, k wgtypes.Key) wg.Peer {

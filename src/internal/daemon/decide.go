@@ -77,6 +77,31 @@ func shouldSet(p *peer) bool {
 	return p.state != StateConnected
 }
 
+// recreateWhy says why a peer about to get a new endpoint should be removed
+// and added back rather than updated in place, or "" for in place. WireGuard
+// starts a handshake at most once per REKEY_TIMEOUT (5 s), counting
+// attempts that could not leave (no endpoint yet, or dropped by the other
+// side's NAT), so an updated peer may wait up to 5 s for its first packet; a
+// re-created one handshakes at once. Re-creating drops the session, its
+// counters and queued packets, so only a peer with no live session is
+// re-created: never a handshake, the last one older than REJECT_AFTER_TIME
+// (a session that old carries nothing), or a path the health watch has
+// judged dead. Never when the interface's fast_handshake is off.
+func recreateWhy(fast bool, p *peer, now time.Time) string {
+	hs := p.wg.LastHandshake
+	switch {
+	case !fast:
+		return ""
+	case hs.IsZero():
+		return "no handshake yet"
+	case now.Sub(hs) >= rejectAfter:
+		return fmt.Sprintf("last handshake %s ago, its session expired", ago(now, hs))
+	case p.state == StateDown:
+		return "the tunnel was judged down"
+	}
+	return ""
+}
+
 // judge sets the peer's state and its reason in words, and starts a repair
 // when a tunnel goes down.
 func (r *runner) judge(p *peer, now time.Time) {

@@ -38,17 +38,35 @@ func (r *runner) accept(p *peer, val string, now time.Time) {
 	p.cand = cand
 }
 
-// act sets the peer's endpoint when that is right (see shouldSet).
+// act sets the peer's endpoint when that is right (see shouldSet). A peer
+// with no live session is re-created with the endpoint instead (see
+// recreateWhy), so that WireGuard handshakes at once.
 func (r *runner) act(p *peer, now time.Time) {
 	if !shouldSet(p) {
 		return
 	}
-	if err := r.d.deps.WG.SetEndpoint(r.set.ic.Name, p.key, p.cand); err != nil {
+	why := recreateWhy(r.set.ic.FastHandshake, p, now)
+	recreated := false
+	var err error
+	if why != "" {
+		recreated, err = r.d.deps.WG.Recreate(r.set.ic.Name, p.key, p.cand, p.wg.LastHandshake)
+	} else {
+		err = r.d.deps.WG.SetEndpoint(r.set.ic.Name, p.key, p.cand)
+	}
+	if err != nil {
 		p.lastErr = err.Error()
 		r.logPeerErr(p)
 		return
 	}
-	r.log.Info("endpoint set", "peer", p.key.String(), "endpoint", p.cand, "was", p.wg.Endpoint)
+	if recreated {
+		r.log.Info("endpoint set, peer re-created", "peer", p.key.String(), "endpoint", p.cand, "was", p.wg.Endpoint, "why", why)
+		p.recreated, p.recreatedWhy = now, why
+		// What the device shows now: a fresh peer. The next read must
+		// not take the reset counters for someone else's doing.
+		p.wg.RxBytes, p.wg.TxBytes, p.wg.LastHandshake = 0, 0, time.Time{}
+	} else {
+		r.log.Info("endpoint set", "peer", p.key.String(), "endpoint", p.cand, "was", p.wg.Endpoint)
+	}
 	p.wg.Endpoint, p.external = p.cand, false
 	p.setAt = now
 	r.punch(p.cand)

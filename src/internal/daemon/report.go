@@ -27,6 +27,8 @@ func (r *runner) report() {
 			Published:     p.published,
 			Endpoint:      p.wg.Endpoint,
 			SetAt:         p.setAt,
+			Recreated:     p.recreated,
+			RecreatedWhy:  p.recreatedWhy,
 			LastHandshake: p.wg.LastHandshake,
 			LastError:     p.lastErr,
 		}

@@ -93,22 +93,26 @@ type peer struct {
 	published   time.Time
 	pubFailed   bool
 
-	rec      record.Endpoints
-	haveRec  bool
-	cand     netip.AddrPort // endpoint chosen from the record
-	setAt    time.Time
-	since    time.Time // start of the current not-connected stretch
-	wasUp    bool      // connected at some point
-	wg       wg.Peer
-	lastRx   time.Time // the device read that saw the receive counter grow
-	rxFrom   time.Time // the read before it: the bytes came after this
-	lastRead time.Time
-	external bool // someone else changed the endpoint
-	ping     netip.Addr
-	state    string
-	reason   string
-	lastErr  string
-	logged   string
+	rec     record.Endpoints
+	haveRec bool
+	cand    netip.AddrPort // endpoint chosen from the record
+	setAt   time.Time
+	// recreated is when act last re-created the peer on the device to
+	// skip WireGuard's handshake throttle, recreatedWhy why (words).
+	recreated    time.Time
+	recreatedWhy string
+	since        time.Time // start of the current not-connected stretch
+	wasUp        bool      // connected at some point
+	wg           wg.Peer
+	lastRx       time.Time // the device read that saw the receive counter grow
+	rxFrom       time.Time // the read before it: the bytes came after this
+	lastRead     time.Time
+	external     bool // someone else changed the endpoint
+	ping         netip.Addr
+	state        string
+	reason       string
+	lastErr      string
+	logged       string
 }
 
 func newRunner(d *Daemon, set settings) *runner {

@@ -68,6 +68,8 @@ type PeerStatus struct {
 	Endpoint      netip.AddrPort `json:"endpoint,omitzero"` // what WireGuard uses now
 	EndpointFrom  string         `json:"endpoint_from,omitempty"`
 	SetAt         time.Time      `json:"set_at,omitzero"`
+	Recreated     time.Time      `json:"recreated,omitzero"`      // when wgstun last re-created the peer
+	RecreatedWhy  string         `json:"recreated_why,omitempty"` // why, in words
 	LastHandshake time.Time      `json:"last_handshake,omitzero"`
 	Ping          string         `json:"ping,omitempty"`        // tunnel address watched
 	PingSent      int            `json:"ping_sent,omitempty"`   // probes in the loss window
@@ -228,6 +230,8 @@ func (p *PeerStatus) appendJSON(w *jsonwire.Writer) {
 	m.addrPort("endpoint", p.Endpoint)
 	m.str("endpoint_from", p.EndpointFrom, true)
 	m.time("set_at", p.SetAt)
+	m.time("recreated", p.Recreated)
+	m.str("recreated_why", p.RecreatedWhy, true)
 	m.time("last_handshake", p.LastHandshake)
 	m.str("ping", p.Ping, true)
 	if p.PingSent != 0 {
@@ -307,6 +311,8 @@ func (p *PeerStatus) read(v jsonwire.Value) error {
 		{"endpoint", addrPort(&p.Endpoint)},
 		{"endpoint_from", str(&p.EndpointFrom)},
 		{"set_at", timeField(&p.SetAt)},
+		{"recreated", timeField(&p.Recreated)},
+		{"recreated_why", str(&p.RecreatedWhy)},
 		{"last_handshake", timeField(&p.LastHandshake)},
 		{"ping", str(&p.Ping)},
 		{"ping_sent", func(m jsonwire.Value) error {

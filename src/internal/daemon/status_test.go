@@ -27,7 +27,7 @@ func TestStatusJSONMatchesEncodingJSON(t *testing.T) {
 					PublicKey: "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", State: StateConnected, Reason: "why",
 					Published: at, Record: netip.MustParseAddrPort("198.51.100.1:1"), RecordTime: at.Add(time.Second),
 					PeerNAT: "symmetric", Endpoint: netip.MustParseAddrPort("[2001:db8::1]:2"), EndpointFrom: "record",
-					SetAt: at, LastHandshake: at.Add(-time.Minute), Ping: "10.0.0.2", PingSent: 10,
+					SetAt: at, Recreated: at.Add(-time.Second), RecreatedWhy: "no handshake yet", LastHandshake: at.Add(-time.Minute), Ping: "10.0.0.2", PingSent: 10,
 					PingLoss: 33.333333333333336, PingRTT: 0.25, PingError: "pe", LastError: "le\u2028",
 				},
 				{PublicKey: "BBBB", State: StateWaiting},

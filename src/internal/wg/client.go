@@ -72,4 +72,3 @@ func (c *Client) Recreate(iface string, peer wgtypes.Key, ep netip.AddrPort, see
 	}
 	return recreate(runtime.GOOS, c.c, real, peer, ep, seen)
 }
-

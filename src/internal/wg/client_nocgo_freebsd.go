@@ -33,4 +33,3 @@ func (c *Client) SetEndpoint(iface string, peer wgtypes.Key, ep netip.AddrPort) 
 func (c *Client) Recreate(iface string, peer wgtypes.Key, ep netip.AddrPort, seen time.Time) (bool, error) {
 	return false, errNotSupported
 }
-

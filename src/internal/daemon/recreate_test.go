@@ -1,0 +1,124 @@
+package daemon
+
+import (
+	"bytes"
+	"context"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wgstun/wgstun/src/internal/logfmt"
+)
+
+// TestRecreateWhy is the decision table: session age, the health verdict
+// and the setting.
+func TestRecreateWhy(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	tests := []struct {
+		name  string
+		fast  bool
+		hsAgo time.Duration // 0: never a handshake
+		state string
+		want  string // "" for in place
+	}{
+		{name: "never a handshake", fast: true, state: StateConnecting, want: "no handshake yet"},
+		{name: "never a handshake, setting off", fast: false, state: StateConnecting},
+		{name: "session expired", fast: true, hsAgo: rejectAfter, state: StateDown, want: "its session expired"},
+		{name: "session just alive", fast: true, hsAgo: rejectAfter - time.Second, state: StateConnecting},
+		{name: "live session, judged down", fast: true, hsAgo: 30 * time.Second, state: StateDown, want: "judged down"},
+		{name: "live session, judged down, setting off", fast: false, hsAgo: 30 * time.Second, state: StateDown},
+		{name: "live session, connected (endpoint wiped by someone)", fast: true, hsAgo: 30 * time.Second, state: StateConnected},
+		{name: "live session, waiting", fast: true, hsAgo: 10 * time.Second, state: StateWaiting},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := &peer{state: tt.state}
+			if tt.hsAgo > 0 {
+				p.wg.LastHandshake = now.Add(-tt.hsAgo)
+			}
+			got := recreateWhy(tt.fast, p, now)
+			if (tt.want == "") != (got == "") || !strings.Contains(got, tt.want) {
+				t.Fatalf("recreateWhy = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestFastHandshakeFlow runs the pair with fast_handshake on: a new peer is
+// re-created, status says so, the next device read does not take the reset
+// counters for someone else's change, and a peer with a live session is
+// only ever updated in place.
+func TestFastHandshakeFlow(t *testing.T) {
+	a, b, _, clk := newPair(t)
+	var logs bytes.Buffer
+	b.r.log = logfmt.New(&logs, nil)
+	a.r.set.ic.FastHandshake, b.r.set.ic.FastHandshake = true, true
+	ctx := context.Background()
+	settle(ctx, a.r)
+	settle(ctx, b.r)
+	if b.wg.recreates != 1 || b.wg.sets != 1 {
+		t.Fatalf("b: %d re-creations, %d sets; want the new peer re-created once", b.wg.recreates, b.wg.sets)
+	}
+	ps := b.r.d.board.snapshot().Interfaces[0].Peers[0]
+	if !ps.Recreated.Equal(clk.t) || ps.RecreatedWhy != "no handshake yet" || ps.Endpoint.String() != "203.0.113.10:40001" {
+		t.Fatalf("status after re-creation: %+v", ps)
+	}
+	// The device reads fresh counters; that is ours, not someone else's.
+	clk.advance(watchEvery)
+	settle(ctx, b.r)
+	if strings.Contains(logs.String(), "re-created on the device") || strings.Contains(logs.String(), "someone else") {
+		t.Fatalf("own re-creation logged as a foreign change:\n%s", logs.String())
+	}
+
+	// A live, connected session: a record with a new address does not
+	// touch it (shouldSet), and an endpoint wiped by someone else is put
+	// back in place, not by re-creation.
+	b.wg.handshake("wgb", b.peerKey(a), clk.t)
+	clk.advance(watchEvery)
+	settle(ctx, b.r)
+	if s := b.r.peers[b.peerKey(a)].state; s != StateConnected {
+		t.Fatalf("state %s", s)
+	}
+	b.wg.mu.Lock()
+	b.wg.devs["wgb"].Peers[0].Endpoint = netip.AddrPort{}
+	b.wg.mu.Unlock()
+	clk.advance(watchEvery)
+	settle(ctx, b.r)
+	if got := b.wg.peer("wgb", b.peerKey(a)); got.Endpoint.String() != "203.0.113.10:40001" || b.wg.recreates != 1 {
+		t.Fatalf("wiped endpoint: now %v after %d re-creations; want it back in place", got.Endpoint, b.wg.recreates)
+	}
+
+	// Once the session has expired, a repair re-creates again.
+	clk.advance(rejectAfter)
+	b.r.peers[b.peerKey(a)].nextPoll = clk.t
+	b.wg.mu.Lock()
+	b.wg.devs["wgb"].Peers[0].Endpoint = netip.MustParseAddrPort("198.51.100.77:9") // stale, from elsewhere
+	b.wg.mu.Unlock()
+	settle(ctx, b.r)
+	if b.wg.recreates != 2 || !strings.Contains(b.r.peers[b.peerKey(a)].recreatedWhy, "session expired") {
+		t.Fatalf("after expiry: %d re-creations, why %q", b.wg.recreates, b.r.peers[b.peerKey(a)].recreatedWhy)
+	}
+	mark := logs.Len()
+	clk.advance(watchEvery)
+	settle(ctx, b.r)
+	if after := logs.String()[mark:]; strings.Contains(after, "re-created on the device") || strings.Contains(after, "someone else") {
+		t.Fatalf("own re-creation of a peer that had a handshake logged as a foreign change:\n%s", after)
+	}
+}
+
+// TestFastHandshakeOff: with the setting off the peer is only updated.
+func TestFastHandshakeOff(t *testing.T) {
+	a, b, _, _ := newPair(t)
+	ctx := context.Background()
+	settle(ctx, a.r)
+	settle(ctx, b.r)
+	if b.wg.recreates != 0 || b.wg.sets != 1 {
+		t.Fatalf("%d re-creations, %d sets; want one in-place set", b.wg.recreates, b.wg.sets)
+	}
+	if ps := b.r.d.board.snapshot().Interfaces[0].Peers[0]; !ps.Recreated.IsZero() || ps.RecreatedWhy != "" {
+		t.Fatalf("status reports a re-creation: %+v", ps)
+	}
+}
+
+var _ WireGuard = (*fakeWG)(nil)
