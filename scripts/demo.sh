@@ -41,8 +41,10 @@ ip netns exec "$NS_B" wg show "$WG_B_IF" endpoints | sed 's/^/   b now sends to 
 printf '   %-44s %s\n' "endpoint set on a (ms after start)" "${t_set_a:-never}" \
 	"endpoint set on b (ms after start)" "${t_set_b:-never}" \
 	"first ping answered through the tunnel (ms)" "${t_ping:-none within 30 s}"
-echo "   (WireGuard retries a handshake at most once per 5 s; a peer that tried"
-echo "    before its endpoint was known connects at its next retry.)"
+echo "   (WireGuard starts a handshake at most once per 5 s, and an attempt made before"
+echo "    the endpoint was known counts; wgstun re-creates a peer that has no session with"
+echo "    its endpoint, which clears that throttle, so the first packet goes through at once."
+echo "    Status shows it as 're-created'; fast_handshake = false turns it off.)"
 
 say "5. wgstun status on a"
 sleep 1

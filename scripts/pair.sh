@@ -90,6 +90,10 @@ pair_measure() {
 		[ -z "$t_set_b" ] && [ "$(endpoint_of "$NS_B" "$WG_B_IF")" != "(none)" ] && t_set_b=$((now - t0))
 		if ip netns exec "$NS_A" ping -c 1 -W 0.1 "$WG_B_ADDR" >/dev/null 2>&1; then
 			t_ping=$(($(ms) - t0))
+			# An endpoint WireGuard learned from the handshake itself
+			# (roaming) counts from here at the latest.
+			[ -z "$t_set_a" ] && [ "$(endpoint_of "$NS_A" "$WG_A_IF")" != "(none)" ] && t_set_a=$t_ping
+			[ -z "$t_set_b" ] && [ "$(endpoint_of "$NS_B" "$WG_B_IF")" != "(none)" ] && t_set_b=$t_ping
 			return 0
 		fi
 	done

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"math/bits"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -25,9 +26,16 @@ const (
 	failAfter  = 2  // consecutive misses that make a target Failing
 	minTimeout = 500 * time.Millisecond
 	maxTimeout = 5 * time.Second
-	minPeriod  = 10 * time.Millisecond
-	cookieLen  = 8
-	readBuf    = 1500
+	// Once a target has answered, a probe is missed after rttFactor
+	// times its smoothed round trip, at least fastTimeout and at most the
+	// interval's timeout; the first miss is retried at once, so a dead
+	// path shows as Failing two short timeouts after it broke instead of
+	// two intervals.
+	fastTimeout = 250 * time.Millisecond
+	rttFactor   = 8
+	minPeriod   = 10 * time.Millisecond
+	cookieLen   = 8
+	readBuf     = 1500
 )
 
 // Result is a snapshot of one target's health.
@@ -70,6 +78,7 @@ type target struct {
 	n      int    // probes in hist, at most window
 	misses int
 	rtt    time.Duration
+	srtt   time.Duration // smoothed round trip (RFC 6298's 1/8 gain), 0 before a reply
 	last   time.Time
 	err    string
 }
@@ -280,29 +289,47 @@ func (p *Prober) round(wg *sync.WaitGroup) {
 		go p.read(wg, c, i, dgram)
 	}
 	for a, t := range p.targets {
-		i := famIndex(a)
-		f := &p.fams[i]
-		if f.c == nil {
-			t.err = "ping: no socket"
-			if f.err != nil {
-				t.err = f.err.Error()
-			}
-			p.record(t, false, time.Time{})
-			continue
-		}
-		p.seq++
-		err := f.c.writeTo(marshalEcho(i == 1, p.id, p.seq, p.cookie[:]), a)
-		if err != nil {
-			t.err = fmt.Sprintf("ping: send to %v on %s: %v", a, p.iface, err)
-			p.record(t, false, time.Time{})
-			if gone(err) {
-				p.closeFamily(i, errors.New(t.err))
-			}
-			continue
-		}
-		t.err = ""
-		p.inflight = append(p.inflight, probe{dst: a, seq: p.seq, sent: now, deadline: now.Add(p.timeout)})
+		p.probeLocked(a, t, now)
 	}
+}
+
+// probeLocked sends one probe to a, whose state is t.
+func (p *Prober) probeLocked(a netip.Addr, t *target, now time.Time) {
+	i := famIndex(a)
+	f := &p.fams[i]
+	if f.c == nil {
+		t.err = "ping: no socket"
+		if f.err != nil {
+			t.err = f.err.Error()
+		}
+		p.record(t, false, time.Time{})
+		return
+	}
+	p.seq++
+	err := f.c.writeTo(marshalEcho(i == 1, p.id, p.seq, p.cookie[:]), a)
+	if err != nil {
+		t.err = fmt.Sprintf("ping: send to %v on %s: %v", a, p.iface, err)
+		p.record(t, false, time.Time{})
+		if gone(err) {
+			p.closeFamily(i, errors.New(t.err))
+		}
+		return
+	}
+	t.err = ""
+	p.inflight = append(p.inflight, probe{dst: a, seq: p.seq, sent: now, deadline: now.Add(p.timeoutFor(t))})
+	// Deadlines must stay in send order for expireLocked: a retry's
+	// shorter timeout may come before a probe sent earlier.
+	slices.SortStableFunc(p.inflight, func(x, y probe) int { return x.deadline.Compare(y.deadline) })
+}
+
+// timeoutFor is how long a probe to t may wait for its reply: the
+// interval's timeout until t answered once, then rttFactor times its
+// smoothed round trip within [fastTimeout, the interval's timeout].
+func (p *Prober) timeoutFor(t *target) time.Duration {
+	if t.srtt == 0 {
+		return p.timeout
+	}
+	return min(max(rttFactor*t.srtt, fastTimeout), p.timeout)
 }
 
 func famIndex(a netip.Addr) int {
@@ -364,7 +391,12 @@ func (p *Prober) reply(src netip.Addr, seq uint16) {
 		p.inflight = append(p.inflight[:k], p.inflight[k+1:]...)
 		if t := p.targets[src]; t != nil {
 			p.record(t, true, now)
-			t.rtt = now.Sub(pr.sent)
+			t.rtt = max(now.Sub(pr.sent), time.Microsecond)
+			if t.srtt == 0 {
+				t.srtt = t.rtt
+			} else {
+				t.srtt += (t.rtt - t.srtt) / 8
+			}
 		}
 		return
 	}
@@ -376,16 +408,27 @@ func (p *Prober) expire() {
 	p.expireLocked(p.now())
 }
 
-// expireLocked counts every probe past its deadline as missed.
+// expireLocked counts every probe past its deadline as missed, and probes
+// again at once a target that answered before and just missed its first.
 func (p *Prober) expireLocked(now time.Time) {
 	k := 0
+	var retry []netip.Addr
 	for k < len(p.inflight) && !p.inflight[k].deadline.After(now) {
-		if t := p.targets[p.inflight[k].dst]; t != nil {
+		a := p.inflight[k].dst
+		if t := p.targets[a]; t != nil {
 			p.record(t, false, time.Time{})
+			if t.misses == 1 && t.srtt != 0 {
+				retry = append(retry, a)
+			}
 		}
 		k++
 	}
 	p.inflight = append(p.inflight[:0], p.inflight[k:]...)
+	for _, a := range retry {
+		if t := p.targets[a]; t != nil {
+			p.probeLocked(a, t, now)
+		}
+	}
 }
 
 // record adds a probe outcome to t, replied at reply when ok, and

@@ -71,6 +71,19 @@ func (c *memConn) lastTo(t *testing.T, dst netip.Addr) echo {
 	return echo{}
 }
 
+// count is how many messages went to dst.
+func (c *memConn) count(dst netip.Addr) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, m := range c.sent {
+		if m.dst == dst {
+			n++
+		}
+	}
+	return n
+}
+
 // fakeClock is a settable clock.
 type fakeClock struct {
 	mu sync.Mutex
@@ -286,7 +299,8 @@ func TestWindow(t *testing.T) {
 	h := newHarness(t, time.Second)
 	a := netip.MustParseAddr("10.0.0.1")
 	h.p.SetTargets([]netip.Addr{a})
-	// 12 probes: the first 4 answered, then 8 silent.
+	// 12 rounds: the first 4 answered, then 8 silent; the first silent
+	// one is retried at once (see TestFastRetry), so 9 misses.
 	for i := range 12 {
 		h.round()
 		if i < 4 {
@@ -297,11 +311,88 @@ func TestWindow(t *testing.T) {
 		h.p.expire()
 	}
 	r := h.result("10.0.0.1")
-	if r.Sent != 10 || r.Received != 2 || r.Misses != 8 || r.Loss() != 80 {
-		t.Fatalf("%+v, want 2 of 10 received, 8 misses", r)
+	if r.Sent != 10 || r.Received != 1 || r.Misses != 9 || r.Loss() != 90 {
+		t.Fatalf("%+v, want 1 of 10 received, 9 misses", r)
 	}
 	if (Result{}).Loss() != 0 {
 		t.Fatal("loss of nothing sent")
+	}
+}
+
+// TestFastRetry: once a target answered, a probe is missed after 8 times
+// its smoothed round trip (at least 250 ms) and the first miss is probed
+// again at once, so a dead path is Failing two short timeouts after it
+// broke. Before any reply, and for a slow target, the interval's timeout
+// holds.
+func TestFastRetry(t *testing.T) {
+	h := newHarness(t, time.Second)
+	a := netip.MustParseAddr("10.0.0.1")
+	h.p.SetTargets([]netip.Addr{a})
+	sent := func() int { return h.conns[0].count(a) }
+
+	// Before any reply: the full timeout, no retry.
+	h.round()
+	h.clk.add(300 * time.Millisecond)
+	h.p.expire()
+	if r := h.result("10.0.0.1"); r.Misses != 0 {
+		t.Fatalf("missed after 300 ms before any reply: %+v", r)
+	}
+	h.clk.add(700 * time.Millisecond)
+	h.p.expire()
+	if r := h.result("10.0.0.1"); r.Misses != 1 || sent() != 1 {
+		t.Fatalf("after 1 s: %+v, %d sent; want one miss and no retry", r, sent())
+	}
+
+	// A reply after 10 ms sets the round trip; the next silent probe is
+	// missed at 250 ms and retried at once, and the retry's miss 250 ms
+	// later makes the target Failing.
+	h.round()
+	h.clk.add(10 * time.Millisecond)
+	h.reply(t, a, typeEchoReply4, h.conns[0].lastTo(t, a))
+	h.clk.add(990 * time.Millisecond)
+	h.round()
+	n := sent()
+	h.clk.add(249 * time.Millisecond)
+	h.p.expire()
+	if r := h.result("10.0.0.1"); r.Misses != 0 || sent() != n {
+		t.Fatalf("at 249 ms: %+v, %d sent", r, sent()-n)
+	}
+	h.clk.add(time.Millisecond)
+	h.p.expire()
+	if r := h.result("10.0.0.1"); r.Misses != 1 || sent() != n+1 {
+		t.Fatalf("at 250 ms: %+v, %d retries; want one miss and one retry", r, sent()-n)
+	}
+	drain(h.p.Changed())
+	h.clk.add(250 * time.Millisecond)
+	h.p.expire()
+	if r := h.result("10.0.0.1"); !r.Failing() || sent() != n+1 {
+		t.Fatalf("at 500 ms: %+v, %d retries; want Failing and no second retry", r, sent()-n)
+	}
+	if !drain(h.p.Changed()) {
+		t.Fatal("Changed not signalled when the target became Failing")
+	}
+
+	// A retry that is answered clears the miss.
+	h.round()
+	h.clk.add(10 * time.Millisecond)
+	h.reply(t, a, typeEchoReply4, h.conns[0].lastTo(t, a))
+	h.round()
+	h.clk.add(250 * time.Millisecond)
+	h.p.expire() // missed: retried
+	h.clk.add(5 * time.Millisecond)
+	h.reply(t, a, typeEchoReply4, h.conns[0].lastTo(t, a))
+	if r := h.result("10.0.0.1"); r.Misses != 0 || r.Failing() {
+		t.Fatalf("answered retry: %+v", r)
+	}
+
+	// A slow target: 8 times a 200 ms round trip exceeds the interval's
+	// timeout, which then holds.
+	h.p.mu.Lock()
+	h.p.targets[a].srtt = 200 * time.Millisecond
+	got := h.p.timeoutFor(h.p.targets[a])
+	h.p.mu.Unlock()
+	if got != time.Second {
+		t.Fatalf("timeout for a 200 ms round trip = %v, want the interval's 1 s", got)
 	}
 }
 
