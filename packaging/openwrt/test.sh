@@ -124,6 +124,18 @@ stderr: $(cat "$tmp/run/stderr")"
 		fi
 	done
 
+	# A UCI boolean that is not one: refused, named, nothing started, old TOML kept.
+	sed "s/option fast_handshake '0'/option fast_handshake 'maybe'/" "$td/full.uci" >"$tmp/badbool.uci"
+	run_init "$sh" "$tmp/badbool.uci" 0 '
+		mkdir -p "${OUT%/*}"; echo previous >"$OUT"
+		start_service; echo "rc=$?" >>"$TRACE"; cat "$OUT" >>"$TRACE"' || true
+	if [ "$(trace | tail -n 2)" = "rc=1
+previous" ] && grep -q "interface wg0 fast_handshake: 'maybe' is not a boolean" "$tmp/run/stderr"; then
+		ok "[$sh] fast_handshake 'maybe' refused (named), nothing started, old TOML kept"
+	else
+		bad "[$sh] bad boolean: trace: $(trace) stderr: $(cat "$tmp/run/stderr")"
+	fi
+
 	# --- 6. reload_service: HUP only to a running daemon, never on a bad config ---------------
 	run_init "$sh" "$td/full.uci" 1 reload_service || bad "[$sh] reload_service (running) failed"
 	want="procd_running [wgstun] [main]

@@ -228,7 +228,7 @@ class ConfModeTest(unittest.TestCase):
                 'dht': {'type': 'opendht', 'endpoint': ['http://dht1.example:8080', 'http://dht2.example:8080']},
             },
             'interface': {'wg0': {'store': 'dns', 'port_mapping': 'auto', 'gateway': '192.168.1.1',
-                                  'mapping_lifetime': '1h'}},
+                                  'mapping_lifetime': '1h', 'disable_fast_handshake': {}}},
         }
         self.commit(tree)
         text = self.written()
@@ -238,7 +238,8 @@ class ConfModeTest(unittest.TestCase):
                       f'[store."cf"]\ntype = "cloudflare"\nzone = "example.com"\nsubdomain = "wgstun"\n'
                       f'token_file = "{token}"\n',
                       '[store."dht"]\ntype = "opendht"\nendpoints = ["http://dht1.example:8080", "http://dht2.example:8080"]\n',
-                      'peers = []\nport_mapping = "auto"\ngateway = "192.168.1.1"\nmapping_lifetime = "1h"\n'):
+                      'peers = []\nport_mapping = "auto"\ngateway = "192.168.1.1"\nmapping_lifetime = "1h"\n'
+                      'fast_handshake = false\n'):
             self.assertIn(block, text)
         res = self.daemon_check()
         self.assertEqual(res.returncode, 0, res.stderr)

@@ -114,7 +114,7 @@ class GeneratedTree(unittest.TestCase):
         got = sorted(os.path.relpath(os.path.join(d, f), self.out)
                      for d, _, fs in os.walk(self.out) for f in fs)
         self.assertEqual(got, want)
-        self.assertEqual(len(got), 31)  # wgstun and the 30 nodes below it, counted by hand
+        self.assertEqual(len(got), 32)  # wgstun and the 31 nodes below it, counted by hand
         self.assertFalse(os.path.exists(os.path.join(self.out, 'service', 'node.def')),
                          'service/node.def belongs to vyos-1x and must not be shipped')
 
@@ -183,6 +183,8 @@ class GeneratedTree(unittest.TestCase):
              "--value \\'$VAR(@)\\'\"; \"STUN server must be host:port\"\n"),
             ('service/wgstun/interface/node.tag/only-configured-peers',
              'help: Manage only the peers configured below (default: every peer)\n'),
+            ('service/wgstun/interface/node.tag/disable-fast-handshake',
+             "help: Only update endpoints in place; never re-create a peer to skip WireGuard's 5 s handshake retry\n"),
             ('service/wgstun/interface/node.tag/family',
              'type: txt\nhelp: Address families used for STUN and endpoints (default: ipv4)\n'
              'allowed: echo "ipv4 ipv6 dual"\n'

@@ -147,6 +147,8 @@ def render(wgstun):
         for key, toml_key in INTERFACE_KEYS:
             if key in ifc:
                 lines.append(f'{toml_key} = {toml_string(ifc[key])}')
+        if 'disable_fast_handshake' in ifc:
+            lines.append('fast_handshake = false')
         for key in sorted(peers):
             lines += ['', '[[interface.peer]]', f'public_key = {toml_string(key)}']
             if 'ping' in peers[key]:

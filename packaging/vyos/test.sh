@@ -134,8 +134,8 @@ t=opt/vyatta/share/vyatta-cfg/templates
 	echo "-rwxr-xr-x root/root ./usr/share/wgstun-vyos/install-from-config.sh"
 } | sort >"$tmp/contents.want"
 dpkg-deb -c "$deb" | awk '{print $1, $2, $6}' | sort >"$tmp/contents"
-check "package contents: paths, modes, root ownership (31 node.defs)" diff -u "$tmp/contents.want" "$tmp/contents"
-check "node.def count" test "$(grep -c '/node.def$' "$tmp/contents")" = 31
+check "package contents: paths, modes, root ownership (32 node.defs)" diff -u "$tmp/contents.want" "$tmp/contents"
+check "node.def count" test "$(grep -c '/node.def$' "$tmp/contents")" = 32
 mkdir "$tmp/x" "$tmp/ctl"
 dpkg-deb -x "$deb" "$tmp/x"
 dpkg-deb -e "$deb" "$tmp/ctl"
