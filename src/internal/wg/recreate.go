@@ -29,18 +29,29 @@ import (
 // session (see the daemon's endpoint.go), and Recreate checks again right
 // before it acts.
 
+// maxAtomicAllowedIPs is the most allowed IPs a peer may have for its
+// re-creation to stay one netlink message: wgctrl's Linux backend splits a
+// configuration with more than 256 allowed IPs into several messages
+// (internal/wglinux buildBatches, ipBatchChunk), and between two of them
+// the peer would be missing or have only part of its allowed IPs. Such a
+// peer is updated in place.
+const maxAtomicAllowedIPs = 256
+
 // Recreate points peer on iface at ep by removing the peer and adding it
 // back with its configuration and ep, in one configuration call: one
-// netlink message, one UAPI set transaction, or one FreeBSD ioctl, each
-// applied under the device's configuration lock, so no other reader or
-// writer sees the peer missing. seen is the peer's last handshake time as
+// netlink message (WG_CMD_SET_DEVICE, applied under the device's update
+// lock), one UAPI set transaction (wireguard-go's IpcSetOperation holds
+// its IPC lock throughout), or one FreeBSD SIOCSWG ioctl (if_wg's
+// wgc_set under the softc lock), so no other reader or writer sees the
+// peer missing. seen is the peer's last handshake time as
 // the caller saw it when deciding; if the device shows a different one now
 // (a handshake completed meanwhile), the endpoint is set in place instead
 // and the session is kept. On FreeBSD a preshared key that reads back as
 // zero may be hidden from this reader (if_wg shows it only to privileged
 // readers), and a re-created peer would lose it, so such a peer is also
 // updated in place. It reports whether the peer was re-created. A peer not
-// on the device is left absent and nil is returned.
+// on the device is left absent and nil is returned. So is a peer with more
+// allowed IPs than one netlink message carries (maxAtomicAllowedIPs).
 func recreate(goos string, b backend, iface string, peer wgtypes.Key, ep netip.AddrPort, seen time.Time) (bool, error) {
 	d, err := readDevice(b, iface)
 	if err != nil {
@@ -57,7 +68,8 @@ func recreate(goos string, b backend, iface string, peer wgtypes.Key, ep netip.A
 	if !found {
 		return false, nil
 	}
-	if !cur.LastHandshakeTime.Equal(seen) || (goos == "freebsd" && cur.PresharedKey == (wgtypes.Key{})) {
+	if !cur.LastHandshakeTime.Equal(seen) || (goos == "freebsd" && cur.PresharedKey == (wgtypes.Key{})) ||
+		len(cur.AllowedIPs) > maxAtomicAllowedIPs {
 		if err := b.ConfigureDevice(iface, endpointConfig(goos, cur, ep)); err != nil {
 			return false, fmt.Errorf("wg: set endpoint of %s on %s: %w", peer, iface, err)
 		}

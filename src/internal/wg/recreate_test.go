@@ -2,6 +2,7 @@ package wg
 
 import (
 	"errors"
+	"net"
 	"net/netip"
 	"reflect"
 	"testing"
@@ -42,6 +43,10 @@ func TestRecreateFlow(t *testing.T) {
 		{name: "freebsd zero preshared key may be hidden: set in place", goos: "freebsd", dev: dev(), peer: a,
 			wantSent: []wgtypes.Config{endpointConfig("freebsd", dev().Peers[0], ep)}},
 		{name: "absent peer stays absent", goos: "linux", dev: dev(), peer: wgtypes.Key{0xc}},
+		{name: "257 allowed IPs would take two netlink messages: set in place", goos: "linux", dev: manyIPs(a, 257), peer: a,
+			wantSent: []wgtypes.Config{endpointConfig("linux", manyIPs(a, 257).Peers[0], ep)}},
+		{name: "256 allowed IPs fit one message: re-created", goos: "linux", dev: manyIPs(a, 256), peer: a, want: true,
+			wantSent: []wgtypes.Config{recreateConfig(manyIPs(a, 256).Peers[0], ep)}},
 		{name: "missing device", goos: "linux", peer: a, wantErr: ErrNoDevice},
 	}
 	for _, tt := range tests {
@@ -59,6 +64,15 @@ func TestRecreateFlow(t *testing.T) {
 			}
 		})
 	}
+}
+
+// manyIPs is a device whose one peer k has n allowed IPs, 10.0.x.y/32.
+func manyIPs(k wgtypes.Key, n int) *wgtypes.Device {
+	p := wgtypes.Peer{PublicKey: k}
+	for i := range n {
+		p.AllowedIPs = append(p.AllowedIPs, net.IPNet{IP: net.IPv4(10, 0, byte(i>>8), byte(i)).To4(), Mask: net.CIDRMask(32, 32)})
+	}
+	return &wgtypes.Device{Name: "wg0", Peers: []wgtypes.Peer{p}}
 }
 
 // TestRecreateConfig checks, independently of recreateConfig's own code,
