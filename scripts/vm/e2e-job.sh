@@ -12,11 +12,12 @@
 set -u
 out=$1
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-bin=$repo/build/vm
+VM_BIN=$repo/build/vm # where vmtest.sh built the binaries (its VM_BUILD), from job.env
 VM_TEST_RUN=.
 VM_TEST_TIMEOUT=8m
 # shellcheck source=/dev/null
 . "$out/job.env"
+bin=$VM_BIN
 
 export LAB_WG=kernel CI=true
 export WGSTUN_E2E_BIN=$bin/wgstun WGSTUN_E2E_BIN_RFC2136=$bin/rfc2136/wgstun

@@ -102,6 +102,7 @@ rm -rf "$out"
 mkdir -p "$out"
 {
 	printf 'VM_TEST_RUN=%q\n' "$test_run"
+	printf 'VM_BIN=%q\n' "$build"
 	printf 'VM_TEST_TIMEOUT=%q\n' "$test_timeout"
 } >"$out/job.env"
 console=$build/console.log
