@@ -2,7 +2,6 @@ package wg
 
 import (
 	"fmt"
-	"net"
 	"net/netip"
 	"time"
 
@@ -57,14 +56,7 @@ func recreate(goos string, b backend, iface string, peer wgtypes.Key, ep netip.A
 	if err != nil {
 		return false, fmt.Errorf("wg: re-create %s on %s: %w", peer, iface, err)
 	}
-	var cur wgtypes.Peer
-	found := false
-	for _, p := range d.Peers {
-		if p.PublicKey == peer {
-			cur, found = p, true
-			break
-		}
-	}
+	cur, found := findPeer(d, peer)
 	if !found {
 		return false, nil
 	}
@@ -86,20 +78,5 @@ func recreate(goos string, b backend, iface string, peer wgtypes.Key, ep netip.A
 // one is left out: a new peer has none) and its persistent keepalive (0
 // stays off).
 func recreateConfig(cur wgtypes.Peer, ep netip.AddrPort) wgtypes.Config {
-	add := wgtypes.PeerConfig{
-		PublicKey:         cur.PublicKey,
-		Endpoint:          net.UDPAddrFromAddrPort(netip.AddrPortFrom(ep.Addr().Unmap(), ep.Port())),
-		ReplaceAllowedIPs: true,
-		AllowedIPs:        make([]net.IPNet, len(cur.AllowedIPs)),
-	}
-	for i, n := range cur.AllowedIPs {
-		add.AllowedIPs[i] = net.IPNet{IP: append(net.IP(nil), n.IP...), Mask: append(net.IPMask(nil), n.Mask...)}
-	}
-	ka := cur.PersistentKeepaliveInterval
-	add.PersistentKeepaliveInterval = &ka
-	if cur.PresharedKey != (wgtypes.Key{}) {
-		psk := cur.PresharedKey
-		add.PresharedKey = &psk
-	}
-	return wgtypes.Config{Peers: []wgtypes.PeerConfig{{PublicKey: cur.PublicKey, Remove: true}, add}}
+	return wgtypes.Config{Peers: []wgtypes.PeerConfig{{PublicKey: cur.PublicKey, Remove: true}, restate(cur, ep)}}
 }

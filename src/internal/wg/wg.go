@@ -116,14 +116,8 @@ func setEndpoint(goos string, b backend, iface string, peer wgtypes.Key, ep neti
 		if err != nil {
 			return fmt.Errorf("wg: set endpoint of %s on %s: %w", peer, iface, err)
 		}
-		found := false
-		for _, p := range d.Peers {
-			if p.PublicKey == peer {
-				cur, found = p, true
-				break
-			}
-		}
-		if !found {
+		var found bool
+		if cur, found = findPeer(d, peer); !found {
 			return nil
 		}
 	}
@@ -156,16 +150,27 @@ func fullPeer(goos string) bool { return goos == "freebsd" }
 // if_wg applies the whole peer under its softc lock, so readers never see
 // the allowed IPs half replaced.
 func endpointConfig(goos string, cur wgtypes.Peer, ep netip.AddrPort) wgtypes.Config {
-	pc := wgtypes.PeerConfig{
-		PublicKey: cur.PublicKey,
-		Endpoint:  net.UDPAddrFromAddrPort(netip.AddrPortFrom(ep.Addr().Unmap(), ep.Port())),
-	}
 	if !fullPeer(goos) {
-		pc.UpdateOnly = true
-		return wgtypes.Config{Peers: []wgtypes.PeerConfig{pc}}
+		return wgtypes.Config{Peers: []wgtypes.PeerConfig{{
+			PublicKey:  cur.PublicKey,
+			Endpoint:   udpAddr(ep),
+			UpdateOnly: true,
+		}}}
 	}
-	pc.ReplaceAllowedIPs = true
-	pc.AllowedIPs = make([]net.IPNet, len(cur.AllowedIPs))
+	return wgtypes.Config{Peers: []wgtypes.PeerConfig{restate(cur, ep)}}
+}
+
+// restate is cur written out whole with endpoint ep: its allowed IPs
+// (copied, in order, replacing the device's), its persistent keepalive (0
+// stays off) and its preshared key when one is set; a zero one is left out
+// (nil: unchanged on an existing peer, none on a new one).
+func restate(cur wgtypes.Peer, ep netip.AddrPort) wgtypes.PeerConfig {
+	pc := wgtypes.PeerConfig{
+		PublicKey:         cur.PublicKey,
+		Endpoint:          udpAddr(ep),
+		ReplaceAllowedIPs: true,
+		AllowedIPs:        make([]net.IPNet, len(cur.AllowedIPs)),
+	}
 	for i, n := range cur.AllowedIPs {
 		pc.AllowedIPs[i] = net.IPNet{IP: append(net.IP(nil), n.IP...), Mask: append(net.IPMask(nil), n.Mask...)}
 	}
@@ -175,7 +180,21 @@ func endpointConfig(goos string, cur wgtypes.Peer, ep netip.AddrPort) wgtypes.Co
 		psk := cur.PresharedKey
 		pc.PresharedKey = &psk
 	}
-	return wgtypes.Config{Peers: []wgtypes.PeerConfig{pc}}
+	return pc
+}
+
+func udpAddr(ep netip.AddrPort) *net.UDPAddr {
+	return net.UDPAddrFromAddrPort(netip.AddrPortFrom(ep.Addr().Unmap(), ep.Port()))
+}
+
+// findPeer returns the peer k of d.
+func findPeer(d *wgtypes.Device, k wgtypes.Key) (wgtypes.Peer, bool) {
+	for _, p := range d.Peers {
+		if p.PublicKey == k {
+			return p, true
+		}
+	}
+	return wgtypes.Peer{}, false
 }
 
 // runDir is where wireguard-go keeps its UAPI sockets (<iface>.sock) and,
