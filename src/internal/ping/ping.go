@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"math/bits"
 	"net/netip"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -316,10 +315,16 @@ func (p *Prober) probeLocked(a netip.Addr, t *target, now time.Time) {
 		return
 	}
 	t.err = ""
-	p.inflight = append(p.inflight, probe{dst: a, seq: p.seq, sent: now, deadline: now.Add(p.timeoutFor(t))})
-	// Deadlines must stay in send order for expireLocked: a retry's
-	// shorter timeout may come before a probe sent earlier.
-	slices.SortStableFunc(p.inflight, func(x, y probe) int { return x.deadline.Compare(y.deadline) })
+	// Keep the list in deadline order for expireLocked: a retry's shorter
+	// timeout may end before a probe sent earlier.
+	pr := probe{dst: a, seq: p.seq, sent: now, deadline: now.Add(p.timeoutFor(t))}
+	k := len(p.inflight)
+	for k > 0 && p.inflight[k-1].deadline.After(pr.deadline) {
+		k--
+	}
+	p.inflight = append(p.inflight, probe{})
+	copy(p.inflight[k+1:], p.inflight[k:])
+	p.inflight[k] = pr
 }
 
 // timeoutFor is how long a probe to t may wait for its reply: the
