@@ -288,15 +288,8 @@ func btoi(b bool) int {
 // errors an errors.Join holds are separated by "; ", not by the newlines
 // of Join's own Error.
 func oneLine(err error) string {
-	switch j := err.(type) {
-	case nil:
+	if err == nil {
 		return ""
-	case interface{ Unwrap() []error }:
-		parts := make([]string, 0, len(j.Unwrap()))
-		for _, e := range j.Unwrap() {
-			parts = append(parts, oneLine(e))
-		}
-		return strings.Join(parts, "; ")
 	}
-	return err.Error()
+	return strings.ReplaceAll(err.Error(), "\n", "; ")
 }
