@@ -63,8 +63,8 @@ func (f *fakeWG) SetEndpoint(iface string, k wgtypes.Key, ep netip.AddrPort) err
 }
 
 // Recreate acts as wg's: a peer whose handshake time is still seen comes
-// back fresh (counters and handshake zero) with ep; otherwise ep is set in
-// place.
+// back fresh (counters and handshake zero) with ep; otherwise nothing
+// changes and wg.ErrLiveSession is returned.
 func (f *fakeWG) Recreate(iface string, k wgtypes.Key, ep netip.AddrPort, seen time.Time) (bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -74,11 +74,10 @@ func (f *fakeWG) Recreate(iface string, k wgtypes.Key, ep netip.AddrPort, seen t
 		if p.PublicKey != k {
 			continue
 		}
-		f.sets++
 		if !p.LastHandshake.Equal(seen) {
-			p.Endpoint = ep
-			return false, nil
+			return false, wg.ErrLiveSession
 		}
+		f.sets++
 		f.recreates++
 		*p = wg.Peer{PublicKey: k, Endpoint: ep, Keepalive: p.Keepalive}
 		return true, nil

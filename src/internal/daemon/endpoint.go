@@ -1,10 +1,12 @@
 package daemon
 
 import (
+	"errors"
 	"net/netip"
 	"strings"
 	"time"
 
+	"github.com/wgstun/wgstun/src/internal/wg"
 	"github.com/wgstun/wgstun/src/record"
 	"github.com/wgstun/wgstun/src/stun"
 )
@@ -52,6 +54,12 @@ func (r *runner) act(p *peer, now time.Time) {
 		recreated, err = r.d.deps.WG.Recreate(r.set.ic.Name, p.key, p.cand, p.wg.LastHandshake)
 	} else {
 		err = r.d.deps.WG.SetEndpoint(r.set.ic.Name, p.key, p.cand)
+	}
+	if errors.Is(err, wg.ErrLiveSession) {
+		// A handshake beat us to it: the next device read sees the
+		// session and the endpoint WireGuard roamed to.
+		r.log.Debug("peer handshook while being set; left as it is", "peer", p.key.String())
+		return
 	}
 	if err != nil {
 		p.lastErr = err.Error()

@@ -122,3 +122,30 @@ func TestFastHandshakeOff(t *testing.T) {
 }
 
 var _ WireGuard = (*fakeWG)(nil)
+
+// TestHandshakeBeatsRecreate: a handshake that completes between the
+// device read and act leaves the peer as WireGuard has it (roamed to the
+// peer's real port, which behind a symmetric NAT is not the published one):
+// no re-creation, no endpoint written over it.
+func TestHandshakeBeatsRecreate(t *testing.T) {
+	a, b, _, clk := newPair(t)
+	b.r.set.ic.FastHandshake = true
+	ctx := context.Background()
+	settle(ctx, a.r)
+	settle(ctx, b.r) // b re-creates its peer with a's published address
+	roamed := netip.MustParseAddrPort("203.0.113.10:11008")
+	b.wg.mu.Lock()
+	b.wg.devs["wgb"].Peers[0].Endpoint = roamed
+	b.wg.devs["wgb"].Peers[0].LastHandshake = clk.t
+	b.wg.mu.Unlock()
+	p := b.r.peers[b.peerKey(a)]
+	p.wg.Endpoint = netip.AddrPort{} // as b read it before the handshake
+	sets := b.wg.sets
+	b.r.act(p, clk.t)
+	if got := b.wg.peer("wgb", b.peerKey(a)).Endpoint; got != roamed || b.wg.sets != sets {
+		t.Fatalf("endpoint %v after %d more sets; want the roamed %v untouched", got, b.wg.sets-sets, roamed)
+	}
+	if p.lastErr != "" {
+		t.Fatalf("lastErr %q", p.lastErr)
+	}
+}

@@ -1,6 +1,7 @@
 package wg
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"time"
@@ -36,6 +37,10 @@ import (
 // peer is updated in place.
 const maxAtomicAllowedIPs = 256
 
+// ErrLiveSession reports that the peer completed a handshake after the
+// caller read it, so Recreate changed nothing.
+var ErrLiveSession = errors.New("wg: a handshake came in since the peer was read; left as it is")
+
 // Recreate points peer on iface at ep by removing the peer and adding it
 // back with its configuration and ep, in one configuration call: one
 // netlink message (WG_CMD_SET_DEVICE, applied under the device's update
@@ -44,8 +49,8 @@ const maxAtomicAllowedIPs = 256
 // wgc_set under the softc lock), so no other reader or writer sees the
 // peer missing. seen is the peer's last handshake time as
 // the caller saw it when deciding; if the device shows a different one now
-// (a handshake completed meanwhile), the endpoint is set in place instead
-// and the session is kept. On FreeBSD a preshared key that reads back as
+// (a handshake completed meanwhile), nothing is changed and ErrLiveSession
+// is returned: the session and the endpoint WireGuard roamed to are kept. On FreeBSD a preshared key that reads back as
 // zero may be hidden from this reader (if_wg shows it only to privileged
 // readers), and a re-created peer would lose it, so such a peer is also
 // updated in place. It reports whether the peer was re-created. A peer not
@@ -60,8 +65,13 @@ func recreate(goos string, b backend, iface string, peer wgtypes.Key, ep netip.A
 	if !found {
 		return false, nil
 	}
-	if !cur.LastHandshakeTime.Equal(seen) || (goos == "freebsd" && cur.PresharedKey == (wgtypes.Key{})) ||
-		len(cur.AllowedIPs) > maxAtomicAllowedIPs {
+	if !cur.LastHandshakeTime.Equal(seen) {
+		// A handshake completed since the caller looked: WireGuard has a
+		// session and has roamed to where it came from, which behind a
+		// symmetric NAT is not the published address. Leave it.
+		return false, ErrLiveSession
+	}
+	if (goos == "freebsd" && cur.PresharedKey == (wgtypes.Key{})) || len(cur.AllowedIPs) > maxAtomicAllowedIPs {
 		if err := b.ConfigureDevice(iface, endpointConfig(goos, cur, ep)); err != nil {
 			return false, fmt.Errorf("wg: set endpoint of %s on %s: %w", peer, iface, err)
 		}
