@@ -32,10 +32,10 @@ import (
 type WireGuard interface {
 	Device(name string) (wg.Device, error)
 	SetEndpoint(iface string, peer wgtypes.Key, ep netip.AddrPort) error
-	// Recreate removes the peer and adds it back with ep unless its
-	// handshake time is no longer seen (wg.Client.Recreate); it reports
+	// Recreate removes the peer and adds it back with ep unless it
+	// received packets since seen (wg.Client.Recreate); it reports
 	// whether it re-created the peer.
-	Recreate(iface string, peer wgtypes.Key, ep netip.AddrPort, seen time.Time) (bool, error)
+	Recreate(iface string, peer wgtypes.Key, ep netip.AddrPort, seen wg.Peer) (bool, error)
 }
 
 // Pinger is the ping watch of one interface (ping.Prober).

@@ -62,10 +62,10 @@ func (f *fakeWG) SetEndpoint(iface string, k wgtypes.Key, ep netip.AddrPort) err
 	return errors.New("no such peer")
 }
 
-// Recreate acts as wg's: a peer whose handshake time is still seen comes
-// back fresh (counters and handshake zero) with ep; otherwise nothing
-// changes and wg.ErrLiveSession is returned.
-func (f *fakeWG) Recreate(iface string, k wgtypes.Key, ep netip.AddrPort, seen time.Time) (bool, error) {
+// Recreate acts as wg's: a peer whose handshake time and receive counter
+// are still as seen comes back fresh (counters and handshake zero) with ep;
+// otherwise nothing changes and wg.ErrLiveSession is returned.
+func (f *fakeWG) Recreate(iface string, k wgtypes.Key, ep netip.AddrPort, seen wg.Peer) (bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	d := f.devs[iface]
@@ -74,7 +74,7 @@ func (f *fakeWG) Recreate(iface string, k wgtypes.Key, ep netip.AddrPort, seen t
 		if p.PublicKey != k {
 			continue
 		}
-		if !p.LastHandshake.Equal(seen) {
+		if !p.LastHandshake.Equal(seen.LastHandshake) || p.RxBytes != seen.RxBytes {
 			return false, wg.ErrLiveSession
 		}
 		f.sets++

@@ -126,7 +126,7 @@ func (r *runner) observe(p *peer, wp wg.Peer, now time.Time, first bool) {
 		p.external = true
 		r.log.Info("peer's endpoint was removed by someone else", "peer", p.key.String(), "was", old.Endpoint)
 	case wp.RxBytes > old.RxBytes && !reset:
-		p.external = false
+		p.external, p.roamed = false, now
 		r.log.Debug("WireGuard roamed the peer", "peer", p.key.String(), "endpoint", wp.Endpoint, "was", old.Endpoint)
 	default:
 		p.external = true

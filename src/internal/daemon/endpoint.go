@@ -44,21 +44,21 @@ func (r *runner) accept(p *peer, val string, now time.Time) {
 // with no live session is re-created with the endpoint instead (see
 // recreateWhy), so that WireGuard handshakes at once.
 func (r *runner) act(p *peer, now time.Time) {
-	if !shouldSet(p) {
+	if !shouldSet(p, now) {
 		return
 	}
 	why := recreateWhy(r.set.ic.FastHandshake, p, now)
 	recreated := false
 	var err error
 	if why != "" {
-		recreated, err = r.d.deps.WG.Recreate(r.set.ic.Name, p.key, p.cand, p.wg.LastHandshake)
+		recreated, err = r.d.deps.WG.Recreate(r.set.ic.Name, p.key, p.cand, p.wg)
 	} else {
 		err = r.d.deps.WG.SetEndpoint(r.set.ic.Name, p.key, p.cand)
 	}
 	if errors.Is(err, wg.ErrLiveSession) {
-		// A handshake beat us to it: the next device read sees the
-		// session and the endpoint WireGuard roamed to.
-		r.log.Debug("peer handshook while being set; left as it is", "peer", p.key.String())
+		// Packets beat us to it: the next device read sees the session
+		// and the endpoint WireGuard roamed to (see shouldSet).
+		r.log.Debug("packets came in from the peer while it was being set; left as it is", "peer", p.key.String())
 		return
 	}
 	if err != nil {

@@ -149,3 +149,54 @@ func TestHandshakeBeatsRecreate(t *testing.T) {
 		t.Fatalf("lastErr %q", p.lastErr)
 	}
 }
+
+// TestAnsweredInitiationKept: the peer's initiation reached us from a port
+// that is not the published one (its NAT is symmetric) and WireGuard
+// answered it, roaming there; the session shows no handshake until the
+// peer's first data packet. Neither a re-creation racing that answer
+// (Recreate sees the counter grow) nor the next rounds (shouldSet holds a
+// fresh roam for roamHold) may drop it; after roamHold with no handshake
+// the published address is tried again.
+func TestAnsweredInitiationKept(t *testing.T) {
+	a, b, _, clk := newPair(t)
+	b.r.set.ic.FastHandshake = true
+	ctx := context.Background()
+	settle(ctx, a.r)
+	settle(ctx, b.r)
+	k := b.peerKey(a)
+	published := b.wg.peer("wgb", k).Endpoint
+	roamed := netip.MustParseAddrPort("203.0.113.10:11008")
+	answer := func() {
+		b.wg.mu.Lock()
+		b.wg.devs["wgb"].Peers[0].Endpoint = roamed
+		b.wg.devs["wgb"].Peers[0].RxBytes += 148
+		b.wg.mu.Unlock()
+	}
+
+	// The answer lands between b's device read and its act.
+	p := b.r.peers[k]
+	p.wg.Endpoint = netip.AddrPort{}
+	answer()
+	sets := b.wg.sets
+	b.r.act(p, clk.t)
+	if got := b.wg.peer("wgb", k).Endpoint; got != roamed || b.wg.sets != sets {
+		t.Fatalf("racing act: endpoint %v after %d more sets; want the roamed %v untouched", got, b.wg.sets-sets, roamed)
+	}
+
+	// The following rounds see the roam and keep it.
+	for range 3 {
+		clk.advance(roamHold / 4)
+		settle(ctx, b.r)
+		if got := b.wg.peer("wgb", k).Endpoint; got != roamed || b.wg.sets != sets {
+			t.Fatalf("%v after the answer: endpoint %v, %d more sets; want the roamed %v kept", clk.t.Sub(p.roamed), got, b.wg.sets-sets, roamed)
+		}
+	}
+
+	// No handshake came of it within roamHold: back to the published one.
+	clk.advance(roamHold)
+	p.nextPoll = clk.t
+	settle(ctx, b.r)
+	if got := b.wg.peer("wgb", k).Endpoint; got != published {
+		t.Fatalf("%v after the answer with no handshake: endpoint %v, want the published %v", clk.t.Sub(p.roamed), got, published)
+	}
+}

@@ -107,7 +107,8 @@ type peer struct {
 	lastRx       time.Time // the device read that saw the receive counter grow
 	rxFrom       time.Time // the read before it: the bytes came after this
 	lastRead     time.Time
-	external     bool // someone else changed the endpoint
+	external     bool      // someone else changed the endpoint
+	roamed       time.Time // the read that saw WireGuard roam it (shouldSet)
 	ping         netip.Addr
 	state        string
 	reason       string

@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/netip"
 	"runtime"
-	"time"
 
 	"golang.zx2c4.com/wireguard/wgctrl"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
@@ -63,9 +62,9 @@ func (c *Client) SetEndpoint(iface string, peer wgtypes.Key, ep netip.AddrPort) 
 
 // Recreate removes peer and adds it back with its configuration and
 // endpoint ep in one call, so that WireGuard starts a handshake at once
-// instead of after its 5 s retry; see recreate. It sets the endpoint in
-// place instead when the peer's handshake time is no longer seen.
-func (c *Client) Recreate(iface string, peer wgtypes.Key, ep netip.AddrPort, seen time.Time) (bool, error) {
+// instead of after its 5 s retry; see recreate. It changes nothing and
+// returns ErrLiveSession when the peer received packets since seen.
+func (c *Client) Recreate(iface string, peer wgtypes.Key, ep netip.AddrPort, seen Peer) (bool, error) {
 	real, err := InterfaceName(iface)
 	if err != nil {
 		return false, fmt.Errorf("wg: re-create %s on %s: %w", peer, iface, err)

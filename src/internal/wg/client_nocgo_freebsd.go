@@ -5,7 +5,6 @@ package wg
 import (
 	"fmt"
 	"net/netip"
-	"time"
 
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 )
@@ -30,6 +29,6 @@ func (c *Client) SetEndpoint(iface string, peer wgtypes.Key, ep netip.AddrPort) 
 }
 
 // Recreate fails; see Open.
-func (c *Client) Recreate(iface string, peer wgtypes.Key, ep netip.AddrPort, seen time.Time) (bool, error) {
+func (c *Client) Recreate(iface string, peer wgtypes.Key, ep netip.AddrPort, seen Peer) (bool, error) {
 	return false, errNotSupported
 }

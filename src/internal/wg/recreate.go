@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"time"
 
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 )
@@ -37,9 +36,9 @@ import (
 // peer is updated in place.
 const maxAtomicAllowedIPs = 256
 
-// ErrLiveSession reports that the peer completed a handshake after the
-// caller read it, so Recreate changed nothing.
-var ErrLiveSession = errors.New("wg: a handshake came in since the peer was read; left as it is")
+// ErrLiveSession reports that the peer received packets or completed a
+// handshake after the caller read it, so Recreate changed nothing.
+var ErrLiveSession = errors.New("wg: the peer received packets since it was read; left as it is")
 
 // Recreate points peer on iface at ep by removing the peer and adding it
 // back with its configuration and ep, in one configuration call: one
@@ -47,16 +46,21 @@ var ErrLiveSession = errors.New("wg: a handshake came in since the peer was read
 // lock), one UAPI set transaction (wireguard-go's IpcSetOperation holds
 // its IPC lock throughout), or one FreeBSD SIOCSWG ioctl (if_wg's
 // wgc_set under the softc lock), so no other reader or writer sees the
-// peer missing. seen is the peer's last handshake time as
-// the caller saw it when deciding; if the device shows a different one now
-// (a handshake completed meanwhile), nothing is changed and ErrLiveSession
-// is returned: the session and the endpoint WireGuard roamed to are kept. On FreeBSD a preshared key that reads back as
+// peer missing. seen is the peer as the caller read it when deciding; if
+// the device now shows another handshake time or receive counter, nothing
+// is changed and ErrLiveSession is returned, so the session and the
+// endpoint WireGuard roamed to are kept. The counter matters because a
+// responder has no handshake time until the initiator's first data packet
+// confirms the session: a peer re-created between answering an initiation
+// and that packet loses a session the other side believes in, and the
+// other side sends nothing new until its keepalive and a 15 s silence
+// later. On FreeBSD a preshared key that reads back as
 // zero may be hidden from this reader (if_wg shows it only to privileged
 // readers), and a re-created peer would lose it, so such a peer is also
 // updated in place. It reports whether the peer was re-created. A peer not
 // on the device is left absent and nil is returned. So is a peer with more
 // allowed IPs than one netlink message carries (maxAtomicAllowedIPs).
-func recreate(goos string, b backend, iface string, peer wgtypes.Key, ep netip.AddrPort, seen time.Time) (bool, error) {
+func recreate(goos string, b backend, iface string, peer wgtypes.Key, ep netip.AddrPort, seen Peer) (bool, error) {
 	d, err := readDevice(b, iface)
 	if err != nil {
 		return false, fmt.Errorf("wg: re-create %s on %s: %w", peer, iface, err)
@@ -65,10 +69,10 @@ func recreate(goos string, b backend, iface string, peer wgtypes.Key, ep netip.A
 	if !found {
 		return false, nil
 	}
-	if !cur.LastHandshakeTime.Equal(seen) {
-		// A handshake completed since the caller looked: WireGuard has a
-		// session and has roamed to where it came from, which behind a
-		// symmetric NAT is not the published address. Leave it.
+	if !cur.LastHandshakeTime.Equal(seen.LastHandshake) || cur.ReceiveBytes != seen.RxBytes {
+		// Packets came in since the caller looked: WireGuard has (or is
+		// completing) a session and has roamed to where they came from,
+		// which behind a symmetric NAT is not the published address.
 		return false, ErrLiveSession
 	}
 	if (goos == "freebsd" && cur.PresharedKey == (wgtypes.Key{})) || len(cur.AllowedIPs) > maxAtomicAllowedIPs {

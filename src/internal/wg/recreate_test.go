@@ -19,7 +19,7 @@ func TestRecreateFlow(t *testing.T) {
 		return &wgtypes.Device{Name: "wg0", Peers: []wgtypes.Peer{
 			{PublicKey: a, AllowedIPs: cidrs(t, "10.0.0.1/32")},
 			{PublicKey: b, PresharedKey: wgtypes.Key{5}, PersistentKeepaliveInterval: 15 * time.Second,
-				AllowedIPs: cidrs(t, "10.0.0.2/32", "fd00::2/128"), LastHandshakeTime: hs},
+				AllowedIPs: cidrs(t, "10.0.0.2/32", "fd00::2/128"), LastHandshakeTime: hs, ReceiveBytes: 92},
 		}}
 	}
 	tests := []struct {
@@ -27,17 +27,18 @@ func TestRecreateFlow(t *testing.T) {
 		goos     string
 		dev      *wgtypes.Device
 		peer     wgtypes.Key
-		seen     time.Time
+		seen     Peer
 		want     bool
 		wantSent []wgtypes.Config
 		wantErr  error
 	}{
 		{name: "never a handshake: re-created", goos: "linux", dev: dev(), peer: a, want: true,
 			wantSent: []wgtypes.Config{recreateConfig(dev().Peers[0], ep)}},
-		{name: "handshake unchanged since seen: re-created", goos: "linux", dev: dev(), peer: b, seen: hs, want: true,
+		{name: "handshake and counter unchanged since seen: re-created", goos: "linux", dev: dev(), peer: b, seen: Peer{LastHandshake: hs, RxBytes: 92}, want: true,
 			wantSent: []wgtypes.Config{recreateConfig(dev().Peers[1], ep)}},
-		{name: "a handshake came in meanwhile: left alone", goos: "linux", dev: dev(), peer: b, wantErr: ErrLiveSession},
-		{name: "freebsd with a preshared key: re-created", goos: "freebsd", dev: dev(), peer: b, seen: hs, want: true,
+		{name: "a handshake came in meanwhile: left alone", goos: "linux", dev: dev(), peer: b, seen: Peer{RxBytes: 92}, wantErr: ErrLiveSession},
+		{name: "an initiation came in meanwhile (no handshake time yet): left alone", goos: "linux", dev: answered(a), peer: a, wantErr: ErrLiveSession},
+		{name: "freebsd with a preshared key: re-created", goos: "freebsd", dev: dev(), peer: b, seen: Peer{LastHandshake: hs, RxBytes: 92}, want: true,
 			wantSent: []wgtypes.Config{recreateConfig(dev().Peers[1], ep)}},
 		{name: "freebsd zero preshared key may be hidden: set in place", goos: "freebsd", dev: dev(), peer: a,
 			wantSent: []wgtypes.Config{endpointConfig("freebsd", dev().Peers[0], ep)}},
@@ -63,6 +64,14 @@ func TestRecreateFlow(t *testing.T) {
 			}
 		})
 	}
+}
+
+// answered is a device whose one peer k answered a handshake initiation
+// (148 bytes in, roamed to where it came from) and waits for the
+// initiator's first data packet, so it has no handshake time yet.
+func answered(k wgtypes.Key) *wgtypes.Device {
+	from := &net.UDPAddr{IP: net.IPv4(203, 0, 113, 20).To4(), Port: 22526}
+	return &wgtypes.Device{Name: "wg0", Peers: []wgtypes.Peer{{PublicKey: k, Endpoint: from, ReceiveBytes: 148, TransmitBytes: 92}}}
 }
 
 // manyIPs is a device whose one peer k has n allowed IPs, 10.0.x.y/32.

@@ -358,7 +358,7 @@ func TestRecreateOnLinuxWireGuard(t *testing.T) {
 		before := l.wg("showconf", l.ifname)
 
 		ep := netip.MustParseAddrPort("192.0.2.9:51820")
-		got, err := l.c.Recreate(l.ifname, peer.PublicKey(), ep, time.Time{})
+		got, err := l.c.Recreate(l.ifname, peer.PublicKey(), ep, Peer{})
 		if err != nil || !got {
 			t.Fatalf("Recreate = %v, %v; want a re-creation", got, err)
 		}
@@ -385,7 +385,7 @@ func TestRecreateOnLinuxWireGuard(t *testing.T) {
 		}
 
 		// A peer without keepalive comes back the same way.
-		if got, err := l.c.Recreate(l.ifname, quiet.PublicKey(), ep, time.Time{}); err != nil || !got {
+		if got, err := l.c.Recreate(l.ifname, quiet.PublicKey(), ep, Peer{}); err != nil || !got {
 			t.Fatalf("Recreate(no keepalive) = %v, %v", got, err)
 		}
 		if withoutEndpoint(l.wg("showconf", l.ifname)) != withoutEndpoint(before) {
@@ -397,7 +397,7 @@ func TestRecreateOnLinuxWireGuard(t *testing.T) {
 		// the first peer must keep its place ahead of the re-created
 		// ones; wireguard-go lists them in map order.
 		ep2 := netip.MustParseAddrPort("192.0.2.10:51820")
-		if got, err := l.c.Recreate(l.ifname, first.PublicKey(), ep2, time.Unix(1, 0)); !errors.Is(err, ErrLiveSession) || got {
+		if got, err := l.c.Recreate(l.ifname, first.PublicKey(), ep2, Peer{LastHandshake: time.Unix(1, 0)}); !errors.Is(err, ErrLiveSession) || got {
 			t.Fatalf("Recreate with a stale seen = %v, %v; want ErrLiveSession", got, err)
 		}
 		d, err := l.read(t, l.ifname)
@@ -413,7 +413,7 @@ func TestRecreateOnLinuxWireGuard(t *testing.T) {
 
 		// A peer that is not on the device is not added.
 		stranger, _ := wgtypes.GeneratePrivateKey()
-		if got, err := l.c.Recreate(l.ifname, stranger.PublicKey(), ep, time.Time{}); err != nil || got {
+		if got, err := l.c.Recreate(l.ifname, stranger.PublicKey(), ep, Peer{}); err != nil || got {
 			t.Fatalf("Recreate(stranger) = %v, %v", got, err)
 		}
 		if d, _ := l.read(t, l.ifname); len(d.Peers) != 3 {
