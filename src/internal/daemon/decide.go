@@ -21,10 +21,10 @@ const (
 	rekeyLimit = 120*time.Second + 3*5*time.Second
 	// rxRecent: received bytes this recent prove the peer reaches us.
 	rxRecent = 30 * time.Second
-	// roamHold is how long an endpoint WireGuard roamed to stays unless a
-	// handshake over it completes: two REKEY_TIMEOUTs, time for the
-	// session being confirmed there, or for WireGuard's own retry.
-	roamHold = 2 * 5 * time.Second
+	// roamHold is how long an endpoint WireGuard roamed to stays before a
+	// handshake over it shows: REKEY_TIMEOUT, far more than the round trip
+	// the session being confirmed there needs, and WireGuard's own retry.
+	roamHold = 5 * time.Second
 )
 
 // alive decides whether the peer's tunnel works, and says why in words.
@@ -70,19 +70,24 @@ func (r *runner) alive(p *peer, now time.Time) (bool, string) {
 // a working tunnel: WireGuard roams to wherever the peer's packets come
 // from (behind a symmetric NAT that is not the published address), and
 // changing that could only break it. The exceptions are an endpoint that
-// someone else removed or replaced, which is put back at once, and the
-// rule's mirror: an endpoint WireGuard roamed to within roamHold stays even
-// before a handshake shows. A responder shows none until the initiator's
-// first data packet confirms the session, and the path the initiation came
-// by is the one that works.
+// someone else removed or replaced, which is put back at once. And while a
+// path is not judged down, an endpoint WireGuard roamed to within roamHold
+// stays even before a handshake shows: a responder shows none until the
+// initiator's first data packet confirms the session, and the path the
+// initiation came by is the one that works. (A write by someone else
+// while packets still arrive looks like a roam too; the watch judges that
+// path down within a second when the peer has a ping address, and then
+// it is set at once.)
 func shouldSet(p *peer, now time.Time) bool {
 	switch {
 	case !p.cand.IsValid() || p.wg.Endpoint == p.cand:
 		return false
 	case !p.wg.Endpoint.IsValid() || p.external:
 		return true
+	case p.state == StateConnected:
+		return false
 	}
-	return p.state != StateConnected && now.Sub(p.roamed) >= roamHold
+	return p.state == StateDown || now.Sub(p.roamed) >= roamHold
 }
 
 // recreateWhy says why a peer about to get a new endpoint should be removed
