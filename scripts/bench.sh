@@ -53,14 +53,17 @@ echo "was known; wgstun re-creates such a peer with its endpoint (fast_handshake
 echo "that throttle."
 echo
 
-echo "## Binary size (stripped: -trimpath -ldflags '-s -w')"
+echo "## Binary size (the router build: -trimpath -ldflags '-s -w', builds.sh's router_gcflags)"
 echo
 printf '| target | bytes | MiB |\n|---|---|---|\n'
 tmp=$(mktemp -d)
-build() { # name env... 
+# shellcheck source=scripts/builds.sh
+. "$here/builds.sh"
+build() { # name env... (the router build: builds.sh's router_gcflags)
 	local out=$tmp/$1
 	shift
-	(cd "$root" && env CGO_ENABLED=0 "$@" go build -trimpath -ldflags '-s -w -buildid=' -o "$out" ./src/cmd/wgstun)
+	# shellcheck disable=SC2086 # router_gcflags is a list of flags
+	(cd "$root" && env CGO_ENABLED=0 "$@" go build -trimpath $router_gcflags -ldflags '-s -w -buildid=' -o "$out" ./src/cmd/wgstun)
 	stat -c %s "$out"
 }
 for t in "linux/mipsle GOOS=linux GOARCH=mipsle GOMIPS=softfloat" "linux/arm GOOS=linux GOARCH=arm GOARM=7" \

@@ -48,8 +48,8 @@ rm -rf "$out"
 mkdir -p "$out"
 for t in "${targets[@]}"; do
 	read -r name goos goarch build extra <<<"$t"
-	tags=$router_tags
-	[[ $build == full ]] && tags=$full_tags
+	tags=$router_tags gcflags=$router_gcflags
+	[[ $build == full ]] && tags=$full_tags gcflags=""
 	cgo=0 cc=""
 	if [[ $goos == freebsd ]]; then
 		if [[ -n ${FREEBSD_CC:-} && $goarch == amd64 ]]; then
@@ -59,9 +59,9 @@ for t in "${targets[@]}"; do
 		fi
 	fi
 	echo "dist: $name" >&2
-	# shellcheck disable=SC2086 # extra is a list of VAR=value words
+	# shellcheck disable=SC2086 # extra and gcflags are lists of words
 	(cd "$root" && env GOOS="$goos" GOARCH="$goarch" CGO_ENABLED=$cgo ${cc:+CC="$cc"} $extra \
-		go build -trimpath -buildvcs=false ${tags:+-tags "$tags"} \
+		go build -trimpath -buildvcs=false ${tags:+-tags "$tags"} $gcflags \
 		-ldflags "-s -w -buildid= -X main.version=$version" \
 		-o "$out/wgstun-$version-$name" ./src/cmd/wgstun)
 	touch -d "@$epoch" "$out/wgstun-$version-$name"

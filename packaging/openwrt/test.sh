@@ -279,6 +279,7 @@ MK
 cat >"$sdk/feed/lang/golang/golang-package.mk" <<'MK'
 GO_ARCH_DEPENDS:=@(aarch64||arm||i386||mips||mipsel||x86_64)
 GoBinPackage=
+GoPackage/Build/Compile=@echo 'go install $(1)'
 MK
 cat >>"$sdk/include/package.mk" <<'MK'
 define BuildPackage
@@ -287,12 +288,17 @@ show:
 	@echo 'conffiles=$$(strip $(Package/$(1)/conffiles))'
 install:
 	$$(call Package/$(1)/install,$$(DEST))
+compile:
+	$$(call Build/Compile)
 endef
 MK
 mk() { make --no-print-directory -C "$sdk/feed/net/wgstun" TOPDIR="$sdk" INCLUDE_DIR="$sdk/include" \
 	GO_PKG_BUILD_BIN_DIR="$sdk/bin" PKG_BUILD_DIR="$here/../.." DEST="$sdk/root" "$@"; }
 if got=$(mk show 2>&1) && [ "$got" = "PKG_NAME=wgstun GO_PKG=github.com/wgstun/wgstun GO_PKG_BUILD_PKG=github.com/wgstun/wgstun/src/cmd/wgstun LDFLAGS_X=main.version=0.1.0
 conffiles=/etc/config/wgstun" ]; then ok "feed Makefile: PKG_NAME, GO_PKG, GO_PKG_BUILD_PKG, version stamp, conffiles"; else bad "feed Makefile variables: $got"; fi
+# shellcheck source=/dev/null
+router_gcflags=$(. "$here/../../scripts/builds.sh" && echo "$router_gcflags")
+if got=$(mk compile 2>&1) && [ "$got" = "go install $router_gcflags" ]; then ok "feed Makefile: go install gets builds.sh's router_gcflags"; else bad "feed Makefile compile: '$got', want 'go install $router_gcflags'"; fi
 if mk install >"$tmp/mk.log" 2>&1; then
 	got=$(cd "$sdk/root" && find . -mindepth 1 | sort | while read -r p; do stat -c '%A %n' "$p"; done)
 	want=$(cd "$x/d" && find . -mindepth 1 -not -path './lib*' | sort | while read -r p; do stat -c '%A %n' "$p"; done)

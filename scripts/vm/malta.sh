@@ -254,8 +254,11 @@ malta_go_builds() {
 	local p=$1/payload share=$1/share t pkg secs name
 	mkdir -p "$p/usr/local/bin" "$share" "$p/etc"
 	export GOOS=linux GOARCH=mipsle GOMIPS=softfloat CGO_ENABLED=0
-	vm_log "go build (linux/mipsle softfloat): wgstun, stunresponder"
-	(cd "$ROOT" && go build -trimpath -ldflags '-s -w' -o "$p/usr/local/bin/wgstun" ./src/cmd/wgstun) || vm_die "go build wgstun"
+	vm_log "go build (linux/mipsle softfloat, the router build): wgstun, stunresponder"
+	# shellcheck source=scripts/builds.sh
+	. "$ROOT/scripts/builds.sh"
+	# shellcheck disable=SC2086 # router_gcflags is a list of flags
+	(cd "$ROOT" && go build -trimpath $router_gcflags -ldflags '-s -w' -o "$p/usr/local/bin/wgstun" ./src/cmd/wgstun) || vm_die "go build wgstun"
 	(cd "$ROOT" && go build -trimpath -ldflags '-s -w' -o "$p/usr/local/bin/stunresponder" ./src/internal/e2e/stunresponder) ||
 		vm_die "go build stunresponder"
 	: >"$p/etc/malta-tests"
