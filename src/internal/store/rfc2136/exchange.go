@@ -29,14 +29,11 @@ func (s *Store) exchange(parent context.Context, msg []byte) (*message, error) {
 	)
 	if len(signed) <= maxUDPSize {
 		m, err = s.exchangeUDP(ctx, signed, mac)
-		if err == nil && m.flags&flagTC == 0 {
-			return m, nil
-		}
-		if err == nil {
+		if err == nil && m.flags&flagTC != 0 {
 			s.log.Debug("dns reply truncated; asking again over TCP", "server", s.server)
+			m, err = s.exchangeTCP(ctx, signed, mac)
 		}
-	}
-	if err == nil {
+	} else {
 		m, err = s.exchangeTCP(ctx, signed, mac)
 	}
 	if err != nil {
@@ -57,6 +54,12 @@ func (s *Store) exchange(parent context.Context, msg []byte) (*message, error) {
 	}
 	if m.flags&flagTC != 0 {
 		return nil, fmt.Errorf("%w from %s: truncated over TCP", ErrBadReply, s.server)
+	}
+	if m.tsig != nil && m.tsig.err != 0 {
+		// Not verified (check lets it through unverified), so it can
+		// only fail the call, whatever its rcode: a forged NOERROR or
+		// NXDOMAIN with a TSIG error must not pass for an answer.
+		return nil, s.rcodeError(m, "", "")
 	}
 	return m, nil
 }

@@ -17,7 +17,9 @@
 // those with an empty MAC), and an unsigned one with an error rcode other
 // than NXDOMAIN (a server that does not know TSIG, or refuses before
 // looking at it). Such a reply can only make a call fail, which dropping
-// the reply could too. NOERROR and NXDOMAIN must be signed and verify.
+// the reply could too: a TSIG error fails the call whatever the rcode
+// beside it (RFC 8945 5.3), and NOERROR and NXDOMAIN otherwise must be
+// signed and verify.
 //
 // The daemon links this package only when built with -tags rfc2136.
 package rfc2136

@@ -311,6 +311,20 @@ func TestReplyChecks(t *testing.T) {
 			b, _ = k.sign(b, m.tsig.mac, now.Add(time.Hour), tsigBadTime, appendTime48(nil, uint64(now.Add(time.Hour).Unix())))
 			return b
 		}, ErrTSIG, "the server rejected our TSIG key wgstun-key: BADTIME (the server's clock says 2023-11-14T23:13:20Z, ours 2023-11-14T22:13:20Z: set the clock"},
+		// Forgeries that carry a TSIG error (whose MAC nobody checks) beside
+		// an rcode that would pass for an answer: each must fail the call.
+		{"forged NOERROR with a TSIG error", false, func(req []byte) []byte {
+			m, _ := parseMessage(req)
+			b := appendHeader(nil, m.id, flagQR|m.opcode()<<11, 0, 1, 0, 0)
+			b, _ = other.sign(append(b, answer...), nil, now, tsigBadSig, nil)
+			return b
+		}, ErrTSIG, "BADSIG"},
+		{"forged NXDOMAIN with a TSIG error", false, func(req []byte) []byte {
+			m, _ := parseMessage(req)
+			b := appendHeader(nil, m.id, flagQR|m.opcode()<<11|rcodeNXDomain, 0, 0, 0, 0)
+			b, _ = other.sign(b, nil, now, tsigBadKey, nil)
+			return b
+		}, ErrTSIG, "BADKEY"},
 		{"silent", false, func([]byte) []byte { return nil }, ErrNoAnswer, "no answer from SERVER within 300ms"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
