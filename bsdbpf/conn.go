@@ -328,7 +328,7 @@ func (c *Conn) read(name string, d *Device) {
 // queue full it is dropped, as a full socket buffer would.
 func (c *Conn) deliver(payload []byte, src netip.AddrPort) {
 	a := src.Addr()
-	if a.Is6() && !a.Is4In6() != c.ipv6 {
+	if (a.Is6() && !a.Is4In6()) != c.ipv6 {
 		return
 	}
 	if !c.ipv6 {

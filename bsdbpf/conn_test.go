@@ -584,3 +584,32 @@ func TestDescribe(t *testing.T) {
 		t.Errorf("explicit list: %+v", got)
 	}
 }
+
+// TestDeliverFamily: a Conn takes answers of its own family only; an
+// IPv4-mapped IPv6 source counts as IPv4 and is handed out unmapped.
+func TestDeliverFamily(t *testing.T) {
+	for _, tc := range []struct {
+		ipv6 bool
+		src  string
+		want string // "" for dropped
+	}{
+		{false, "203.0.113.1:3478", "203.0.113.1:3478"},
+		{false, "[::ffff:203.0.113.1]:3478", "203.0.113.1:3478"},
+		{false, "[2001:db8::1]:3478", ""},
+		{true, "[2001:db8::1]:3478", "[2001:db8::1]:3478"},
+		{true, "203.0.113.1:3478", ""},
+		{true, "[::ffff:203.0.113.1]:3478", ""},
+	} {
+		c := &Conn{ipv6: tc.ipv6, packets: make(chan received, 1)}
+		c.deliver([]byte("x"), netip.MustParseAddrPort(tc.src))
+		got := ""
+		select {
+		case r := <-c.packets:
+			got = r.src.String()
+		default:
+		}
+		if got != tc.want {
+			t.Errorf("ipv6=%v conn, answer from %s: delivered as %q, want %q", tc.ipv6, tc.src, got, tc.want)
+		}
+	}
+}
