@@ -357,9 +357,13 @@ func checkErr(r result, server netip.AddrPort) error {
 	return fmt.Errorf("stun: binding %s: %w", server, r.err)
 }
 
+// checkMapped accepts a mapped address that a NAT could have given: of the
+// server's family (the request went out in it), unicast, a port, and not
+// loopback unless the server is.
 func checkMapped(r Response, server netip.AddrPort) (netip.AddrPort, error) {
-	m := r.Mapped
-	if m.Port() == 0 || m.Addr().IsUnspecified() {
+	m, a := r.Mapped, r.Mapped.Addr()
+	if m.Port() == 0 || a.IsUnspecified() || a.IsMulticast() || a == netip.AddrFrom4([4]byte{255, 255, 255, 255}) ||
+		a.Is4() != server.Addr().Unmap().Is4() || a.Is4In6() || a.IsLoopback() && !server.Addr().Unmap().IsLoopback() {
 		return netip.AddrPort{}, fmt.Errorf("stun: binding %s: unusable mapped address %s", server, m)
 	}
 	return m, nil

@@ -224,6 +224,7 @@ var (
 	public4 = netip.MustParseAddrPort("198.51.100.7:51820")
 	server6 = netip.MustParseAddrPort("[2001:db8::10]:3478")
 	public6 = netip.MustParseAddrPort("[2001:db8:ffff::7]:51820")
+	other4  = netip.MustParseAddrPort("198.51.100.8:40000")
 )
 
 func TestBindingSuccess(t *testing.T) {
@@ -420,9 +421,9 @@ func TestErrorResponseFailsOver(t *testing.T) {
 	h.deliver(stuntest.BindingError(tx, 420, "Unknown Attribute"), serverA)
 	tx = h.request(serverB)
 	h.timer(DefaultRTO)
-	h.deliver(stuntest.BindingSuccess(tx, public6), serverB)
-	if o := h.wait(res); o.err != nil || o.mapped != public6 || o.server != serverB {
-		t.Fatalf("Discover = %v via %v, %v; want %v via %v", o.mapped, o.server, o.err, public6, serverB)
+	h.deliver(stuntest.BindingSuccess(tx, other4), serverB)
+	if o := h.wait(res); o.err != nil || o.mapped != other4 || o.server != serverB {
+		t.Fatalf("Discover = %v via %v, %v; want %v via %v", o.mapped, o.server, o.err, other4, serverB)
 	}
 }
 
@@ -480,6 +481,11 @@ func TestBindingUnusableMapped(t *testing.T) {
 		netip.MustParseAddrPort("0.0.0.0:51820"),
 		netip.MustParseAddrPort("198.51.100.7:0"),
 		netip.MustParseAddrPort("[::]:51820"),
+		netip.MustParseAddrPort("[2001:db8::7]:51820"),         // another family than the server's
+		netip.MustParseAddrPort("[::ffff:198.51.100.7]:51820"), // IPv6 family, mapped IPv4
+		netip.MustParseAddrPort("224.0.0.1:51820"),
+		netip.MustParseAddrPort("255.255.255.255:51820"),
+		netip.MustParseAddrPort("127.0.0.1:51820"),
 	} {
 		t.Run(m.String(), func(t *testing.T) {
 			h := newHarness(t)
@@ -526,9 +532,9 @@ func TestLateResponseAfterTimeout(t *testing.T) {
 	res = h.binding(t.Context(), serverA)
 	tx2 := h.request(serverA)
 	h.timer(LastWaitFactor * DefaultRTO)
-	h.deliver(stuntest.BindingSuccess(tx2, public6), serverA)
-	if o := h.wait(res); o.err != nil || o.mapped != public6 {
-		t.Fatalf("Binding = %v, %v; want %v", o.mapped, o.err, public6)
+	h.deliver(stuntest.BindingSuccess(tx2, other4), serverA)
+	if o := h.wait(res); o.err != nil || o.mapped != other4 {
+		t.Fatalf("Binding = %v, %v; want %v", o.mapped, o.err, other4)
 	}
 	if s := h.c.Stats(); s.Unmatched != 1 {
 		t.Errorf("Stats = %+v, want Unmatched 1", s)
