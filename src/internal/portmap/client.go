@@ -181,6 +181,9 @@ func (c *Client) MapPCP(ctx context.Context, nonce [12]byte, internal uint16, su
 		m = Mapping{Protocol: PCP, Gateway: c.Gateway, Internal: internal,
 			External: netip.AddrPortFrom(r.addr, r.port), Lifetime: time.Duration(r.lifetime) * time.Second,
 			Epoch: r.epoch, Nonce: nonce}
+		if lifetime > 0 {
+			return true, usable(m)
+		}
 		return true, nil
 	})
 	if err != nil {
@@ -234,6 +237,9 @@ func (c *Client) MapNATPMP(ctx context.Context, internal, suggested uint16, life
 		m.External = netip.AddrPortFrom(ext, r.mapped)
 		m.Lifetime = time.Duration(r.lifetime) * time.Second
 		m.Epoch = r.epoch
+		if lifetime > 0 {
+			return true, usable(m)
+		}
 		return true, nil
 	})
 	if err != nil {

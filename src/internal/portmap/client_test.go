@@ -28,6 +28,8 @@ type gateway struct {
 	pcpResult uint8  // a PCP result to answer with
 	pmpResult uint16 // a NAT-PMP result to answer with
 	stray     bool   // answer each request first with someone else's
+	port0     bool   // grant port 0
+	life0     bool   // grant lifetime 0
 
 	log []string // requests seen
 }
@@ -58,6 +60,12 @@ func (g *gateway) answer(req []byte, client netip.Addr) [][]byte {
 		}
 		if g.maxLife != 0 {
 			life = min(life, g.maxLife)
+		}
+		if g.port0 {
+			port = 0
+		}
+		if g.life0 {
+			life = 0
 		}
 		out := [][]byte{}
 		if g.stray {
@@ -95,6 +103,12 @@ func (g *gateway) answer(req []byte, client netip.Addr) [][]byte {
 		}
 		if g.maxLife != 0 {
 			life = min(life, g.maxLife)
+		}
+		if g.port0 {
+			port = 0
+		}
+		if g.life0 {
+			life = 0
 		}
 		b = binary.BigEndian.AppendUint16(b, internal)
 		b = binary.BigEndian.AppendUint16(b, port)
@@ -178,6 +192,29 @@ func TestClientMap(t *testing.T) {
 		{name: "pcp silent", proto: PCP, setup: func(g *gateway) { g.pcp, g.pmp = false, false }, wantErr: ErrNoAnswer},
 		{name: "natpmp silent", proto: NATPMP, setup: func(g *gateway) { g.pmp = false }, wantErr: ErrNoAnswer},
 		{name: "port unreachable", proto: PCP, setup: func(g *gateway) { g.refused = true }, wantErr: ErrNoServer},
+	}
+	// Success claimed with a mapping nobody outside could use.
+	for _, p := range []Protocol{PCP, NATPMP} {
+		for what, setup := range map[string]func(g *gateway){
+			"external 0.0.0.0":         func(g *gateway) { g.ext = netip.IPv4Unspecified() },
+			"external 255.255.255.255": func(g *gateway) { g.ext = netip.AddrFrom4([4]byte{255, 255, 255, 255}) },
+			"external 127.0.0.1":       func(g *gateway) { g.ext = netip.MustParseAddr("127.0.0.1") },
+			"external 224.0.0.1":       func(g *gateway) { g.ext = netip.MustParseAddr("224.0.0.1") },
+			"external 169.254.1.1":     func(g *gateway) { g.ext = netip.MustParseAddr("169.254.1.1") },
+			"external 192.168.1.1":     func(g *gateway) { g.ext = netip.MustParseAddr("192.168.1.1") },
+			"external 100.64.0.1":      func(g *gateway) { g.ext = netip.MustParseAddr("100.64.0.1") },
+			"port 0":                   func(g *gateway) { g.port0 = true },
+			"lifetime 0":               func(g *gateway) { g.life0 = true },
+		} {
+			tests = append(tests, struct {
+				name    string
+				setup   func(g *gateway)
+				proto   Protocol
+				want    netip.AddrPort
+				wantLog string
+				wantErr error
+			}{name: p.String() + " " + what, proto: p, setup: setup, wantErr: ErrUnusable})
+		}
 	}
 	for code, want := range map[uint8]error{1: ErrUnsupportedVersion, 2: ErrNotAuthorized, 3: ErrUnsupported, 4: ErrUnsupported,
 		5: ErrUnsupported, 6: ErrUnsupported, 7: ErrNetworkFailure, 8: ErrNoResources, 9: ErrUnsupported,

@@ -55,7 +55,23 @@ var (
 	ErrRefused = errors.New("refused")
 	// ErrMalformed: the answer is not a well-formed response.
 	ErrMalformed = errors.New("malformed response")
+	// ErrUnusable: the gateway claimed success with a mapping nobody
+	// outside could use: an external address that is not public unicast,
+	// port 0 or lifetime 0.
+	ErrUnusable = errors.New("unusable mapping")
 )
+
+// sharedSpace is 100.64.0.0/10 (RFC 6598), a CGNAT's inside.
+var sharedSpace = netip.PrefixFrom(netip.AddrFrom4([4]byte{100, 64}), 10)
+
+// usable checks a granted mapping before anyone publishes it.
+func usable(m Mapping) error {
+	a := m.External.Addr().Unmap()
+	if m.External.Port() == 0 || m.Lifetime <= 0 || !a.IsGlobalUnicast() || a.IsPrivate() || sharedSpace.Contains(a) {
+		return fmt.Errorf("%w: external address %s, lifetime %s", ErrUnusable, m.External, m.Lifetime)
+	}
+	return nil
+}
 
 // pmpResponse is a decoded NAT-PMP response (RFC 6886 §3.2, §3.3).
 type pmpResponse struct {
