@@ -1,12 +1,18 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
+	"reflect"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
 
 	"github.com/wgstun/wgstun/src/internal/config"
 	"github.com/wgstun/wgstun/src/internal/daemon"
@@ -16,10 +22,23 @@ import (
 func cmdStatus(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("wgstun status", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	sock := fs.String("s", config.DefaultSocket, "control socket of the daemon")
+	sock := fs.String("s", "", "control socket of the daemon (default: the configuration's daemon.socket)")
+	path := fs.String("c", "", "configuration file whose daemon.socket to use (default "+config.DefaultPath+")")
 	asJSON := fs.Bool("json", false, "print the raw JSON")
 	if fs.Parse(args) != nil {
 		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "wgstun status: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	if *sock == "" {
+		s, err := socketOf(*path)
+		if err != nil {
+			fmt.Fprintf(stderr, "wgstun status: %v\n(or name the socket with -s)\n", err)
+			return 2
+		}
+		*sock = s
 	}
 	raw, err := daemon.QueryStatus(*sock)
 	if err != nil {
@@ -35,8 +54,77 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "wgstun status: bad answer from the daemon:", err)
 		return 1
 	}
+	printable(reflect.ValueOf(&st))
 	printStatus(stdout, &st)
 	return 0
+}
+
+// socketOf finds the control socket as the daemon does: from the
+// configuration at path, or at the default path when path is "" (a
+// missing default file means the default socket).
+func socketOf(path string) (string, error) {
+	if path == "" {
+		if _, err := os.Stat(config.DefaultPath); errors.Is(err, fs.ErrNotExist) {
+			return config.DefaultSocket, nil
+		}
+		path = config.DefaultPath
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		return "", err
+	}
+	return cfg.Socket, nil
+}
+
+// printable escapes, in every string field of the value v points to, the
+// characters a terminal would act on (C0 and C1 controls, DEL, newlines,
+// bidirectional overrides and other non-printing runes), as Go escapes
+// them in a quoted string, so nothing the daemon reports can move the
+// cursor, change colours or start a line of its own.
+func printable(v reflect.Value) {
+	switch v.Kind() {
+	case reflect.Pointer:
+		printable(v.Elem())
+	case reflect.Struct:
+		for i := range v.NumField() {
+			if v.Type().Field(i).IsExported() {
+				printable(v.Field(i))
+			}
+		}
+	case reflect.Slice:
+		for i := range v.Len() {
+			printable(v.Index(i))
+		}
+	case reflect.String:
+		v.SetString(escape(v.String()))
+	}
+}
+
+func escape(s string) string {
+	if !strings.ContainsFunc(s, notPrint) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if notPrint(r) {
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+		} else {
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+func notPrint(r rune) bool { return !unicode.IsPrint(r) && r != ' ' }
+
+// short is the first 8 characters of a public key, as wg show abbreviates
+// in the table; a shorter string is shown whole.
+func short(k string) string {
+	if len(k) > 8 {
+		return k[:8] + "…"
+	}
+	return k
 }
 
 // printStatus renders the daemon's status for people.
@@ -107,19 +195,19 @@ func printStatus(w io.Writer, st *daemon.Status) {
 			if from == "" {
 				from = "-"
 			}
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\n", p.PublicKey[:8]+"…", p.State, ep, from, hs, pingText(p))
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\n", short(p.PublicKey), p.State, ep, from, hs, pingText(p))
 		}
 		tw.Flush()
 		for _, p := range ifc.Peers {
 			if p.Reason != "" {
-				fmt.Fprintf(w, "  %s… %s: %s\n", p.PublicKey[:8], p.State, p.Reason)
+				fmt.Fprintf(w, "  %s %s: %s\n", short(p.PublicKey), p.State, p.Reason)
 			}
 			if !p.Recreated.IsZero() {
-				fmt.Fprintf(w, "  %s… re-created %s ago with its endpoint (%s), so WireGuard handshook at once instead of after its 5 s retry\n",
-					p.PublicKey[:8], since(now, p.Recreated), p.RecreatedWhy)
+				fmt.Fprintf(w, "  %s re-created %s ago with its endpoint (%s), so WireGuard handshook at once instead of after its 5 s retry\n",
+					short(p.PublicKey), since(now, p.Recreated), p.RecreatedWhy)
 			}
 			if p.LastError != "" {
-				fmt.Fprintf(w, "  %s… error: %s\n", p.PublicKey[:8], p.LastError)
+				fmt.Fprintf(w, "  %s error: %s\n", short(p.PublicKey), p.LastError)
 			}
 		}
 	}

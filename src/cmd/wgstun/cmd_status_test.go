@@ -1,7 +1,10 @@
 package main
 
 import (
+	"net"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -93,5 +96,76 @@ func TestStatusRecreated(t *testing.T) {
 	want := "  AAAAAAAA… re-created 3s ago with its endpoint (no handshake yet), so WireGuard handshook at once instead of after its 5 s retry\n"
 	if !strings.Contains(b.String(), want) || strings.Contains(b.String(), "BBBBBBBB… re-created") {
 		t.Errorf("want %q once in\n%s", want, b.String())
+	}
+}
+
+// serveOnce answers every connection to a unix socket at path with raw.
+func serveOnce(t *testing.T, path string, raw string) {
+	t.Helper()
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Write([]byte(raw))
+			c.Close()
+		}
+	}()
+}
+
+// TestStatusHostileDaemon: what the daemon says reaches the terminal with
+// control characters escaped, on the lines the printer chose, and a key
+// too short to abbreviate is shown whole instead of panicking.
+func TestStatusHostileDaemon(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "s")
+	serveOnce(t, sock, `{"version":"1\u001b[31m","started":"2026-01-01T00:00:00Z","interfaces":[
+		{"name":"wg0\r\nFAKE interface wg9: up","state":"up","reason":"","listen_port":51820,"store":"s\u0007",
+		 "last_error":"disk\nFAKE line","peers":[
+			{"public_key":"abc","state":"connected\u001b[2J","endpoint_from":"record","reason":"x\u202ey\u0085z","last_error":"e\u009b31m"}]}]}`)
+	var out, errb strings.Builder
+	if rc := cmdStatus([]string{"-s", sock}, &out, &errb); rc != 0 {
+		t.Fatalf("exit %d: %s", rc, errb.String())
+	}
+	s := out.String()
+	if strings.ContainsAny(s, "\x1b\r\a\u202e\u0085\u009b") {
+		t.Errorf("control characters reached the terminal:\n%q", s)
+	}
+	for _, l := range strings.Split(s, "\n") {
+		if strings.HasPrefix(l, "FAKE") {
+			t.Errorf("the daemon started a line of its own: %q\n%s", l, s)
+		}
+	}
+	for _, want := range []string{`wgstun 1\x1b[31m,`, `interface wg0\r\nFAKE interface wg9: up: up`, `disk\nFAKE line`, `  abc connected\x1b[2J: x\u202ey\u0085z`, `  abc error: e\u009b31m`} {
+		if !strings.Contains(s, want) {
+			t.Errorf("missing %q in\n%s", want, s)
+		}
+	}
+}
+
+// TestStatusSocketFromConfig: without -s, status asks the socket the
+// configuration names (-c, else the default file), as the daemon listens.
+func TestStatusSocketFromConfig(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "from-config.sock")
+	serveOnce(t, sock, `{"version":"cfg","started":"2026-01-01T00:00:00Z","interfaces":[]}`)
+	cfg := filepath.Join(dir, "wgstun.toml")
+	if err := os.WriteFile(cfg, []byte("[daemon]\nsocket = \""+sock+"\"\n[stun]\nservers = [\"192.0.2.1:3478\"]\n[store.s]\ntype = \"file\"\npath = \""+dir+"\"\n[[interface]]\nname = \"wg0\"\nstore = \"s\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb strings.Builder
+	if rc := cmdStatus([]string{"-c", cfg}, &out, &errb); rc != 0 || !strings.HasPrefix(out.String(), "wgstun cfg,") {
+		t.Fatalf("status -c: exit %d, %q, %q", rc, out.String(), errb.String())
+	}
+	out.Reset()
+	errb.Reset()
+	missing := filepath.Join(dir, "nope.toml")
+	if rc := cmdStatus([]string{"-c", missing}, &out, &errb); rc != 2 || !strings.Contains(errb.String(), missing) {
+		t.Fatalf("status -c missing: exit %d, %q; want 2 and the file named", rc, errb.String())
 	}
 }
