@@ -5,20 +5,41 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"os"
+	"path/filepath"
 	"time"
 )
 
-// listenControl opens the status socket, replacing a stale one left by a
-// daemon that died, but never one a live daemon still answers on.
+// maxControlConns is how many status clients are served at once; one more
+// is closed at once, unanswered.
+const maxControlConns = 4
+
+// listenControl opens the status socket. Whatever is at path already is
+// looked at, not followed: a socket no daemon answers on (left by one that
+// died) is replaced; a live one, or anything that is not a socket (a
+// file, a directory, a symlink), is refused and left as it is. A missing
+// directory is created, 0700, as it is then ours.
 func listenControl(path string) (net.Listener, error) {
-	if c, err := net.DialTimeout("unix", path, 500*time.Millisecond); err == nil {
-		c.Close()
-		return nil, fmt.Errorf("control socket %s: another wgstun is running", path)
-	}
-	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+	fi, err := os.Lstat(path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return nil, fmt.Errorf("control socket %s: %w", path, err)
+		}
+	case err != nil:
 		return nil, fmt.Errorf("control socket %s: %w", path, err)
+	case fi.Mode().Type() != fs.ModeSocket:
+		return nil, fmt.Errorf("control socket %s: something else is there (%s); not replacing it: remove it or set daemon.socket", path, fileKind(fi.Mode()))
+	default:
+		if c, err := net.DialTimeout("unix", path, 500*time.Millisecond); err == nil {
+			c.Close()
+			return nil, fmt.Errorf("control socket %s: another wgstun is running", path)
+		}
+		if err := os.Remove(path); err != nil {
+			return nil, fmt.Errorf("control socket %s: %w", path, err)
+		}
 	}
 	l, err := net.Listen("unix", path)
 	if err != nil {
@@ -31,12 +52,30 @@ func listenControl(path string) (net.Listener, error) {
 	return l, nil
 }
 
-// serveControl answers every connection with one status snapshot.
+// fileKind names a file mode's type in words.
+func fileKind(m fs.FileMode) string {
+	switch m.Type() {
+	case 0:
+		return "a regular file"
+	case fs.ModeDir:
+		return "a directory"
+	case fs.ModeSymlink:
+		return "a symlink"
+	case fs.ModeNamedPipe:
+		return "a FIFO"
+	}
+	return "a special file"
+}
+
+// serveControl answers every connection with one status snapshot, up to
+// maxControlConns at a time, each within 2 s: a client that does not read
+// holds one slot until then and delays nobody else.
 func (d *Daemon) serveControl(ctx context.Context, l net.Listener) {
 	go func() {
 		<-ctx.Done()
 		l.Close()
 	}()
+	slots := make(chan struct{}, maxControlConns)
 	for {
 		c, err := l.Accept()
 		if err != nil {
@@ -45,9 +84,18 @@ func (d *Daemon) serveControl(ctx context.Context, l net.Listener) {
 			}
 			return
 		}
-		c.SetDeadline(time.Now().Add(2 * time.Second))
-		c.Write(d.board.marshal())
-		c.Close()
+		select {
+		case slots <- struct{}{}:
+		default:
+			c.Close()
+			continue
+		}
+		go func() {
+			c.SetDeadline(time.Now().Add(2 * time.Second))
+			c.Write(d.board.marshal())
+			c.Close()
+			<-slots
+		}()
 	}
 }
 
@@ -59,5 +107,9 @@ func QueryStatus(path string) ([]byte, error) {
 	}
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(5 * time.Second))
-	return io.ReadAll(io.LimitReader(c, 16<<20))
+	b, err := io.ReadAll(io.LimitReader(c, 16<<20))
+	if err == nil && len(b) == 0 {
+		err = fmt.Errorf("%s closed without an answer (the daemon serves %d clients at a time; try again)", path, maxControlConns)
+	}
+	return b, err
 }
