@@ -15,6 +15,8 @@ import (
 type locator struct {
 	lines map[string]int // "interface[1].refresh" -> line
 	keys  []place        // in file order
+	// byBare indexes keys by bare path, built by the first find.
+	byBare map[string][]place
 }
 
 type place struct {
@@ -103,14 +105,13 @@ func (l *locator) line(key string) int {
 
 // find returns every place an undecoded key stands.
 func (l *locator) find(k toml.Key) []place {
-	want := strings.Join(k, ".")
-	var out []place
-	for _, p := range l.keys {
-		if p.bare == want {
-			out = append(out, p)
+	if l.byBare == nil {
+		l.byBare = map[string][]place{}
+		for _, p := range l.keys {
+			l.byBare[p.bare] = append(l.byBare[p.bare], p)
 		}
 	}
-	return out
+	return l.byBare[strings.Join(k, ".")]
 }
 
 // indexed gives the parents of a dotted table name that are arrays of

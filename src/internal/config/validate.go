@@ -30,13 +30,19 @@ import (
 func validate(path string, data []byte, f *file, undecoded []toml.Key) (*Config, error) {
 	loc := locate(string(data))
 	v := &validator{path: path, loc: loc}
+	// The decoder lists a key of an array of tables once per element,
+	// without the index; find gives every place, so each is reported once.
+	seen := map[string]bool{}
 	for _, k := range undecoded {
-		v.unknown(k)
+		if s := k.String(); !seen[s] {
+			seen[s] = true
+			v.unknown(k)
+		}
 	}
 	c := v.resolve(f)
 	if len(v.problems) > 0 {
 		sort.SliceStable(v.problems, func(i, j int) bool { return v.problems[i].Line < v.problems[j].Line })
-		return nil, &Error{Problems: v.problems}
+		return nil, &Error{Problems: v.problems, Dropped: v.dropped}
 	}
 	c.Path = path
 	return c, nil
@@ -46,10 +52,25 @@ type validator struct {
 	path     string
 	loc      *locator
 	problems []Problem
+	dropped  int // problems past maxKept, counted only
+}
+
+// keep records a problem; past maxKept it only counts it.
+func (v *validator) keep(p Problem) {
+	if len(v.problems) >= maxKept {
+		v.dropped++
+		return
+	}
+	v.problems = append(v.problems, p)
 }
 
 func (v *validator) add(key, format string, args ...any) {
-	v.problems = append(v.problems, Problem{
+	for i, a := range args {
+		if s, ok := a.(string); ok {
+			args[i] = clip(s, maxQuoted)
+		}
+	}
+	v.keep(Problem{
 		File: v.path,
 		Line: v.loc.line(key),
 		Key:  key,
@@ -62,11 +83,11 @@ func (v *validator) add(key, format string, args ...any) {
 func (v *validator) unknown(k toml.Key) {
 	places := v.loc.find(k)
 	if len(places) == 0 {
-		v.problems = append(v.problems, Problem{File: v.path, Key: k.String(), Msg: "unknown key"})
+		v.keep(Problem{File: v.path, Key: k.String(), Msg: "unknown key"})
 		return
 	}
 	for _, p := range places {
-		v.problems = append(v.problems, Problem{File: v.path, Line: p.line, Key: p.key, Msg: "unknown key"})
+		v.keep(Problem{File: v.path, Line: p.line, Key: p.key, Msg: "unknown key"})
 	}
 }
 

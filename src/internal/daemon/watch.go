@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"time"
 
@@ -18,7 +19,7 @@ const configPoll = 2 * time.Second
 // whole: every problem is logged with its line, and the running
 // configuration stays. It returns when ctx ends.
 func (d *Daemon) WatchConfig(ctx context.Context, path string, hup <-chan os.Signal) {
-	last, _ := os.ReadFile(path) // what the running configuration came from
+	last, _ := config.ReadFile(path) // what the running configuration came from
 	var lastStat os.FileInfo
 	if fi, err := os.Stat(path); err == nil {
 		lastStat = fi
@@ -40,7 +41,7 @@ func (d *Daemon) WatchConfig(ctx context.Context, path string, hup <-chan os.Sig
 			}
 			lastStat = fi
 		}
-		data, err := os.ReadFile(path)
+		data, err := config.ReadFile(path)
 		if err != nil {
 			d.log.Error("configuration reload failed; keeping the running configuration", "err", err)
 			continue
@@ -61,8 +62,12 @@ func (d *Daemon) reloadFrom(path string, data []byte) {
 	if err != nil {
 		var ce *config.Error
 		if errors.As(err, &ce) {
-			for _, p := range ce.Problems {
+			shown, more := ce.Shown()
+			for _, p := range shown {
 				d.log.Error("configuration rejected", "problem", p.String())
+			}
+			if more > 0 {
+				d.log.Error("configuration rejected", "problem", fmt.Sprintf("... and %d more problems", more))
 			}
 		}
 		d.log.Error("configuration has errors; keeping the running configuration", "path", path)
