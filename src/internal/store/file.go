@@ -15,11 +15,23 @@ import (
 // hundred bytes.
 const maxFileSize = 64 << 10
 
+// maxStuck is how many file system calls of one File store may hang at
+// once (a dead NFS server) before further calls fail at once.
+const maxStuck = 8
+
 // File keeps each value in its own file, named by the key, in one
 // directory. Useful with a shared or synchronised directory (NFS, Syncthing)
 // and for tests.
+//
+// The directory is not trusted further than its owner: Get opens a key's
+// file without following a symlink and without waiting on a FIFO, and
+// takes only a regular file owned by the daemon's user or the directory's
+// owner (a sync tool running as that user). Every call returns when its
+// context ends even if the file system does not answer: the work runs
+// beside it, and at most maxStuck such calls may be left hanging.
 type File struct {
-	dir string
+	dir   string
+	slots chan struct{}
 }
 
 // NewFile returns a store in dir, creating it (and missing parents) with
@@ -40,7 +52,29 @@ func NewFile(dir string) (*File, error) {
 	if !fi.IsDir() {
 		return nil, fmt.Errorf("store: file: %s is not a directory", dir)
 	}
-	return &File{dir: dir}, nil
+	return &File{dir: dir, slots: make(chan struct{}, maxStuck)}, nil
+}
+
+// abandonable runs fn beside the caller and returns its error, or the
+// context's when that ends first; fn then finishes (or hangs) on its own,
+// holding one of f's slots until it does.
+func (f *File) abandonable(ctx context.Context, fn func() error) error {
+	select {
+	case f.slots <- struct{}{}:
+	default:
+		return fmt.Errorf("%d calls to %s are still hanging (is the file system responding?)", maxStuck, f.dir)
+	}
+	done := make(chan error, 1)
+	go func() {
+		done <- fn()
+		<-f.slots
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("%s did not answer: %w", f.dir, ctx.Err())
+	}
 }
 
 // String names the store for logs.
@@ -60,20 +94,17 @@ func (f *File) Get(ctx context.Context, key string) (string, error) {
 		return "", fmt.Errorf("store: file get %s: %w", key, err)
 	}
 	path := filepath.Join(f.dir, key)
-	fh, err := os.Open(path)
+	var b []byte
+	err := f.abandonable(ctx, func() error {
+		var err error
+		b, err = f.read(path)
+		return err
+	})
 	if errors.Is(err, fs.ErrNotExist) {
 		return "", fmt.Errorf("store: file get %s: %w", path, ErrNotFound)
 	}
 	if err != nil {
-		return "", fmt.Errorf("store: file get: %w", err)
-	}
-	defer fh.Close()
-	b, err := io.ReadAll(io.LimitReader(fh, maxFileSize+1))
-	if err != nil {
-		return "", fmt.Errorf("store: file get: %w", err)
-	}
-	if len(b) > maxFileSize {
-		return "", fmt.Errorf("store: file get %s: larger than %d bytes", path, maxFileSize)
+		return "", fmt.Errorf("store: file get %s: %w", path, err)
 	}
 	if len(bytes.TrimSpace(b)) == 0 {
 		return "", fmt.Errorf("store: file get %s: empty file: %w", path, ErrNotFound)
@@ -95,10 +126,50 @@ func (f *File) Set(ctx context.Context, key, value string) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("store: file set %s: %w", key, err)
 	}
+	if err := f.abandonable(ctx, func() error { return f.write(key, value) }); err != nil {
+		return fmt.Errorf("store: file set %s: %w", key, err)
+	}
+	return nil
+}
+
+// read returns the content of the file at path: a regular file owned by
+// the daemon's user or the directory's owner, of at most maxFileSize
+// bytes, opened without following a symlink or waiting on a FIFO.
+func (f *File) read(path string) ([]byte, error) {
+	fh, err := openNoFollow(path)
+	if err != nil {
+		return nil, err
+	}
+	defer fh.Close()
+	fi, err := fh.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("not a regular file (%s); refusing to read it", fi.Mode().Type())
+	}
+	if err := ownedBy(fi, f.dir); err != nil {
+		return nil, err
+	}
+	if fi.Size() > maxFileSize {
+		return nil, fmt.Errorf("%d bytes, larger than %d", fi.Size(), maxFileSize)
+	}
+	b, err := io.ReadAll(io.LimitReader(fh, maxFileSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxFileSize {
+		return nil, fmt.Errorf("larger than %d bytes", maxFileSize)
+	}
+	return b, nil
+}
+
+// write replaces key's file with value (see Set).
+func (f *File) write(key, value string) error {
 	// The leading dot keeps temporary names from ever being a valid key.
 	tmp, err := os.CreateTemp(f.dir, "."+key+".tmp*")
 	if err != nil {
-		return fmt.Errorf("store: file set: %w", err)
+		return err
 	}
 	tmpName := tmp.Name()
 	committed := false
@@ -109,20 +180,20 @@ func (f *File) Set(ctx context.Context, key, value string) error {
 		}
 	}()
 	if err := tmp.Chmod(0o600); err != nil {
-		return fmt.Errorf("store: file set: %w", err)
+		return err
 	}
 	if _, err := tmp.WriteString(value); err != nil {
-		return fmt.Errorf("store: file set: %w", err)
+		return err
 	}
 	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("store: file set: %w", err)
+		return err
 	}
 	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("store: file set: %w", err)
+		return err
 	}
 	path := filepath.Join(f.dir, key)
 	if err := os.Rename(tmpName, path); err != nil {
-		return fmt.Errorf("store: file set: %w", err)
+		return err
 	}
 	committed = true
 	syncDir(f.dir)
