@@ -21,10 +21,10 @@ var storeTypes = map[string]func(config.Store, *logfmt.Logger) (store.Store, err
 		return store.NewFile(s.Path)
 	},
 	config.StoreExec: func(s config.Store, log *logfmt.Logger) (store.Store, error) {
-		return store.NewExec(s.Command, s.Args, s.Timeout, log), nil
+		return store.NewExec(s.Command, s.Args, pluginOptions(s, log)), nil
 	},
 	config.StoreShell: func(s config.Store, log *logfmt.Logger) (store.Store, error) {
-		return store.NewShell(s.Command, s.Args, s.Timeout, log), nil
+		return store.NewShell(s.Command, s.Args, pluginOptions(s, log)), nil
 	},
 }
 
@@ -78,4 +78,9 @@ func checkStores(cfg *config.Config) (errs, warnings []string) {
 		}
 	}
 	return errs, warnings
+}
+
+// pluginOptions are an exec or shell store's settings for its plugin.
+func pluginOptions(s config.Store, log *logfmt.Logger) store.PluginOptions {
+	return store.PluginOptions{Env: s.Env, Timeout: s.Timeout, Log: log}
 }

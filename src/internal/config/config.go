@@ -96,6 +96,9 @@ type Store struct {
 
 	Command string   // exec, shell: the plugin
 	Args    []string // exec, shell
+	// Env names the daemon's environment variables an exec or shell
+	// plugin gets besides PATH, HOME and LANG; it gets no others.
+	Env []string
 	// Timeout bounds one plugin run (exec, shell) or one network call
 	// (rfc2136, cloudflare, opendht).
 	Timeout time.Duration
@@ -126,7 +129,7 @@ type Store struct {
 // Equal reports whether two store configurations are the same.
 func (a Store) Equal(b Store) bool {
 	return a.Name == b.Name && a.Type == b.Type && a.Path == b.Path && a.Command == b.Command &&
-		slices.Equal(a.Args, b.Args) && a.Timeout == b.Timeout &&
+		slices.Equal(a.Args, b.Args) && slices.Equal(a.Env, b.Env) && a.Timeout == b.Timeout &&
 		a.Server == b.Server && a.Zone == b.Zone && a.RecordName == b.RecordName &&
 		a.TSIGKey == b.TSIGKey && a.TSIGAlgorithm == b.TSIGAlgorithm &&
 		a.TSIGSecretFile == b.TSIGSecretFile && a.TSIGSecretEnv == b.TSIGSecretEnv && a.TTL == b.TTL &&

@@ -251,3 +251,22 @@ func TestLoadMissingFile(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+// TestStoreEnv: env names the variables an exec or shell plugin gets; it
+// takes portable names only, and only on plugin stores.
+func TestStoreEnv(t *testing.T) {
+	base := "[stun]\nservers = [\"192.0.2.1:3478\"]\n[[interface]]\nname = \"wg0\"\nstore = \"p\"\n"
+	cfg, err := Parse("t.toml", []byte(base+"[store.p]\ntype = \"shell\"\ncommand = \"/bin/p\"\nenv = [\"CF_API_TOKEN\", \"_x1\"]\n"))
+	if err != nil || !slices.Equal(cfg.Stores["p"].Env, []string{"CF_API_TOKEN", "_x1"}) {
+		t.Fatalf("Parse = %+v, %v", cfg, err)
+	}
+	for body, want := range map[string]string{
+		"[store.p]\ntype = \"exec\"\ncommand = \"/bin/p\"\nenv = [\"1X\", \"A=B\"]\n": `t.toml:9: store.p.env: "1X" is not an environment variable name`,
+		"[store.p]\ntype = \"file\"\npath = \"/x\"\nenv = [\"A\"]\n":                   "store.p.env: not a key of a file store",
+	} {
+		_, err := Parse("t.toml", []byte(base+body))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Parse(%q) = %v, want %q", body, err, want)
+		}
+	}
+}

@@ -252,6 +252,7 @@ type fileStore struct {
 	Path           string   `toml:"path"`
 	Command        string   `toml:"command"`
 	Args           []string `toml:"args"`
+	Env            []string `toml:"env"`
 	Timeout        string   `toml:"timeout"`
 	Server         string   `toml:"server"`
 	Zone           string   `toml:"zone"`

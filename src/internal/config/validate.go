@@ -303,8 +303,8 @@ func (v *validator) portMapping(key string, fi fileInterface, ifc *Interface) {
 // storeKeys are the keys each store type takes besides type.
 var storeKeys = map[string][]string{
 	StoreFile:       {"path"},
-	StoreExec:       {"command", "args", "timeout"},
-	StoreShell:      {"command", "args", "timeout"},
+	StoreExec:       {"command", "args", "env", "timeout"},
+	StoreShell:      {"command", "args", "env", "timeout"},
 	StoreRFC2136:    {"server", "zone", "record_name", "tsig_key", "tsig_algorithm", "tsig_secret_file", "tsig_secret_env", "ttl", "timeout"},
 	StoreCloudflare: {"zone", "subdomain", "token_file", "token_env", "api", "ttl", "timeout"},
 	StoreOpenDHT:    {"endpoints", "timeout"},
@@ -317,7 +317,7 @@ func (fs fileStore) set() []string {
 		key string
 		set bool
 	}{
-		{"path", fs.Path != ""}, {"command", fs.Command != ""}, {"args", fs.Args != nil},
+		{"path", fs.Path != ""}, {"command", fs.Command != ""}, {"args", fs.Args != nil}, {"env", fs.Env != nil},
 		{"timeout", fs.Timeout != ""}, {"server", fs.Server != ""}, {"zone", fs.Zone != ""},
 		{"record_name", fs.RecordName != ""}, {"tsig_key", fs.TSIGKey != ""},
 		{"tsig_algorithm", fs.TSIGAlgorithm != ""}, {"tsig_secret_file", fs.TSIGSecretFile != ""},
@@ -334,7 +334,7 @@ func (fs fileStore) set() []string {
 
 func (v *validator) store(name string, fs fileStore) Store {
 	key := "store." + name
-	s := Store{Name: name, Type: fs.Type, Path: fs.Path, Command: fs.Command, Args: fs.Args,
+	s := Store{Name: name, Type: fs.Type, Path: fs.Path, Command: fs.Command, Args: fs.Args, Env: fs.Env,
 		Server: fs.Server, Zone: fs.Zone, RecordName: fs.RecordName, TSIGKey: fs.TSIGKey,
 		TSIGAlgorithm: fs.TSIGAlgorithm, TSIGSecretFile: fs.TSIGSecretFile, TSIGSecretEnv: fs.TSIGSecretEnv,
 		Subdomain: fs.Subdomain, TokenFile: fs.TokenFile, TokenEnv: fs.TokenEnv, API: fs.API,
@@ -364,6 +364,11 @@ func (v *validator) store(name string, fs fileStore) Store {
 	case StoreExec, StoreShell:
 		if fs.Command == "" {
 			v.add(key+".command", "missing: a %s store needs the plugin command", fs.Type)
+		}
+		for _, e := range fs.Env {
+			if !envName(e) {
+				v.add(key+".env", "%q is not an environment variable name (letters, digits, _; not starting with a digit)", e)
+			}
 		}
 		s.Timeout = v.duration(key+".timeout", fs.Timeout, DefaultPluginTimeout, 100*time.Millisecond, 10*time.Minute)
 	case StoreRFC2136:
@@ -521,4 +526,15 @@ func listOrNone(names []string) string {
 		return "none"
 	}
 	return strings.Join(names, ", ")
+}
+
+// envName accepts a portable environment variable name.
+func envName(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c == '_' || 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || i > 0 && '0' <= c && c <= '9') {
+			return false
+		}
+	}
+	return s != ""
 }

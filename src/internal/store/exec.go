@@ -6,10 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/wgstun/wgstun/src/internal/jsonwire"
-	"github.com/wgstun/wgstun/src/internal/logfmt"
 )
 
 // Exec is a store behind an external program speaking stunmesh-go's exec
@@ -26,10 +24,9 @@ type Exec struct {
 	p plugin
 }
 
-// NewExec returns an exec plugin store running command with args. A zero
-// timeout means DefaultPluginTimeout; a nil log discards plugin stderr.
-func NewExec(command string, args []string, timeout time.Duration, log *logfmt.Logger) *Exec {
-	return &Exec{p: newPlugin("exec", command, args, timeout, log)}
+// NewExec returns an exec plugin store running command with args.
+func NewExec(command string, args []string, o PluginOptions) *Exec {
+	return &Exec{p: newPlugin("exec", command, args, o)}
 }
 
 // String names the store for logs.

@@ -5,7 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"time"
 
@@ -33,25 +35,70 @@ const (
 
 var errOutputTooLarge = errors.New("output too large")
 
+// PluginOptions are what a plugin store takes besides its command.
+type PluginOptions struct {
+	// Env names the daemon's environment variables the plugin gets
+	// besides PATH, HOME and LANG (see pluginEnv); it gets no others.
+	Env []string
+	// Secrets are values never to show: they are cut out of the plugin's
+	// stderr before it is logged or put in an error (the daemon passes
+	// every store's configured secret).
+	Secrets []string
+	// Timeout bounds one call; zero means DefaultPluginTimeout.
+	Timeout time.Duration
+	// Log gets the plugin's stderr; nil discards it.
+	Log *logfmt.Logger
+}
+
 // plugin runs one process per call and holds what Exec and Shell share:
-// the timeout, the output caps, the process group that is killed as a
-// whole, and stderr logging.
+// the timeout, the output caps, the environment, the process group that
+// is killed as a whole, and stderr logging.
 type plugin struct {
 	kind    string // "exec" or "shell", for messages
 	command string
 	args    []string
+	env     []string // NAME=value, built once
+	secrets []string
 	timeout time.Duration
 	log     *logfmt.Logger
 }
 
-func newPlugin(kind, command string, args []string, timeout time.Duration, log *logfmt.Logger) plugin {
-	if timeout <= 0 {
-		timeout = DefaultPluginTimeout
+func newPlugin(kind, command string, args []string, o PluginOptions) plugin {
+	if o.Timeout <= 0 {
+		o.Timeout = DefaultPluginTimeout
 	}
-	if log == nil {
-		log = logfmt.Discard()
+	if o.Log == nil {
+		o.Log = logfmt.Discard()
 	}
-	return plugin{kind: kind, command: command, args: append([]string(nil), args...), timeout: timeout, log: log}
+	env, secrets := pluginEnv(o.Env)
+	return plugin{kind: kind, command: command, args: append([]string(nil), args...), env: env,
+		secrets: append(secrets, o.Secrets...), timeout: o.Timeout, log: o.Log}
+}
+
+// pluginEnv is a plugin's whole environment: PATH (a default one when
+// the daemon has none), HOME and LANG, then the named variables, each as
+// the daemon has it (an unset one is left out). It also returns the
+// values of named variables whose names say they hold a secret (TOKEN,
+// SECRET, PASS, KEY, AUTH, CREDENTIAL), for redaction.
+func pluginEnv(names []string) (env, secrets []string) {
+	if _, ok := os.LookupEnv("PATH"); !ok {
+		env = append(env, "PATH=/usr/sbin:/usr/bin:/sbin:/bin")
+	}
+	for _, n := range append([]string{"PATH", "HOME", "LANG"}, names...) {
+		v, ok := os.LookupEnv(n)
+		if !ok || slices.Contains(env, n+"="+v) {
+			continue
+		}
+		env = append(env, n+"="+v)
+		u := strings.ToUpper(n)
+		for _, w := range []string{"TOKEN", "SECRET", "PASS", "KEY", "AUTH", "CREDENTIAL"} {
+			if strings.Contains(u, w) && len(v) >= 4 {
+				secrets = append(secrets, v)
+				break
+			}
+		}
+	}
+	return env, secrets
 }
 
 func (p *plugin) String() string { return p.kind + ":" + p.command }
@@ -77,6 +124,7 @@ func (p *plugin) run(ctx context.Context, action, key string, stdin []byte, secr
 	stdout := &cappedBuffer{max: MaxPluginStdout, onOverflow: cancel}
 	stderr := &cappedBuffer{max: maxPluginStderr}
 	cmd := exec.CommandContext(runCtx, p.command, p.args...)
+	cmd.Env = p.env
 	cmd.Stdin = bytes.NewReader(stdin)
 	cmd.Stdout = stdout
 	cmd.Stderr = stderr
@@ -94,7 +142,7 @@ func (p *plugin) run(ctx context.Context, action, key string, stdin []byte, secr
 	_ = killProcessGroup(cmd.Process)
 
 	// stdout and stderr are complete: Wait has returned.
-	errText := redact(string(bytes.TrimSpace(stderr.buf)), secrets)
+	errText := redact(string(bytes.TrimSpace(stderr.buf)), append(secrets, p.secrets...))
 	if errText != "" {
 		p.log.Warn("store plugin wrote to stderr",
 			"plugin", p.kind, "command", p.command, "action", action, "key", key,

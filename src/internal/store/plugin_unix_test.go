@@ -105,8 +105,8 @@ func TestPluginsRoundTrip(t *testing.T) {
 		new  func(cmd string, args []string) Store
 		body string
 	}{
-		{"exec", func(c string, a []string) Store { return NewExec(c, a, 5*time.Second, nil) }, kvExecPlugin},
-		{"shell", func(c string, a []string) Store { return NewShell(c, a, 5*time.Second, nil) }, kvShellPlugin},
+		{"exec", func(c string, a []string) Store { return NewExec(c, a, PluginOptions{Timeout: 5 * time.Second}) }, kvExecPlugin},
+		{"shell", func(c string, a []string) Store { return NewShell(c, a, PluginOptions{Timeout: 5 * time.Second}) }, kvShellPlugin},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -172,7 +172,7 @@ func TestExecPluginReplies(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := NewExec(writeScript(t, tt.body), nil, 5*time.Second, nil)
+			s := NewExec(writeScript(t, tt.body), nil, PluginOptions{Timeout: 5 * time.Second})
 			var got string
 			var err error
 			if tt.set {
@@ -227,7 +227,7 @@ func TestShellPluginReplies(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := NewShell(writeScript(t, tt.body), nil, 5*time.Second, nil)
+			s := NewShell(writeScript(t, tt.body), nil, PluginOptions{Timeout: 5 * time.Second})
 			var got string
 			var err error
 			if tt.set {
@@ -258,7 +258,7 @@ func TestExecRequestLine(t *testing.T) {
 	// The request is exactly one JSON line, as stunmesh-go sends it.
 	dir := t.TempDir()
 	body := `cat > "` + dir + `/stdin"; echo '{"success":true}'`
-	s := NewExec(writeScript(t, body), nil, 5*time.Second, nil)
+	s := NewExec(writeScript(t, body), nil, PluginOptions{Timeout: 5 * time.Second})
 	if err := s.Set(context.Background(), testKey, testValue); err != nil {
 		t.Fatal(err)
 	}
@@ -330,8 +330,8 @@ func TestPluginHangKillsGroup(t *testing.T) {
 		name string
 		new  func(cmd string) Store
 	}{
-		{"exec", func(c string) Store { return NewExec(c, nil, 300*time.Millisecond, nil) }},
-		{"shell", func(c string) Store { return NewShell(c, nil, 300*time.Millisecond, nil) }},
+		{"exec", func(c string) Store { return NewExec(c, nil, PluginOptions{Timeout: 300 * time.Millisecond}) }},
+		{"shell", func(c string) Store { return NewShell(c, nil, PluginOptions{Timeout: 300 * time.Millisecond}) }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -385,7 +385,7 @@ func TestPluginReaped(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
-			s := NewShell(writeScript(t, tt.body), []string{dir}, tt.timeout, nil)
+			s := NewShell(writeScript(t, tt.body), []string{dir}, PluginOptions{Timeout: tt.timeout})
 			_, _ = s.Get(context.Background(), testKey)
 			b, err := os.ReadFile(filepath.Join(dir, "pid"))
 			if err != nil {
@@ -415,7 +415,7 @@ func TestPluginLeftoversKilledAfterSuccess(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
 			log, logs := testLogger()
-			s := NewExec(writeScript(t, tt.body), []string{dir}, 5*time.Second, log)
+			s := NewExec(writeScript(t, tt.body), []string{dir}, PluginOptions{Timeout: 5 * time.Second, Log: log})
 			got, err := s.Get(context.Background(), testKey)
 			if err != nil || got != tt.want {
 				t.Fatalf("Get = %q, %v; want %q", got, err, tt.want)
@@ -434,9 +434,9 @@ func TestPluginOutputCap(t *testing.T) {
 		new  func(cmd string) Store
 		body string
 	}{
-		{"exec just over the cap", func(c string) Store { return NewExec(c, nil, 10*time.Second, nil) }, `head -c 65537 /dev/zero | tr '\0' a`},
-		{"exec endless", func(c string) Store { return NewExec(c, nil, 10*time.Second, nil) }, `yes '{"success":true}'`},
-		{"shell endless", func(c string) Store { return NewShell(c, nil, 10*time.Second, nil) }, `while :; do echo aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa; done`},
+		{"exec just over the cap", func(c string) Store { return NewExec(c, nil, PluginOptions{Timeout: 10 * time.Second}) }, `head -c 65537 /dev/zero | tr '\0' a`},
+		{"exec endless", func(c string) Store { return NewExec(c, nil, PluginOptions{Timeout: 10 * time.Second}) }, `yes '{"success":true}'`},
+		{"shell endless", func(c string) Store { return NewShell(c, nil, PluginOptions{Timeout: 10 * time.Second}) }, `while :; do echo aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa; done`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -452,7 +452,7 @@ func TestPluginOutputCap(t *testing.T) {
 		})
 	}
 	// Exactly at the cap is fine (shell: the whole output is the value).
-	s := NewShell(writeScript(t, `head -c 65536 /dev/zero | tr '\0' a`), nil, 10*time.Second, nil)
+	s := NewShell(writeScript(t, `head -c 65536 /dev/zero | tr '\0' a`), nil, PluginOptions{Timeout: 10 * time.Second})
 	if got, err := s.Get(context.Background(), testKey); err != nil || len(got) != 65536 {
 		t.Errorf("output at the cap: len %d, %v", len(got), err)
 	}
@@ -467,9 +467,13 @@ func TestPluginStderrLogged(t *testing.T) {
 		new  func(cmd string, log *logfmt.Logger) Store
 		body string
 	}{
-		{"exec", func(c string, l *logfmt.Logger) Store { return NewExec(c, nil, 5*time.Second, l) },
+		{"exec", func(c string, l *logfmt.Logger) Store {
+			return NewExec(c, nil, PluginOptions{Timeout: 5 * time.Second, Log: l})
+		},
 			`in=$(cat); echo "debug: request $in" >&2; echo '{"success":true,"value":"` + testValue + `"}'`},
-		{"shell", func(c string, l *logfmt.Logger) Store { return NewShell(c, nil, 5*time.Second, l) },
+		{"shell", func(c string, l *logfmt.Logger) Store {
+			return NewShell(c, nil, PluginOptions{Timeout: 5 * time.Second, Log: l})
+		},
 			`in=$(cat); echo "debug: request $in" >&2; echo "` + testValue + `"`},
 	}
 	for _, tt := range tests {
@@ -504,7 +508,7 @@ func TestPluginStderrLogged(t *testing.T) {
 
 func TestPluginStderrCapped(t *testing.T) {
 	log, logs := testLogger()
-	s := NewShell(writeScript(t, `head -c 100000 /dev/zero | tr '\0' e >&2; echo ab`), nil, 5*time.Second, log)
+	s := NewShell(writeScript(t, `head -c 100000 /dev/zero | tr '\0' e >&2; echo ab`), nil, PluginOptions{Timeout: 5 * time.Second, Log: log})
 	if got, err := s.Get(context.Background(), testKey); err != nil || got != "ab" {
 		t.Fatalf("Get = %q, %v (a chatty stderr must not fail the call)", got, err)
 	}
@@ -516,28 +520,28 @@ func TestPluginStderrCapped(t *testing.T) {
 
 func TestPluginStartAndCancel(t *testing.T) {
 	t.Run("missing command", func(t *testing.T) {
-		s := NewExec(filepath.Join(t.TempDir(), "nope"), nil, 0, nil)
+		s := NewExec(filepath.Join(t.TempDir(), "nope"), nil, PluginOptions{})
 		if _, err := s.Get(context.Background(), testKey); err == nil || !strings.Contains(err.Error(), "start:") {
 			t.Errorf("error = %v, want a start error", err)
 		}
 	})
 	t.Run("empty command", func(t *testing.T) {
-		s := NewShell("", nil, 0, nil)
+		s := NewShell("", nil, PluginOptions{})
 		if _, err := s.Get(context.Background(), testKey); err == nil || !strings.Contains(err.Error(), "no command") {
 			t.Errorf("error = %v", err)
 		}
 	})
 	t.Run("default timeout", func(t *testing.T) {
-		if s := NewExec("x", nil, 0, nil); s.p.timeout != DefaultPluginTimeout {
+		if s := NewExec("x", nil, PluginOptions{}); s.p.timeout != DefaultPluginTimeout {
 			t.Errorf("timeout = %v", s.p.timeout)
 		}
-		if s := NewShell("x", nil, -time.Second, nil); s.p.timeout != DefaultPluginTimeout {
+		if s := NewShell("x", nil, PluginOptions{Timeout: -time.Second}); s.p.timeout != DefaultPluginTimeout {
 			t.Errorf("timeout = %v", s.p.timeout)
 		}
 	})
 	t.Run("caller cancels", func(t *testing.T) {
 		dir := t.TempDir()
-		s := NewShell(writeScript(t, `sleep 1000 & echo $! > "$1/pid"; wait`), []string{dir}, 10*time.Second, nil)
+		s := NewShell(writeScript(t, `sleep 1000 & echo $! > "$1/pid"; wait`), []string{dir}, PluginOptions{Timeout: 10 * time.Second})
 		ctx, cancel := context.WithCancel(context.Background())
 		time.AfterFunc(200*time.Millisecond, cancel)
 		_, err := s.Get(ctx, testKey)
@@ -547,11 +551,52 @@ func TestPluginStartAndCancel(t *testing.T) {
 		waitGone(t, "sleep", readPid(t, filepath.Join(dir, "pid")))
 	})
 	t.Run("string", func(t *testing.T) {
-		if got := NewExec("/usr/lib/p", nil, 0, nil).String(); got != "exec:/usr/lib/p" {
+		if got := NewExec("/usr/lib/p", nil, PluginOptions{}).String(); got != "exec:/usr/lib/p" {
 			t.Errorf("String = %q", got)
 		}
-		if got := NewShell("/usr/lib/p", nil, 0, nil).String(); got != "shell:/usr/lib/p" {
+		if got := NewShell("/usr/lib/p", nil, PluginOptions{}).String(); got != "shell:/usr/lib/p" {
 			t.Errorf("String = %q", got)
 		}
 	})
+}
+
+// TestPluginEnvironment: a plugin gets PATH, HOME, LANG and what its env
+// names, nothing else of the daemon's environment (the TSIG secret the
+// daemon holds stays out), and a named secret it prints is cut out of the
+// log and of the error.
+func TestPluginEnvironment(t *testing.T) {
+	t.Setenv("WGSTUN_TSIG", "c3VwZXJzZWNyZXQ=")
+	t.Setenv("CF_API_TOKEN", "tok-123456789")
+	t.Setenv("CF_ZONE", "example.com")
+	t.Setenv("UNRELATED", "x")
+	t.Setenv("LANG", "C.UTF-8")
+	for _, tc := range []struct {
+		kind string
+		new  func(cmd string, o PluginOptions) Store
+	}{
+		{"exec", func(c string, o PluginOptions) Store { return NewExec(c, nil, o) }},
+		{"shell", func(c string, o PluginOptions) Store { return NewShell(c, nil, o) }},
+	} {
+		t.Run(tc.kind, func(t *testing.T) {
+			log, logs := testLogger()
+			s := tc.new(writeScript(t, `env | sort | tr '\n' ' ' >&2; exit 1`),
+				PluginOptions{Env: []string{"CF_API_TOKEN", "CF_ZONE", "NOT_SET"}, Timeout: 5 * time.Second, Log: log})
+			_, err := s.Get(context.Background(), testKey)
+			if err == nil {
+				t.Fatal("Get succeeded")
+			}
+			for what, text := range map[string]string{"error": err.Error(), "log": logs.String()} {
+				for _, want := range []string{"PATH=", "LANG=C.UTF-8", "CF_ZONE=example.com", "CF_API_TOKEN=<redacted>"} {
+					if !strings.Contains(text, want) {
+						t.Errorf("%s lacks %q: %s", what, want, text)
+					}
+				}
+				for _, not := range []string{"c3VwZXJzZWNyZXQ=", "WGSTUN_TSIG", "tok-123456789", "UNRELATED", "NOT_SET"} {
+					if strings.Contains(text, not) {
+						t.Errorf("%s has %q: %s", what, not, text)
+					}
+				}
+			}
+		})
+	}
 }

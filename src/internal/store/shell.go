@@ -4,9 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"time"
-
-	"github.com/wgstun/wgstun/src/internal/logfmt"
 )
 
 // Shell is a store behind an external program speaking stunmesh-go's shell
@@ -24,10 +21,9 @@ type Shell struct {
 	p plugin
 }
 
-// NewShell returns a shell plugin store running command with args. A zero
-// timeout means DefaultPluginTimeout; a nil log discards plugin stderr.
-func NewShell(command string, args []string, timeout time.Duration, log *logfmt.Logger) *Shell {
-	return &Shell{p: newPlugin("shell", command, args, timeout, log)}
+// NewShell returns a shell plugin store running command with args.
+func NewShell(command string, args []string, o PluginOptions) *Shell {
+	return &Shell{p: newPlugin("shell", command, args, o)}
 }
 
 // String names the store for logs.

@@ -87,7 +87,7 @@ func pluginStore(t *testing.T, sh shellEnv, conf string, logw *bytes.Buffer) *st
 	t.Setenv("PATH", sh.path)
 	lv := new(logfmt.LevelVar)
 	lv.Set(logfmt.LevelDebug)
-	return store.NewShell(sh.command, []string{scriptPath(t), cf}, 20*time.Second, logfmt.New(logw, lv))
+	return store.NewShell(sh.command, []string{scriptPath(t), cf}, store.PluginOptions{Timeout: 20 * time.Second, Log: logfmt.New(logw, lv)})
 }
 
 func TestShellPlugin(t *testing.T) {
@@ -202,7 +202,9 @@ func TestShellPluginErrors(t *testing.T) {
 }
 
 // CF_ZONE_ID alone: the zone's name is asked for once per call; the
-// environment configures the plugin when no file is given.
+// environment configures the plugin when no file is given, through the
+// variables the store's env names (a variable it does not name, CF_TTL
+// here, does not reach the plugin).
 func TestShellPluginZoneID(t *testing.T) {
 	for _, sh := range shells(t) {
 		t.Run(sh.name, func(t *testing.T) {
@@ -212,7 +214,8 @@ func TestShellPluginZoneID(t *testing.T) {
 			t.Setenv("CF_API", f.api())
 			t.Setenv("CF_TTL", "300")
 			t.Setenv("PATH", sh.path)
-			p := store.NewShell(sh.command, []string{scriptPath(t)}, 20*time.Second, nil)
+			p := store.NewShell(sh.command, []string{scriptPath(t)}, store.PluginOptions{Timeout: 20 * time.Second,
+				Env: []string{"CF_API_TOKEN", "CF_ZONE_ID", "CF_API"}})
 			ctx := context.Background()
 			if err := p.Set(ctx, key1, value1); err != nil {
 				t.Fatal(err)
@@ -221,7 +224,7 @@ func TestShellPluginZoneID(t *testing.T) {
 			checkRequests(t, f.requests(), []want{
 				{"GET", "/zones/" + zoneID, nil, ""},
 				{"GET", "/zones/" + zoneID + "/dns_records", url.Values{"type": {"TXT"}, "name": {fqdn}}, ""},
-				{"POST", "/zones/" + zoneID + "/dns_records", nil, `{"type":"TXT","name":"` + fqdn + `","content":"` + value1 + `","ttl":300}`},
+				{"POST", "/zones/" + zoneID + "/dns_records", nil, `{"type":"TXT","name":"` + fqdn + `","content":"` + value1 + `","ttl":1}`},
 			})
 			s := newTestStore(t, f, func(c *config.Store) { c.Subdomain = "" })
 			if got, err := s.Get(ctx, key1); err != nil || got != value1 {
