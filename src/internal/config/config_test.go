@@ -262,7 +262,7 @@ func TestStoreEnv(t *testing.T) {
 	}
 	for body, want := range map[string]string{
 		"[store.p]\ntype = \"exec\"\ncommand = \"/bin/p\"\nenv = [\"1X\", \"A=B\"]\n": `t.toml:9: store.p.env: "1X" is not an environment variable name`,
-		"[store.p]\ntype = \"file\"\npath = \"/x\"\nenv = [\"A\"]\n":                   "store.p.env: not a key of a file store",
+		"[store.p]\ntype = \"file\"\npath = \"/x\"\nenv = [\"A\"]\n":                  "store.p.env: not a key of a file store",
 	} {
 		_, err := Parse("t.toml", []byte(base+body))
 		if err == nil || !strings.Contains(err.Error(), want) {
