@@ -132,14 +132,20 @@ func (p *plugin) run(ctx context.Context, action, key string, stdin []byte, secr
 	setProcessGroup(cmd)
 	cmd.Cancel = func() error { return killProcessGroup(cmd.Process) }
 
-	if err := cmd.Start(); err != nil {
+	if err := startPlugin(cmd); err != nil {
 		return nil, p.errorf(action, "start: %w", err)
 	}
 	waitErr := cmd.Wait()
+	pluginDone(cmd)
 	// The leader is reaped; kill whatever it left behind in its group.
 	// The group id cannot belong to anyone else while a member lives, and
-	// if none does the kill finds nothing.
+	// if none does the kill finds nothing. Then what left the group
+	// (setsid) and was orphaned to the daemon (see reaper_linux.go).
 	_ = killProcessGroup(cmd.Process)
+	if n := killOrphans(); n > 0 {
+		p.log.Warn("store plugin left processes outside its process group; killed them",
+			"plugin", p.kind, "command", p.command, "action", action, "key", key, "processes", n)
+	}
 
 	// stdout and stderr are complete: Wait has returned.
 	errText := redact(string(bytes.TrimSpace(stderr.buf)), append(secrets, p.secrets...))
