@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -213,6 +214,9 @@ func newPair(t *testing.T) (a, b *side, st *memStore, clk *clock) {
 	clk = &clock{t: time.Unix(1_800_000_000, 0)}
 	pa, _ := wgtypes.GeneratePrivateKey()
 	pb, _ := wgtypes.GeneratePrivateKey()
+	if pk, pl := pa.PublicKey(), pb.PublicKey(); bytes.Compare(pk[:], pl[:]) < 0 {
+		pa, pb = pb, pa // b has the lower public key: b re-creates at once, a defers (act)
+	}
 	mk := func(name string, priv, peer wgtypes.Key, mapping string) *side {
 		fw := &fakeWG{devs: map[string]*wg.Device{name: {
 			Name: name, Index: 1, PrivateKey: priv, PublicKey: priv.PublicKey(), ListenPort: 51820,

@@ -25,6 +25,13 @@ const (
 	// handshake over it shows: REKEY_TIMEOUT, far more than the round trip
 	// the session being confirmed there needs, and WireGuard's own retry.
 	roamHold = 5 * time.Second
+	// recreateDefer is how long the side with the higher public key waits
+	// before re-creating a peer (see act): longer than the gap between two
+	// daemons acting on the same event (a few ms in the lab), short
+	// enough not to be noticed. Its initiation, if the other side's was
+	// dropped by this side's NAT before the hole punch, comes this much
+	// later.
+	recreateDefer = 100 * time.Millisecond
 )
 
 // alive decides whether the peer's tunnel works, and says why in words.

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"bytes"
 	"errors"
 	"net/netip"
 	"strings"
@@ -48,6 +49,38 @@ func (r *runner) act(p *peer, now time.Time) {
 		return
 	}
 	why := recreateWhy(r.set.ic.FastHandshake, p, now)
+	if why != "" && bytes.Compare(r.dev.PublicKey[:], p.key[:]) > 0 {
+		// Both sides of a pair decide at about the same moment (they
+		// read each other's records together, or see the path die
+		// together). Were both to re-create, one could remove its peer
+		// just after answering the other's initiation, leaving the other
+		// with a session this side forgot and nothing to send for 25 s.
+		// So the side with the higher public key sets in place now and
+		// re-creates after recreateDefer only if nothing came of it.
+		p.recreateAt, p.deferredWhy = now.Add(recreateDefer), why
+		why = ""
+	}
+	r.setEndpoint(p, why, now)
+}
+
+// recreateDue does a re-creation act deferred, when it is due and still
+// wanted: no handshake yet and the endpoint still the one set (Recreate
+// itself leaves the peer if any packet came since the last device read).
+func (r *runner) recreateDue(p *peer, now time.Time) {
+	if p.recreateAt.IsZero() || now.Before(p.recreateAt) {
+		return
+	}
+	why := p.deferredWhy
+	p.recreateAt, p.deferredWhy = time.Time{}, ""
+	if recreateWhy(r.set.ic.FastHandshake, p, now) == "" || p.wg.Endpoint != p.cand {
+		return
+	}
+	r.setEndpoint(p, why+" (deferred)", now)
+}
+
+// setEndpoint points the peer at its candidate: re-created when why says
+// why, else in place.
+func (r *runner) setEndpoint(p *peer, why string, now time.Time) {
 	recreated := false
 	var err error
 	if why != "" {

@@ -200,3 +200,45 @@ func TestAnsweredInitiationKept(t *testing.T) {
 		t.Fatalf("%v after the answer with no handshake: endpoint %v, want the published %v", clk.t.Sub(p.roamed), got, published)
 	}
 }
+
+// TestRecreateDeferredByHigherKey: when both sides would re-create, only
+// the one with the lower public key does it at once; the other (a here,
+// see newPair) sets in place, then re-creates after recreateDefer if no
+// handshake came, and not at all if one did.
+func TestRecreateDeferredByHigherKey(t *testing.T) {
+	for _, handshake := range []bool{false, true} {
+		a, b, _, clk := newPair(t)
+		a.r.set.ic.FastHandshake, b.r.set.ic.FastHandshake = true, true
+		ctx := context.Background()
+		settle(ctx, a.r)
+		settle(ctx, b.r) // b reads a's record
+		k := a.peerKey(b)
+		a.r.peers[k].nextPoll = clk.t
+		settle(ctx, a.r) // a reads b's
+		if b.wg.recreates != 1 {
+			t.Fatalf("b (lower key): %d re-creations, want 1 at once", b.wg.recreates)
+		}
+		if a.wg.recreates != 0 || a.wg.sets != 1 || a.wg.peer("wga", k).Endpoint != netip.MustParseAddrPort("203.0.113.20:40002") {
+			t.Fatalf("a (higher key): %d re-creations, %d sets, endpoint %v; want one set in place", a.wg.recreates, a.wg.sets, a.wg.peer("wga", k).Endpoint)
+		}
+		if handshake {
+			a.wg.handshake("wga", k, clk.t)
+			clk.advance(watchEvery)
+			settle(ctx, a.r) // reads the handshake
+		}
+		clk.advance(recreateDefer)
+		if d := settle(ctx, a.r); d <= 0 {
+			t.Fatalf("next wake %v", d)
+		}
+		want := 1
+		if handshake {
+			want = 0
+		}
+		if a.wg.recreates != want {
+			t.Fatalf("handshake=%v: a re-created %d times after recreateDefer, want %d", handshake, a.wg.recreates, want)
+		}
+		if want == 1 && !strings.Contains(a.r.peers[k].recreatedWhy, "no handshake yet (deferred)") {
+			t.Fatalf("why %q", a.r.peers[k].recreatedWhy)
+		}
+	}
+}

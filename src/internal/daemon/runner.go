@@ -101,19 +101,23 @@ type peer struct {
 	// skip WireGuard's handshake throttle, recreatedWhy why (words).
 	recreated    time.Time
 	recreatedWhy string
-	since        time.Time // start of the current not-connected stretch
-	wasUp        bool      // connected at some point
-	wg           wg.Peer
-	lastRx       time.Time // the device read that saw the receive counter grow
-	rxFrom       time.Time // the read before it: the bytes came after this
-	lastRead     time.Time
-	external     bool      // someone else changed the endpoint
-	roamed       time.Time // the read that saw WireGuard roam it (shouldSet)
-	ping         netip.Addr
-	state        string
-	reason       string
-	lastErr      string
-	logged       string
+	// recreateAt is when a re-creation act deferred is due (zero: none),
+	// deferredWhy why it was wanted (recreateDue).
+	recreateAt  time.Time
+	deferredWhy string
+	since       time.Time // start of the current not-connected stretch
+	wasUp       bool      // connected at some point
+	wg          wg.Peer
+	lastRx      time.Time // the device read that saw the receive counter grow
+	rxFrom      time.Time // the read before it: the bytes came after this
+	lastRead    time.Time
+	external    bool      // someone else changed the endpoint
+	roamed      time.Time // the read that saw WireGuard roam it (shouldSet)
+	ping        netip.Addr
+	state       string
+	reason      string
+	lastErr     string
+	logged      string
 }
 
 func newRunner(d *Daemon, set settings) *runner {
@@ -214,10 +218,11 @@ func (r *runner) step(ctx context.Context) time.Duration {
 		r.startDiscover(ctx, now)
 	}
 	r.startJobs(ctx, now)
-	if full {
-		for _, p := range r.peers {
+	for _, p := range r.peers {
+		if full {
 			r.act(p, now)
 		}
+		r.recreateDue(p, now)
 	}
 	r.endCycle(now)
 	if full || now.Sub(r.reported) >= reportEvery || r.jobs.inflight == 0 {
@@ -233,6 +238,11 @@ func (r *runner) nextWake() time.Time {
 	next := r.nextRead
 	if !r.disc.running && r.disc.next.Before(next) {
 		next = r.disc.next
+	}
+	for _, p := range r.peers {
+		if !p.recreateAt.IsZero() && p.recreateAt.Before(next) {
+			next = p.recreateAt
+		}
 	}
 	if r.jobs.inflight < r.d.workers {
 		for _, p := range r.peers {
