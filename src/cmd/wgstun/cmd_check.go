@@ -20,8 +20,8 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return 2
 	}
-	printPlan(stdout, cfg)
-	printCapture(stdout, cfg, capture.PerInterface, capture.Interfaces)
+	// The stores are checked before anything is printed, so that a
+	// configuration `wgstun run` would refuse is never called valid.
 	errs, warnings := checkStores(cfg)
 	for _, w := range warnings {
 		fmt.Fprintln(stderr, "warning:", w)
@@ -32,6 +32,8 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 	if len(errs) > 0 {
 		return 2
 	}
+	printPlan(stdout, cfg)
+	printCapture(stdout, cfg, capture.PerInterface, capture.Interfaces)
 	return 0
 }
 
@@ -48,10 +50,16 @@ func printPlan(w io.Writer, cfg *config.Config) {
 	for _, name := range sortedKeys(cfg.Stores) {
 		s := cfg.Stores[name]
 		switch s.Type {
-		case "file":
+		case config.StoreFile:
 			fmt.Fprintf(w, "  %s: file, directory %s\n", name, s.Path)
-		default:
+		case config.StoreExec, config.StoreShell:
 			fmt.Fprintf(w, "  %s: %s plugin %s %s (timeout %s)\n", name, s.Type, s.Command, strings.Join(s.Args, " "), s.Timeout)
+		case config.StoreRFC2136:
+			fmt.Fprintf(w, "  %s: rfc2136, zone %s on server %s, TSIG key %s (timeout %s)\n", name, s.Zone, s.Server, s.TSIGKey, s.Timeout)
+		case config.StoreCloudflare:
+			fmt.Fprintf(w, "  %s: cloudflare, zone %s (timeout %s)\n", name, s.Zone, s.Timeout)
+		default:
+			fmt.Fprintf(w, "  %s: %s, endpoints %s (timeout %s)\n", name, s.Type, strings.Join(s.Endpoints, " "), s.Timeout)
 		}
 	}
 	fmt.Fprintln(w, "\ninterfaces:")

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"os"
 	"slices"
 	"strings"
 
@@ -66,15 +67,29 @@ func checkStores(cfg *config.Config) (errs, warnings []string) {
 		if _, ok := storeTypes[s.Type]; !ok {
 			errs = append(errs, storeTypeMissing(s).Error())
 		}
+		if s.Type == config.StoreFile {
+			// NewFile creates a missing directory; what is there must be one.
+			if fi, err := os.Stat(s.Path); err == nil && !fi.IsDir() {
+				errs = append(errs, fmt.Sprintf("store %s: %s is not a directory", s.Name, s.Path))
+			}
+		}
 		if s.Type != config.StoreRFC2136 && s.Type != config.StoreCloudflare {
 			continue
 		}
-		if _, err := s.Secret(); err != nil {
+		var err error
+		if s.Type == config.StoreRFC2136 {
+			_, err = s.TSIGSecret()
+		} else {
+			_, err = s.Secret()
+		}
+		if errors.Is(err, config.ErrNoSecret) {
 			if s.TSIGSecretEnv != "" || s.TokenEnv != "" {
 				warnings = append(warnings, err.Error()+" here; the daemon's environment must have it")
 			} else {
 				errs = append(errs, err.Error())
 			}
+		} else if err != nil {
+			errs = append(errs, err.Error())
 		}
 	}
 	return errs, warnings

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/wgstun/wgstun/src/internal/config"
 	"github.com/wgstun/wgstun/src/internal/logfmt"
@@ -76,5 +77,55 @@ store = "f"
 		if _, built := storeTypes[typ]; !built && !strings.Contains(joined, "type "+typ+" is not in this build") {
 			t.Errorf("%s not built but not reported:\n%s", typ, joined)
 		}
+	}
+}
+
+// TestCheckRejectsWhatRunRejects: `wgstun check` refuses a file store
+// whose path is a file and a TSIG secret that is not base64, as `wgstun
+// run` does, and never calls such a configuration valid; a good one gets
+// its plan, network stores named by their type.
+func TestCheckRejectsWhatRunRejects(t *testing.T) {
+	dir := t.TempDir()
+	plain := filepath.Join(dir, "plain")
+	bad := filepath.Join(dir, "bad.key")
+	for p, b := range map[string]string{plain: "x", bad: "not base64!\n"} {
+		if err := os.WriteFile(p, []byte(b), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write := func(stores string) string {
+		p := filepath.Join(dir, "c.toml")
+		doc := "[stun]\nservers = [\"192.0.2.1:3478\"]\n" + stores + "[[interface]]\nname = \"wg0\"\nstore = \"f\"\n"
+		if err := os.WriteFile(p, []byte(doc), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	for _, tc := range []struct{ stores, want string }{
+		{"[store.f]\ntype = \"file\"\npath = \"" + plain + "\"\n", "store f: " + plain + " is not a directory"},
+		{"[store.f]\ntype = \"file\"\npath = \"" + dir + "\"\n[store.dns]\ntype = \"rfc2136\"\nserver = \"192.0.2.53\"\nzone = \"z.example\"\ntsig_key = \"k\"\ntsig_secret_file = \"" + bad + "\"\n",
+			"store dns: TSIG secret in " + bad + " is not base64"},
+	} {
+		var out, errb strings.Builder
+		if rc := cmdCheck([]string{"-c", write(tc.stores)}, &out, &errb); rc != 2 || !strings.Contains(errb.String(), tc.want) {
+			t.Errorf("check: exit %d, stderr %q; want 2 and %q", rc, errb.String(), tc.want)
+		}
+		if strings.Contains(out.String(), "valid") {
+			t.Errorf("check called it valid:\n%s", out.String())
+		}
+	}
+	var b strings.Builder
+	printPlan(&b, &config.Config{Stores: map[string]config.Store{
+		"dns": {Type: config.StoreRFC2136, Zone: "z.example", Server: "192.0.2.53:53", TSIGKey: "k", Timeout: time.Second},
+		"cf":  {Type: config.StoreCloudflare, Zone: "example.com", Timeout: time.Second},
+		"dht": {Type: config.StoreOpenDHT, Endpoints: []string{"http://192.0.2.9:8080"}, Timeout: time.Second},
+	}})
+	for _, want := range []string{"  dns: rfc2136, zone z.example on server 192.0.2.53:53, TSIG key k", "  cf: cloudflare, zone example.com", "  dht: opendht, endpoints http://192.0.2.9:8080"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("plan lacks %q:\n%s", want, b.String())
+		}
+	}
+	if strings.Contains(b.String(), "plugin") {
+		t.Errorf("network stores shown as plugins:\n%s", b.String())
 	}
 }

@@ -270,3 +270,14 @@ func TestStoreEnv(t *testing.T) {
 		}
 	}
 }
+
+// TestLinesAfterBracketInString: a "[" inside a quoted string does not
+// open a multi-line array, so later keys keep their line numbers.
+func TestLinesAfterBracketInString(t *testing.T) {
+	data := "[stun]\nservers = [\"192.0.2.1:3478\"]\n[store.p]\ntype = \"exec\"\ncommand = \"/bin/p\"\nargs = [\"--opt=[x\", '[[']\n" +
+		"timeout = \"soon\"\n[[interface]]\nname = \"wg0\"\nstore = \"p\"\n"
+	_, err := Parse("t.toml", []byte(data))
+	if err == nil || !strings.Contains(err.Error(), "t.toml:7: store.p.timeout:") {
+		t.Fatalf("Parse = %v, want the bad timeout at line 7", err)
+	}
+}

@@ -42,7 +42,7 @@ func locate(data string) *locator {
 		}
 		line = strings.TrimSpace(stripComment(line))
 		if depth > 0 {
-			depth += strings.Count(line, "[") - strings.Count(line, "]")
+			depth += brackets(line)
 			continue
 		}
 		switch {
@@ -73,7 +73,7 @@ func locate(data string) *locator {
 				}
 			}
 			if strings.HasPrefix(val, "[") {
-				depth = strings.Count(val, "[") - strings.Count(val, "]")
+				depth = brackets(val)
 			}
 		}
 	}
@@ -146,6 +146,31 @@ func cleanKey(s string) string {
 }
 
 // stripComment cuts a # comment that is not inside a quoted string.
+// brackets counts the opening minus the closing brackets of s outside
+// quoted strings.
+func brackets(s string) int {
+	n := 0
+	var quote byte
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case quote != 0:
+			if c == '\\' && quote == '"' {
+				i++
+			} else if c == quote {
+				quote = 0
+			}
+		case c == '"' || c == '\'':
+			quote = c
+		case c == '[':
+			n++
+		case c == ']':
+			n--
+		}
+	}
+	return n
+}
+
 func stripComment(s string) string {
 	var quote byte
 	for i := 0; i < len(s); i++ {

@@ -7,6 +7,7 @@ package config
 // store is opened and when `wgstun check` checks the stores.
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"os"
@@ -78,4 +79,25 @@ func validEnvName(s string) bool {
 		}
 	}
 	return s != ""
+}
+
+// TSIGSecret returns the rfc2136 store's TSIG secret decoded from base64,
+// as a BIND or Knot key file gives it. Errors name where it lives.
+func (s Store) TSIGSecret() ([]byte, error) {
+	raw, err := s.Secret()
+	if err != nil {
+		return nil, err
+	}
+	where := s.TSIGSecretFile
+	if where == "" {
+		where = "environment variable " + s.TSIGSecretEnv
+	}
+	b, err := base64.StdEncoding.DecodeString(raw)
+	if err != nil {
+		return nil, fmt.Errorf("store %s: TSIG secret in %s is not base64: %w", s.Name, where, err)
+	}
+	if len(b) == 0 {
+		return nil, fmt.Errorf("store %s: TSIG secret in %s is empty", s.Name, where)
+	}
+	return b, nil
 }

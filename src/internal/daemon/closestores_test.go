@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
@@ -78,6 +79,24 @@ func TestStoresClosed(t *testing.T) {
 	for _, p := range []string{dir + "/a", dir + "/b", dir + "/t"} {
 		if got := made[p].closed.Load(); got != 1 {
 			t.Errorf("store %s closed %d times at the end, want 1", filepath.Base(p), got)
+		}
+	}
+}
+
+// TestBuildStoresNamesOnce: a store's error that names the store already
+// is not wrapped in its name again ("store dns: store dns: ..."); one that
+// does not gets it.
+func TestBuildStoresNamesOnce(t *testing.T) {
+	for _, tc := range []struct{ err, want string }{
+		{"store dns: TSIG secret in /k is not base64", "store dns: TSIG secret in /k is not base64"},
+		{"store: file: create /x: denied", "store dns: store: file: create /x: denied"},
+	} {
+		d := New(&config.Config{}, "test", logfmt.Discard(), Deps{
+			NewStore: func(config.Store, *logfmt.Logger) (store.Store, error) { return nil, errors.New(tc.err) },
+		})
+		_, err := d.buildStores(&config.Config{Stores: map[string]config.Store{"dns": {Name: "dns", Type: "rfc2136"}}}, nil, nil)
+		if err == nil || err.Error() != tc.want {
+			t.Errorf("buildStores = %v, want %q", err, tc.want)
 		}
 	}
 }

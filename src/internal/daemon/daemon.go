@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -255,7 +256,10 @@ func (d *Daemon) buildStores(cfg, old *config.Config, running map[string]store.S
 		s, err := d.deps.NewStore(sc, d.log.With("store", name))
 		if err != nil {
 			closeStores(out, running)
-			return nil, fmt.Errorf("store %s: %w", name, err)
+			if !strings.HasPrefix(err.Error(), "store "+name+":") {
+				err = fmt.Errorf("store %s: %w", name, err)
+			}
+			return nil, err
 		}
 		out[name] = s
 	}

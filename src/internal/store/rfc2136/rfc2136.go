@@ -27,7 +27,6 @@ package rfc2136
 import (
 	"context"
 	"crypto/rand"
-	"encoding/base64"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -94,20 +93,9 @@ func New(cfg config.Store, log *logfmt.Logger) (*Store, error) {
 	if cfg.Type != config.StoreRFC2136 {
 		return nil, fmt.Errorf("store %s: type %q is not %s", cfg.Name, cfg.Type, config.StoreRFC2136)
 	}
-	raw, err := cfg.Secret()
+	secret, err := cfg.TSIGSecret()
 	if err != nil {
 		return nil, err
-	}
-	where := cfg.TSIGSecretFile
-	if where == "" {
-		where = "environment variable " + cfg.TSIGSecretEnv
-	}
-	secret, err := base64.StdEncoding.DecodeString(raw)
-	if err != nil {
-		return nil, fmt.Errorf("store %s: TSIG secret in %s is not base64: %w", cfg.Name, where, err)
-	}
-	if len(secret) == 0 {
-		return nil, fmt.Errorf("store %s: TSIG secret in %s is empty", cfg.Name, where)
 	}
 	alg := cfg.TSIGAlgorithm
 	if alg == "" {
