@@ -62,6 +62,11 @@ var (
 	ErrStale = errors.New("record: stale")
 	// ErrFuture: the record's timestamp is too far ahead of our clock.
 	ErrFuture = errors.New("record: timestamp in the future")
+	// ErrWeakKey: the peer's public key is zero or a point of small order,
+	// with which X25519 gives an all-zero shared secret that anyone could
+	// compute: nothing sealed to or opened from it would be private or
+	// authentic.
+	ErrWeakKey = errors.New("record: peer public key is zero or of small order")
 )
 
 const (
@@ -102,6 +107,9 @@ func Key(from, to wgtypes.Key) string {
 // Seal encodes e and seals it from senderPriv to receiverPub, returning the
 // value to store. rand supplies the nonce; nil means crypto/rand.
 func Seal(e Endpoints, senderPriv, receiverPub wgtypes.Key, rand io.Reader) (string, error) {
+	if WeakKey(receiverPub) {
+		return "", ErrWeakKey
+	}
 	pt, err := marshal(e, toTag(receiverPub))
 	if err != nil {
 		return "", err
@@ -121,11 +129,40 @@ func Seal(e Endpoints, senderPriv, receiverPub wgtypes.Key, rand io.Reader) (str
 
 var cryptoRand = rand.Reader
 
+// smallOrder are the encodings of the points of small order on Curve25519
+// (and the non-canonical p and p+1), as libsodium lists them; the top bit,
+// which X25519 ignores, is compared cleared.
+var smallOrder = [...]string{
+	"0000000000000000000000000000000000000000000000000000000000000000",
+	"0100000000000000000000000000000000000000000000000000000000000000",
+	"e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800",
+	"5f9c95bca3508c24b1d0b1559c83ef5b04445cc4581c8e86d8224eddd09f1157",
+	"ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+	"edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+	"eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+}
+
+// WeakKey reports whether k is a public key no record may be sealed to or
+// opened from: zero or of small order (ErrWeakKey).
+func WeakKey(k wgtypes.Key) bool {
+	k[31] &= 0x7f
+	h := hex.EncodeToString(k[:])
+	for _, s := range smallOrder {
+		if h == s {
+			return true
+		}
+	}
+	return false
+}
+
 // Open authenticates and decodes a stored value that senderPub's owner
 // sealed for receiverPriv's owner. Surrounding whitespace is ignored; hex
 // digits may be of either case. Errors match ErrMalformed, ErrLegacy or
 // ErrAuth.
 func Open(value string, receiverPriv, senderPub wgtypes.Key) (Endpoints, error) {
+	if WeakKey(senderPub) {
+		return Endpoints{}, ErrWeakKey
+	}
 	if len(value) > MaxValueLen {
 		return Endpoints{}, fmt.Errorf("%w: value is %d characters, limit %d", ErrMalformed, len(value), MaxValueLen)
 	}

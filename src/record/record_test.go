@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/curve25519"
 	"golang.org/x/crypto/nacl/box"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 )
@@ -264,5 +265,34 @@ func TestMarshalPlaintext(t *testing.T) {
 				t.Errorf("got %s, want %s", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestWeakKeys: every small-order encoding, with or without the top bit,
+// is refused for sealing and opening; each is checked independently to
+// give an all-zero X25519 output, and random keys are not weak.
+func TestWeakKeys(t *testing.T) {
+	priv, _ := wgtypes.GeneratePrivateKey()
+	for _, s := range smallOrder {
+		for _, top := range []byte{0, 0x80} {
+			b, _ := hex.DecodeString(s)
+			b[31] |= top
+			k := wgtypes.Key(b)
+			if _, err := curve25519.X25519(priv[:], k[:]); err == nil {
+				t.Errorf("%x: X25519 output is not all zero; the list is wrong", k)
+			}
+			if _, err := Seal(Endpoints{IPv4: netip.MustParseAddrPort("203.0.113.10:51820")}, priv, k, nil); !errors.Is(err, ErrWeakKey) {
+				t.Errorf("Seal to %x = %v, want ErrWeakKey", k, err)
+			}
+			if _, err := Open(strings.Repeat("00", 64), priv, k); !errors.Is(err, ErrWeakKey) {
+				t.Errorf("Open from %x = %v, want ErrWeakKey", k, err)
+			}
+		}
+	}
+	for range 100 {
+		k, _ := wgtypes.GeneratePrivateKey()
+		if WeakKey(k.PublicKey()) {
+			t.Fatalf("random key %s called weak", k.PublicKey())
+		}
 	}
 }

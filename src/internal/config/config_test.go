@@ -281,3 +281,16 @@ func TestLinesAfterBracketInString(t *testing.T) {
 		t.Fatalf("Parse = %v, want the bad timeout at line 7", err)
 	}
 }
+
+// TestWeakPeerKey: a zero or small-order peer key is refused in peers and
+// in [[interface.peer]], naming the key.
+func TestWeakPeerKey(t *testing.T) {
+	zero := "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+	base := "[stun]\nservers = [\"192.0.2.1:3478\"]\n[store.f]\ntype = \"file\"\npath = \"/x\"\n[[interface]]\nname = \"wg0\"\nstore = \"f\"\n"
+	for _, doc := range []string{base + "peers = [\"" + zero + "\"]\n", base + "[[interface.peer]]\npublic_key = \"" + zero + "\"\nping = \"10.0.0.2\"\n"} {
+		_, err := Parse("t.toml", []byte(doc))
+		if err == nil || !strings.Contains(err.Error(), zero+`" is zero or a point of small order`) {
+			t.Errorf("Parse = %v", err)
+		}
+	}
+}

@@ -20,6 +20,8 @@ import (
 
 	"github.com/BurntSushi/toml"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
+
+	"github.com/wgstun/wgstun/src/record"
 )
 
 // validate is the one function that checks a decoded file. It reports
@@ -181,6 +183,10 @@ func (v *validator) resolve(f *file) *Config {
 				v.add(fmt.Sprintf("%s.peers[%d]", key, j), "%q is not a WireGuard public key (44 characters of base64)", p)
 				continue
 			}
+			if record.WeakKey(pk) {
+				v.add(fmt.Sprintf("%s.peers[%d]", key, j), weakKey, p)
+				continue
+			}
 			if dupPeer[pk] {
 				v.add(fmt.Sprintf("%s.peers[%d]", key, j), "peer %s is listed twice", p)
 				continue
@@ -252,6 +258,9 @@ func (v *validator) peerTables(key string, fi fileInterface, ifc *Interface, lis
 			continue
 		case err != nil:
 			v.add(pkey+".public_key", "%q is not a WireGuard public key (44 characters of base64)", fp.PublicKey)
+			continue
+		case record.WeakKey(pk):
+			v.add(pkey+".public_key", weakKey, fp.PublicKey)
 			continue
 		}
 		if k, dup := seen[pk]; dup {
@@ -538,3 +547,6 @@ func envName(s string) bool {
 	}
 	return s != ""
 }
+
+// weakKey explains a peer key record.WeakKey refuses.
+const weakKey = "%q is zero or a point of small order: X25519 with it gives a secret anyone can compute, so no record is sealed to or opened from it"

@@ -7,6 +7,7 @@ import (
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 
 	"github.com/wgstun/wgstun/src/internal/wg"
+	"github.com/wgstun/wgstun/src/record"
 )
 
 // readDevice reads the WireGuard device and follows what changed on it.
@@ -77,6 +78,17 @@ func (r *runner) syncPeers(now time.Time) {
 			}
 			delete(r.notOnDev, k)
 			want[k] = p
+		}
+	}
+	for k := range want {
+		// Nothing can be sealed to or opened from such a key (it would
+		// give an all-zero shared secret): the peer is left alone.
+		if record.WeakKey(k) {
+			delete(want, k)
+			if !r.weak[k] {
+				r.weak[k] = true
+				r.log.Warn("peer's public key is zero or of small order; skipping it", "peer", k.String())
+			}
 		}
 	}
 	for k := range r.peers {

@@ -8,7 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
+
 	"github.com/wgstun/wgstun/src/internal/logfmt"
+	"github.com/wgstun/wgstun/src/internal/wg"
 )
 
 // TestRecreateWhy is the decision table: session age, the health verdict
@@ -241,4 +244,29 @@ func TestRecreateDeferredByHigherKey(t *testing.T) {
 			t.Fatalf("why %q", a.r.peers[k].recreatedWhy)
 		}
 	}
+}
+
+// TestWeakPeerSkipped: a device peer whose key is zero is left alone
+// (never published to, never read), logged once; the others are served.
+func TestWeakPeerSkipped(t *testing.T) {
+	a, b, st, clk := newPair(t)
+	var logs bytes.Buffer
+	a.r.log = logfmt.New(&logs, nil)
+	a.wg.mu.Lock()
+	a.wg.devs["wga"].Peers = append(a.wg.devs["wga"].Peers, wg.Peer{})
+	a.wg.mu.Unlock()
+	ctx := context.Background()
+	settle(ctx, a.r)
+	clk.advance(watchEvery)
+	settle(ctx, a.r)
+	if _, ok := a.r.peers[wgtypes.Key{}]; ok || len(a.r.peers) != 1 {
+		t.Fatalf("peers %d, zero key among them: %v", len(a.r.peers), ok)
+	}
+	if n := strings.Count(logs.String(), "zero or of small order"); n != 1 {
+		t.Fatalf("logged %d times:\n%s", n, logs.String())
+	}
+	if len(st.m) != 1 {
+		t.Fatalf("store has %d records, want a's one for b", len(st.m))
+	}
+	_ = b
 }

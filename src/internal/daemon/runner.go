@@ -66,6 +66,7 @@ type runner struct {
 	nextRead time.Time
 	peers    map[wgtypes.Key]*peer
 	notOnDev map[wgtypes.Key]bool // configured peers missing on the device, logged once
+	weak     map[wgtypes.Key]bool // device peers with a weak key (record.WeakKey), logged once
 
 	paths   packetPaths   // on WireGuard's port (discover.go)
 	disc    discoverState // STUN discovery (discover.go)
@@ -128,6 +129,7 @@ func newRunner(d *Daemon, set settings) *runner {
 		reconf:   make(chan settings, 1),
 		peers:    map[wgtypes.Key]*peer{},
 		notOnDev: map[wgtypes.Key]bool{},
+		weak:     map[wgtypes.Key]bool{},
 		log:      d.log.With("iface", set.ic.Name),
 	}
 	return r
