@@ -78,3 +78,4 @@ func truncate(s string, n int) string {
 	}
 	return s[:n] + "…"
 }
+

@@ -28,6 +28,7 @@ import (
 	"github.com/wgstun/wgstun/src/internal/config"
 	"github.com/wgstun/wgstun/src/internal/logfmt"
 	"github.com/wgstun/wgstun/src/internal/store"
+	"github.com/wgstun/wgstun/src/internal/store/storehttp"
 )
 
 // Errors of the API; check them with errors.Is.
@@ -125,7 +126,7 @@ func New(cfg config.Store, log *logfmt.Logger) (*Store, error) {
 	}
 	return &Store{
 		api: api, zone: zone, suffix: suffix, token: token, ttl: ttl, timeout: timeout, log: log,
-		Client: &http.Client{},
+		Client: storehttp.Client(),
 		Now:    time.Now,
 		Sleep:  sleep,
 	}, nil

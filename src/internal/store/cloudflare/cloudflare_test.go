@@ -6,9 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -569,4 +571,26 @@ func FuzzParseEnvelope(f *testing.F) {
 			t.Errorf("zone id %q accepted", id)
 		}
 	})
+}
+
+// TestRedirectRefused: an API that redirects gets no second request, and
+// the token goes nowhere else.
+func TestRedirectRefused(t *testing.T) {
+	var hits atomic.Int32
+	elsewhere := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hits.Add(1) }))
+	defer elsewhere.Close()
+	f := newFakeCF(t, token, zones())
+	s := newTestStore(t, f, func(c *config.Store) {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, elsewhere.URL+r.URL.Path, http.StatusTemporaryRedirect)
+		}))
+		t.Cleanup(srv.Close)
+		c.API = srv.URL + "/client/v4"
+	})
+	if _, err := s.Get(context.Background(), key1); err == nil || !strings.Contains(err.Error(), "redirects are not followed") {
+		t.Fatalf("Get = %v", err)
+	}
+	if hits.Load() != 0 {
+		t.Fatal("the redirect was followed")
+	}
 }

@@ -30,6 +30,7 @@ import (
 	"github.com/wgstun/wgstun/src/internal/jsonwire"
 	"github.com/wgstun/wgstun/src/internal/logfmt"
 	"github.com/wgstun/wgstun/src/internal/store"
+	"github.com/wgstun/wgstun/src/internal/store/storehttp"
 )
 
 // Magic marks stunmesh records among whatever else is stored at a key.
@@ -116,7 +117,7 @@ func New(cfg config.Store, log *logfmt.Logger) (*Store, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Store{
 		endpoints: eps, timeout: timeout, log: log,
-		Client: &http.Client{}, Now: time.Now, Republish: DefaultRepublish,
+		Client: storehttp.Client(), Now: time.Now, Republish: DefaultRepublish,
 		kept: map[string]*kept{}, wake: make(chan struct{}, 1), ctx: ctx, cancel: cancel,
 	}, nil
 }

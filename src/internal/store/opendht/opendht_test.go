@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -431,4 +432,23 @@ func FuzzNewest(f *testing.F) {
 			t.Errorf("Newest = %q %d %v; encoding/json reading %q %d %v", v, ts, ok, rv, rts, rok)
 		}
 	})
+}
+
+// TestRedirectRefused: a proxy that redirects is a failed endpoint; the
+// redirect is not followed.
+func TestRedirectRefused(t *testing.T) {
+	var hits atomic.Int32
+	elsewhere := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hits.Add(1) }))
+	defer elsewhere.Close()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, elsewhere.URL+r.URL.Path, http.StatusFound)
+	}))
+	defer srv.Close()
+	s, _ := newStore(t, srv.URL)
+	if _, err := s.Get(context.Background(), key1); err == nil || !strings.Contains(err.Error(), "redirects are not followed") {
+		t.Fatalf("Get = %v", err)
+	}
+	if hits.Load() != 0 {
+		t.Fatal("the redirect was followed")
+	}
 }
