@@ -78,4 +78,3 @@ func truncate(s string, n int) string {
 	}
 	return s[:n] + "…"
 }
-
