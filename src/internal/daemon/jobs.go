@@ -133,10 +133,18 @@ func (r *runner) startPublish(ctx context.Context, p *peer, e record.Endpoints) 
 func (r *runner) startPoll(ctx context.Context, p *peer) {
 	p.polling = true
 	r.jobs.inflight++
-	pub, st := r.dev.PublicKey, r.set.store
+	pub, priv, st := r.dev.PublicKey, r.dev.PrivateKey, r.set.store
 	go func() {
 		sctx, cancel := context.WithTimeout(ctx, storeTimeout)
-		val, err := st.Get(sctx, record.Key(p.key, pub))
+		var val string
+		var err error
+		if m, ok := st.(store.Multi); ok {
+			var vals []string
+			vals, err = m.GetAll(sctx, record.Key(p.key, pub))
+			val = newest(vals, priv, p.key)
+		} else {
+			val, err = st.Get(sctx, record.Key(p.key, pub))
+		}
 		cancel()
 		r.deliver(ctx, result{kind: jobPoll, peer: p, pub: pub, val: val, err: err})
 	}()
@@ -231,4 +239,22 @@ func (r *runner) storeWorks() {
 	}
 	r.jobs.storeErr = ""
 	r.log.Info("store works again", "store", r.set.ic.Store)
+}
+
+// newest picks, among the values a Multi store holds under a peer's key,
+// the one that opens with the latest sealed time; among untimed ones
+// (stunmesh-go) the store's first. When none opens it returns the first,
+// for accept to report why.
+func newest(vals []string, priv, peer wgtypes.Key) string {
+	best, bestT := "", time.Time{}
+	for _, v := range vals {
+		e, err := record.Open(v, priv, peer)
+		if err == nil && (best == "" || e.Time.After(bestT)) {
+			best, bestT = v, e.Time
+		}
+	}
+	if best == "" && len(vals) > 0 {
+		return vals[0]
+	}
+	return best
 }

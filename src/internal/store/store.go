@@ -20,6 +20,18 @@ type Store interface {
 	Set(ctx context.Context, key, value string) error
 }
 
+// Multi is a store whose key may hold several values at once: a DHT, where
+// anyone may put anything under any key. GetAll returns them (at most
+// MaxValues), the store's preferred first; since that preference rests on
+// nothing authenticated, the reader opens each and keeps the newest by the
+// time sealed inside, dropping those that do not open.
+type Multi interface {
+	GetAll(ctx context.Context, key string) ([]string, error)
+}
+
+// MaxValues bounds what Multi.GetAll returns.
+const MaxValues = 16
+
 // The stores here also implement fmt.Stringer, naming the store for log
 // lines (kind and location, never secrets).
 

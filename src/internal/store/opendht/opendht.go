@@ -22,6 +22,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -156,6 +158,67 @@ func (s *Store) Get(ctx context.Context, key string) (string, error) {
 		return "", fmt.Errorf("opendht: get %s: %w", key, store.ErrNotFound)
 	}
 	return "", fmt.Errorf("opendht: get %s: %w", key, err)
+}
+
+// GetAll returns the stunmesh values at key, newest first by their
+// unauthenticated ts (ties: greater value first), at most
+// store.MaxValues; see store.Multi. Endpoints are tried as by Get.
+func (s *Store) GetAll(ctx context.Context, key string) ([]string, error) {
+	if err := store.CheckKey(key); err != nil {
+		return nil, fmt.Errorf("opendht: get: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	var values []string
+	answered := false
+	err := s.each(ctx, func(ctx context.Context, ep string) error {
+		body, err := s.send(ctx, http.MethodGet, ep+"/key/"+key, nil)
+		if err != nil {
+			return err
+		}
+		answered = true
+		if values = All(body); len(values) == 0 {
+			return store.ErrNotFound // ask the next endpoint
+		}
+		return nil
+	})
+	switch {
+	case err == nil:
+		return values, nil
+	case answered:
+		return nil, fmt.Errorf("opendht: get %s: %w", key, store.ErrNotFound)
+	}
+	return nil, fmt.Errorf("opendht: get %s: %w", key, err)
+}
+
+// All reads a proxy's get answer as Newest does and returns every distinct
+// stunmesh value, ordered as Newest would choose them, at most
+// store.MaxValues.
+func All(body []byte) []string {
+	type tv struct {
+		v  string
+		ts int64
+	}
+	var all []tv
+	for len(body) > 0 {
+		line := body
+		if i := bytes.IndexByte(body, '\n'); i >= 0 {
+			line, body = body[:i], body[i+1:]
+		} else {
+			body = nil
+		}
+		if v, t, ok := parseLine(line); ok {
+			all = append(all, tv{v, t})
+		}
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].ts > all[j].ts || all[i].ts == all[j].ts && all[i].v > all[j].v })
+	var out []string
+	for _, x := range all {
+		if !slices.Contains(out, x.v) && len(out) < store.MaxValues {
+			out = append(out, x.v)
+		}
+	}
+	return out
 }
 
 // Set puts value under key with the current time as ts, and keeps it to

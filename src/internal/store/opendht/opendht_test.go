@@ -452,3 +452,36 @@ func TestRedirectRefused(t *testing.T) {
 		t.Fatal("the redirect was followed")
 	}
 }
+
+// TestAll: every distinct value, ordered as Newest chooses (ts, then the
+// greater value), junk dropped, at most store.MaxValues; GetAll asks a
+// proxy for them.
+func TestAll(t *testing.T) {
+	rec := func(ts int64, data string) string {
+		return line(fmt.Sprintf(`{"magic":"stunmesh-v1","ts":%d,"data":"%s"}`, ts, data))
+	}
+	body := strings.Join([]string{rec(5, "aa"), "junk", rec(9, "bb"), rec(9, "cc"), rec(7, "aa"), rec(99, "zz")}, "\n")
+	if got := All([]byte(body)); !slices.Equal(got, []string{"cc", "bb", "aa"}) {
+		t.Errorf("All = %q", got)
+	}
+	var many []string
+	for i := range store.MaxValues + 5 {
+		many = append(many, rec(int64(i), fmt.Sprintf("%04x", i)))
+	}
+	if got := All([]byte(strings.Join(many, "\n"))); len(got) != store.MaxValues || got[0] != fmt.Sprintf("%04x", store.MaxValues+4) {
+		t.Errorf("All of %d = %d values, first %q", len(many), len(got), got)
+	}
+
+	p := newFakeProxy(t)
+	s, _ := newStore(t, p.srv.URL)
+	ctx := context.Background()
+	if err := s.Set(ctx, key1, value1); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.GetAll(ctx, key1); err != nil || !slices.Equal(got, []string{value1}) {
+		t.Fatalf("GetAll = %q, %v", got, err)
+	}
+	if _, err := s.GetAll(ctx, key2); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("GetAll of an empty key = %v", err)
+	}
+}
