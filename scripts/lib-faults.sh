@@ -26,6 +26,7 @@ fl_config() {
 	cat <<EOF
 [daemon]
 socket = "$dir/$side.sock"
+state_dir = "$dir/$side-state"
 [stun]
 servers = ["$(fl_env "$p" STUN1_ADDR):$(fl_env "$p" STUN_PORT)", "$(fl_env "$p" STUN2_ADDR):$(fl_env "$p" STUN_PORT)"]
 [store.shared]

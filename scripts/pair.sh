@@ -23,6 +23,7 @@ pair_up() {
 		cat >"$LAB_DIR/$side.toml" <<EOF
 [daemon]
 socket = "$LAB_DIR/$side.sock"
+state_dir = "$LAB_DIR/$side-state"
 [stun]
 servers = ["$STUN1_ADDR:$STUN_PORT", "$STUN2_ADDR:$STUN_PORT"]
 [store.lab]

@@ -247,6 +247,7 @@ level = "$log_level"
 
 [daemon]
 socket = "$dir/wgstun.sock"
+state_dir = "$dir/state"
 
 [stun]
 servers = ["$srv_addr:$stun_port"]

@@ -205,6 +205,7 @@ wgstun_config() {
 level = "debug"
 [daemon]
 socket = "/run/malta/$1.sock"
+state_dir = "/run/malta/$1-state"
 [stun]
 servers = ["198.51.100.1:3478", "198.51.100.2:3478"]
 [store.s]

@@ -14,8 +14,8 @@ const DefaultMaxSkew = 10 * time.Minute
 
 // Guard is the replay protection for opened records: per peer it remembers
 // the newest timestamp accepted. Its zero value is ready to use and it is
-// safe for concurrent use. State lives in memory only, so it starts afresh
-// when the daemon restarts.
+// safe for concurrent use. State lives in memory; Newest and Restore let
+// the caller keep it across restarts.
 //
 // Policy, per peer:
 //   - A timestamped record is accepted if its time is not before the newest
@@ -38,6 +38,10 @@ type Guard struct {
 	// MaxSkew bounds how far in the future a timestamp may be; zero or
 	// negative means DefaultMaxSkew.
 	MaxSkew time.Duration
+	// MaxAge, when positive, refuses a timestamped record older than this
+	// (ErrStale): what a restart, which forgets the newest accepted time
+	// unless restored, could otherwise be fed.
+	MaxAge time.Duration
 
 	mu    sync.Mutex
 	peers map[wgtypes.Key]*peerState
@@ -84,6 +88,9 @@ func (g *Guard) Accept(peer wgtypes.Key, e Endpoints) (firstUntimed bool, err er
 	if limit := now().Add(skew); e.Time.After(limit) {
 		return false, fmt.Errorf("%w: record time %s is more than %v ahead of local time", ErrFuture, e.Time.UTC().Format(time.RFC3339Nano), skew)
 	}
+	if g.MaxAge > 0 && e.Time.Before(now().Add(-g.MaxAge)) {
+		return false, fmt.Errorf("%w: record time %s is more than %v old", ErrStale, e.Time.UTC().Format(time.RFC3339Nano), g.MaxAge)
+	}
 	if e.Time.Before(st.newest) {
 		return false, fmt.Errorf("%w: record time %s is before %s already accepted", ErrStale, e.Time.UTC().Format(time.RFC3339Nano), st.newest.UTC().Format(time.RFC3339Nano))
 	}
@@ -106,4 +113,40 @@ func (g *Guard) store(peer wgtypes.Key, st *peerState) {
 		g.peers = make(map[wgtypes.Key]*peerState)
 	}
 	g.peers[peer] = st
+}
+
+// Newest returns, per peer, the newest timestamp accepted, for the caller
+// to keep across restarts.
+func (g *Guard) Newest() map[wgtypes.Key]time.Time {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	out := make(map[wgtypes.Key]time.Time, len(g.peers))
+	for k, st := range g.peers {
+		if !st.newest.IsZero() {
+			out[k] = st.newest
+		}
+	}
+	return out
+}
+
+// Restore sets peer's newest accepted timestamp to t, unless a newer one
+// was accepted already.
+func (g *Guard) Restore(peer wgtypes.Key, t time.Time) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	st := g.peers[peer]
+	if st == nil {
+		st = &peerState{}
+	}
+	if t.After(st.newest) {
+		st.newest = t
+	}
+	g.store(peer, st)
+}
+
+// SetMaxAge changes MaxAge while the guard is in use.
+func (g *Guard) SetMaxAge(d time.Duration) {
+	g.mu.Lock()
+	g.MaxAge = d
+	g.mu.Unlock()
 }

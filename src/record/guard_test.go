@@ -2,9 +2,12 @@ package record
 
 import (
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 )
 
 func TestGuard(t *testing.T) {
@@ -124,5 +127,34 @@ func TestGuardConcurrent(t *testing.T) {
 	}
 	if _, err := g.Accept(peer, Endpoints{IPv4: mustAP("192.0.2.1:1"), Time: newest.Add(-time.Millisecond)}); !errors.Is(err, ErrStale) {
 		t.Errorf("older record: error = %v, want ErrStale", err)
+	}
+}
+
+// TestGuardMaxAgeAndRestore: a record older than MaxAge is refused; a
+// restored newest time holds across a new guard as the old one did.
+func TestGuardMaxAgeAndRestore(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	peer := wgtypes.Key{1}
+	g := &Guard{Now: func() time.Time { return now }, MaxAge: 24 * time.Hour}
+	if _, err := g.Accept(peer, Endpoints{Time: now.Add(-25 * time.Hour)}); !errors.Is(err, ErrStale) || !strings.Contains(err.Error(), "more than 24h0m0s old") {
+		t.Fatalf("a 25 h old record: %v", err)
+	}
+	if _, err := g.Accept(peer, Endpoints{Time: now.Add(-time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	saved := g.Newest()
+	if !saved[peer].Equal(now.Add(-time.Hour)) || len(saved) != 1 {
+		t.Fatalf("Newest = %v", saved)
+	}
+	g2 := &Guard{Now: func() time.Time { return now }}
+	for k, v := range saved {
+		g2.Restore(k, v)
+	}
+	if _, err := g2.Accept(peer, Endpoints{Time: now.Add(-2 * time.Hour)}); !errors.Is(err, ErrStale) {
+		t.Fatalf("older record after a restore: %v", err)
+	}
+	g2.Restore(peer, now.Add(-3*time.Hour)) // older: ignored
+	if _, err := g2.Accept(peer, Endpoints{Time: now.Add(-90 * time.Minute)}); !errors.Is(err, ErrStale) {
+		t.Fatalf("Restore of an older time moved the guard back: %v", err)
 	}
 }

@@ -6,6 +6,7 @@ package config
 import (
 	"maps"
 	"net/netip"
+	"runtime"
 	"slices"
 	"time"
 
@@ -17,6 +18,20 @@ const DefaultPath = "/etc/wgstun/wgstun.toml"
 
 // DefaultSocket is the control socket `wgstun status` talks to.
 const DefaultSocket = "/var/run/wgstun.sock"
+
+// DefaultStateDir is where the daemon keeps its state (daemon.state_dir):
+// /var/lib/wgstun, on FreeBSD and macOS /var/db/wgstun (hier(7)). On
+// OpenWrt /var is in RAM, so the state lasts until a reboot and costs no
+// flash writes.
+var DefaultStateDir = func() string {
+	if runtime.GOOS == "freebsd" || runtime.GOOS == "darwin" {
+		return "/var/db/wgstun"
+	}
+	return "/var/lib/wgstun"
+}()
+
+// DefaultMaxRecordAge is daemon.max_record_age's default.
+const DefaultMaxRecordAge = 24 * time.Hour
 
 // Defaults applied to keys the file leaves out.
 const (
@@ -78,12 +93,18 @@ func (f Family) V6() bool { return f == IPv6 || f == Dual }
 
 // Config is the whole resolved configuration.
 type Config struct {
-	Path       string
-	LogLevel   string
-	Socket     string
-	STUN       []string // host:port, tried in order
-	Stores     map[string]Store
-	Interfaces []Interface
+	Path     string
+	LogLevel string
+	Socket   string
+	// StateDir holds what must survive a restart: the newest record time
+	// accepted from each peer (replay protection).
+	StateDir string
+	// MaxRecordAge refuses a peer's record sealed longer ago than this
+	// plus the interface's refresh (a peer republishes every refresh).
+	MaxRecordAge time.Duration
+	STUN         []string // host:port, tried in order
+	Stores       map[string]Store
+	Interfaces   []Interface
 }
 
 // Store is one named record store. Which fields apply depends on Type;

@@ -238,7 +238,9 @@ type file struct {
 		Level string `toml:"level"`
 	} `toml:"log"`
 	Daemon struct {
-		Socket string `toml:"socket"`
+		Socket       string `toml:"socket"`
+		StateDir     string `toml:"state_dir"`
+		MaxRecordAge string `toml:"max_record_age"`
 	} `toml:"daemon"`
 	STUN struct {
 		Servers []string `toml:"servers"`

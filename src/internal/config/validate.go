@@ -125,6 +125,13 @@ func (v *validator) resolve(f *file) *Config {
 	} else if !filepath.IsAbs(c.Socket) {
 		v.add("daemon.socket", "%q must be an absolute path", c.Socket)
 	}
+	c.StateDir = f.Daemon.StateDir
+	if c.StateDir == "" {
+		c.StateDir = DefaultStateDir
+	} else if !filepath.IsAbs(c.StateDir) {
+		v.add("daemon.state_dir", "%q must be an absolute path", c.StateDir)
+	}
+	c.MaxRecordAge = v.duration("daemon.max_record_age", f.Daemon.MaxRecordAge, DefaultMaxRecordAge, time.Hour, 30*24*time.Hour)
 
 	if len(f.STUN.Servers) == 0 {
 		v.add("stun.servers", "at least one STUN server (host:port) is required")

@@ -34,7 +34,7 @@ func TestStoresClosed(t *testing.T) {
 	}}}
 	conn := newStunConn("203.0.113.10:40001")
 	mk := func(path string) *config.Config {
-		doc := "[daemon]\nsocket = \"" + filepath.Join(dir, "s.sock") + "\"\n[stun]\nservers = [\"198.51.100.1:3478\"]\n" +
+		doc := "[daemon]\nsocket = \"" + filepath.Join(dir, "s.sock") + "\"\nstate_dir = \"" + dir + "/state\"\n[stun]\nservers = [\"198.51.100.1:3478\"]\n" +
 			"[store.s]\ntype = \"file\"\npath = \"" + path + "\"\n[store.t]\ntype = \"file\"\npath = \"" + dir + "/t\"\n" +
 			"[[interface]]\nname = \"wgc\"\nstore = \"s\"\n"
 		cfg, err := config.Parse(filepath.Join(dir, "x.toml"), []byte(doc))

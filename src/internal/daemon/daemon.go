@@ -90,7 +90,9 @@ type Daemon struct {
 	cfg     *config.Config
 	board   *board
 	guard   *record.Guard
-	workers int // store operations in flight per interface
+	saved   map[wgtypes.Key]time.Time // the guard's state as last written (replay.go)
+	saveErr string                    // the last failure to write it, logged once
+	workers int                       // store operations in flight per interface
 
 	reloads chan reloadReq
 	done    chan struct{}
@@ -130,7 +132,7 @@ func New(cfg *config.Config, version string, log *logfmt.Logger, deps Deps) *Dae
 		deps:    deps,
 		cfg:     cfg,
 		board:   newBoard(version, deps.Now()),
-		guard:   &record.Guard{Now: deps.Now},
+		guard:   &record.Guard{Now: deps.Now, MaxAge: guardMaxAge(cfg)},
 		workers: 8,
 		reloads: make(chan reloadReq),
 		done:    make(chan struct{}),
@@ -151,6 +153,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	d.loadReplay()
+	save := time.NewTicker(replaySaveEvery)
+	defer save.Stop()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	d.serve(ctx, l)
@@ -167,8 +172,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 			d.ctlStop()
 			d.wg.Wait()
 			closeStores(d.stores, nil)
+			d.saveReplay()
 			d.log.Info("wgstun stopped")
 			return nil
+		case <-save.C:
+			d.saveReplay()
 		case req := <-d.reloads:
 			req.err <- d.apply(ctx, req.cfg)
 		}
@@ -204,6 +212,10 @@ func (d *Daemon) apply(ctx context.Context, cfg *config.Config) error {
 	}
 	old, oldStores := d.cfg, d.stores
 	d.cfg, d.stores = cfg, stores
+	d.guard.SetMaxAge(guardMaxAge(cfg))
+	if cfg.StateDir != old.StateDir {
+		d.saved = nil // write the state in the new place at the next tick
+	}
 	// Stores the new configuration replaced or dropped stop their own
 	// work (the opendht store's republishing). A runner still holding one
 	// gets the new store with its reconfiguration below.

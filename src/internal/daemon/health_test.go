@@ -398,7 +398,7 @@ func TestReload(t *testing.T) {
 	}}}
 	conn := newStunConn("203.0.113.10:40001")
 	mk := func(storeType, ping string) []byte {
-		s := "[daemon]\nsocket = \"" + filepath.Join(dir, "s.sock") + "\"\n[stun]\nservers = [\"198.51.100.1:3478\"]\n" +
+		s := "[daemon]\nsocket = \"" + filepath.Join(dir, "s.sock") + "\"\nstate_dir = \"" + dir + "/state\"\n[stun]\nservers = [\"198.51.100.1:3478\"]\n" +
 			"[store.s]\ntype = \"" + storeType + "\"\npath = \"" + dir + "\"\n" +
 			"[[interface]]\nname = \"wgr\"\nstore = \"s\"\n"
 		if ping != "" {

@@ -140,6 +140,7 @@ func (p *pair) startWgstun(t *testing.T, side, bin, storeTOML, ifaceTOML string)
 level = "debug"
 [daemon]
 socket = "%[1]s/%[2]s.sock"
+state_dir = "%[1]s/%[2]s-state"
 [stun]
 servers = ["%[3]s", "%[4]s"]
 [store.s]

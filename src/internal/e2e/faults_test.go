@@ -608,9 +608,10 @@ func (f *faultLab) config(side, ping string) string {
 level = "debug"
 [daemon]
 socket = %q
+state_dir = %q
 [stun]
 servers = [%q, %q]
-`, f.sockPath[side], l.STUN1.String(), l.STUN2.String())
+`, f.sockPath[side], f.sockPath[side]+".state", l.STUN1.String(), l.STUN2.String())
 	if f.opts.execStore {
 		fmt.Fprintf(&b, `[store.shared]
 type = "exec"
