@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/netip"
 	"slices"
@@ -19,6 +20,7 @@ import (
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 
 	"github.com/wgstun/wgstun/src/internal/config"
+	"github.com/wgstun/wgstun/src/internal/egress"
 	"github.com/wgstun/wgstun/src/internal/logfmt"
 	"github.com/wgstun/wgstun/src/internal/ping"
 	"github.com/wgstun/wgstun/src/internal/portmap"
@@ -92,7 +94,9 @@ type Daemon struct {
 	guard   *record.Guard
 	saved   map[wgtypes.Key]time.Time // the guard's state as last written (replay.go)
 	saveErr string                    // the last failure to write it, logged once
-	workers int                       // store operations in flight per interface
+	egMu    sync.Mutex
+	egress  map[string]egress.Policy // per interface, as its runner last read it
+	workers int                      // store operations in flight per interface
 
 	reloads chan reloadReq
 	done    chan struct{}
@@ -330,4 +334,28 @@ func ParseLevel(s string) logfmt.Level {
 		return logfmt.LevelInfo
 	}
 	return l
+}
+
+// egressFrom takes in the routing an interface asks for (WireGuard's
+// fwmark, the configured fib or bind_interface) and puts in force, for the
+// daemon's own sockets other than STUN's (package egress), that of the
+// first interface by name that asks for any: one policy for the process,
+// the same whichever runner reads last.
+func (d *Daemon) egressFrom(iface string, p egress.Policy) {
+	d.egMu.Lock()
+	defer d.egMu.Unlock()
+	if d.egress == nil {
+		d.egress = map[string]egress.Policy{}
+	}
+	d.egress[iface] = p
+	var pick egress.Policy
+	for _, name := range slices.Sorted(maps.Keys(d.egress)) {
+		if q := d.egress[name]; q != (egress.Policy{}) {
+			pick = q
+			break
+		}
+	}
+	if egress.Set(pick) {
+		d.log.Info("the daemon's own traffic (port mapping, look-ups, network stores) is routed as an interface asks", "fwmark", pick.Mark, "fib", pick.FIB, "bind_interface", pick.BindIf)
+	}
 }

@@ -6,6 +6,7 @@ import (
 
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 
+	"github.com/wgstun/wgstun/src/internal/egress"
 	"github.com/wgstun/wgstun/src/internal/wg"
 	"github.com/wgstun/wgstun/src/record"
 )
@@ -42,6 +43,7 @@ func (r *runner) readDevice(now time.Time) bool {
 		}
 		r.disc.next = now
 	}
+	r.d.egressFrom(r.set.ic.Name, egress.Policy{Mark: dev.Mark, FIB: r.set.ic.FIB, BindIf: r.set.ic.BindInterface})
 	if dev.PublicKey != r.pub {
 		if r.pub != (wgtypes.Key{}) {
 			r.log.Info("private key changed; publishing and reading records under the new key", "public_key", dev.PublicKey.String())

@@ -45,13 +45,16 @@ func upnpMappings(l *Lab, side string) (map[uint16]netip.AddrPort, error) {
 
 // startMappedPair starts the lab, miniupnpd on nata and wgstun on both
 // sides; a's interface gets the extra configuration lines aConf.
-func startMappedPair(t *testing.T, aConf string) (*pair, *exec.Cmd) {
+func startMappedPair(t *testing.T, aConf string, before ...func(*Lab)) (*pair, *exec.Cmd) {
 	t.Helper()
 	bin := wgstunBinary(t)
 	l := StartLab(t, Symmetric, PortRestrictedCone)
 	l.SetupWireGuard()
 	if out, err := l.LabSh("upnp-start", RoleA); err != nil {
 		t.Fatalf("%v\n%s", err, out)
+	}
+	for _, f := range before {
+		f(l)
 	}
 	p := &pair{lab: l, env: l.Env, dir: l.Dir}
 	var aCmd *exec.Cmd
@@ -216,6 +219,35 @@ func TestPortMapping(t *testing.T) {
 		is := waitMapped(t, p, "PCP")
 		if left := time.Until(is.PortMapExpires); left <= 9*time.Minute || left > 10*time.Minute {
 			t.Errorf("lifetime left %v, want about the 10m asked", left)
+		}
+	})
+	t.Run("full_tunnel", func(t *testing.T) {
+		// a sends everything through the tunnel, as wg-quick does with
+		// AllowedIPs = 0.0.0.0/0: WireGuard's packets carry fwmark 51820,
+		// and a policy rule sends every packet without it to a table
+		// whose default route is the tunnel. a is behind the symmetric
+		// NAT, so only the gateway's mapping gets b through: PCP to the
+		// gateway has to carry the mark too, or it goes into the tunnel.
+		t.Parallel()
+		p, _ := startMappedPair(t, `port_mapping = "pcp"`, func(l *Lab) {
+			ns, ifa := l.Netns(RoleA), l.WGA.Iface
+			for _, args := range [][]string{
+				{"ip", "netns", "exec", ns, "wg", "set", ifa, "fwmark", "51820", "peer", l.WGB.PublicKey.String(), "allowed-ips", "0.0.0.0/0"},
+				{"ip", "-n", ns, "rule", "add", "not", "fwmark", "51820", "table", "51820", "priority", "100"},
+				{"ip", "-n", ns, "route", "add", "default", "dev", ifa, "table", "51820"},
+			} {
+				if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
+					t.Fatalf("%v: %v\n%s", args, err, out)
+				}
+			}
+			// Unmarked traffic no longer reaches the gateway.
+			if out, err := exec.Command("ip", "netns", "exec", ns, "ping", "-c", "1", "-W", "1", l.GatewayA.String()).CombinedOutput(); err == nil {
+				t.Fatalf("the full tunnel lets unmarked pings to the gateway through:\n%s", out)
+			}
+		})
+		checkMapped(t, p, "PCP")
+		if log := logOf(t, p, RoleA); !strings.Contains(log, "is routed as an interface asks") || !strings.Contains(log, "fwmark=51820") {
+			t.Errorf("a's log does not say its own traffic carries the mark:\n%s", logOf(t, p, RoleA))
 		}
 	})
 	t.Run("natpmp", func(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/wgstun/wgstun/src/internal/egress"
 	"github.com/wgstun/wgstun/src/stun"
 )
 
@@ -24,10 +25,11 @@ func HairpinTest(c stun.Conn, v6 bool) func(ctx context.Context, server netip.Ad
 		if v6 {
 			network = "udp6"
 		}
-		u, err := net.ListenUDP(network, nil)
+		pc, err := egress.ListenConfig().ListenPacket(ctx, network, ":0")
 		if err != nil {
 			return false, fmt.Errorf("open a second socket: %w", err)
 		}
+		u := pc.(*net.UDPConn)
 		defer u.Close()
 		cl := stun.NewClient(stun.NewUDPConn(u))
 		cl.RTO = 100 * time.Millisecond

@@ -9,6 +9,8 @@ import (
 	"os"
 	"syscall"
 	"time"
+
+	"github.com/wgstun/wgstun/src/internal/egress"
 )
 
 // Retransmission: the first answer is awaited First, then twice as long
@@ -257,8 +259,7 @@ type udpConn struct{ c *net.UDPConn }
 
 // DialUDP opens a UDP socket from an ephemeral port to server.
 func DialUDP(ctx context.Context, server netip.AddrPort) (Conn, error) {
-	var d net.Dialer
-	c, err := d.DialContext(ctx, "udp", server.String())
+	c, err := egress.Dialer().DialContext(ctx, "udp", server.String())
 	if err != nil {
 		return nil, err
 	}

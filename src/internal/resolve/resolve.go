@@ -11,6 +11,8 @@ import (
 	"net/netip"
 	"strconv"
 	"time"
+
+	"github.com/wgstun/wgstun/src/internal/egress"
 )
 
 // Timeout bounds one lookup.
@@ -41,7 +43,7 @@ func HostPort(ctx context.Context, hostport string, ipv6 bool) ([]netip.AddrPort
 	}
 	ctx, cancel := context.WithTimeout(ctx, Timeout)
 	defer cancel()
-	addrs, err := net.DefaultResolver.LookupNetIP(ctx, network, host)
+	addrs, err := resolver.LookupNetIP(ctx, network, host)
 	if err != nil {
 		return nil, err
 	}
@@ -51,3 +53,9 @@ func HostPort(ctx context.Context, hostport string, ipv6 bool) ([]netip.AddrPort
 	}
 	return out, nil
 }
+
+// resolver is Go's own DNS client with its sockets opened through egress,
+// so that look-ups stay out of a full tunnel.
+var resolver = &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, address string) (net.Conn, error) {
+	return egress.Dialer().DialContext(ctx, network, address)
+}}

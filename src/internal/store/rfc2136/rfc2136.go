@@ -35,6 +35,7 @@ import (
 	"time"
 
 	"github.com/wgstun/wgstun/src/internal/config"
+	"github.com/wgstun/wgstun/src/internal/egress"
 	"github.com/wgstun/wgstun/src/internal/logfmt"
 	"github.com/wgstun/wgstun/src/internal/store"
 )
@@ -108,7 +109,7 @@ func New(cfg config.Store, log *logfmt.Logger) (*Store, error) {
 	s := &Store{
 		name: cfg.Name, server: cfg.Server, zone: lowerFQDN(cfg.Zone), recordName: strings.ToLower(cfg.RecordName),
 		key: key, ttl: uint32(cfg.TTL / time.Second), timeout: cfg.Timeout, log: log,
-		now: time.Now, dial: (&net.Dialer{}).DialContext, retry: time.Second,
+		now: time.Now, dial: egress.Dialer().DialContext, retry: time.Second,
 	}
 	if _, _, err := net.SplitHostPort(s.server); err != nil {
 		s.server = net.JoinHostPort(strings.Trim(s.server, "[]"), "53")
