@@ -150,28 +150,33 @@ func cleanKey(s string) string {
 // quoted strings.
 func brackets(s string) int {
 	n := 0
-	var quote byte
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case quote != 0:
-			if c == '\\' && quote == '"' {
-				i++
-			} else if c == quote {
-				quote = 0
-			}
-		case c == '"' || c == '\'':
-			quote = c
-		case c == '[':
+	unquoted(s, func(_ int, c byte) bool {
+		switch c {
+		case '[':
 			n++
-		case c == ']':
+		case ']':
 			n--
 		}
-	}
+		return true
+	})
 	return n
 }
 
 func stripComment(s string) string {
+	end := len(s)
+	unquoted(s, func(i int, c byte) bool {
+		if c == '#' {
+			end = i
+			return false
+		}
+		return true
+	})
+	return s[:end]
+}
+
+// unquoted calls f with each byte of s that is outside a quoted string,
+// with its index, until f returns false.
+func unquoted(s string, f func(i int, c byte) bool) {
 	var quote byte
 	for i := 0; i < len(s); i++ {
 		c := s[i]
@@ -184,9 +189,8 @@ func stripComment(s string) string {
 			}
 		case c == '"' || c == '\'':
 			quote = c
-		case c == '#':
-			return s[:i]
+		case !f(i, c):
+			return
 		}
 	}
-	return s
 }

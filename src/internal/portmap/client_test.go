@@ -172,16 +172,19 @@ func (r *rig) client() *Client {
 	return &Client{Gateway: netip.MustParseAddr("192.168.10.1"), Dial: r.dial, Now: func() time.Time { return r.now }}
 }
 
+// mapCase is one row of TestClientMap.
+type mapCase struct {
+	name    string
+	setup   func(g *gateway)
+	proto   Protocol
+	want    netip.AddrPort
+	wantLog string
+	wantErr error
+}
+
 func TestClientMap(t *testing.T) {
 	nonce := [12]byte{7}
-	tests := []struct {
-		name    string
-		setup   func(g *gateway)
-		proto   Protocol
-		want    netip.AddrPort
-		wantLog string
-		wantErr error
-	}{
+	tests := []mapCase{
 		{name: "pcp", proto: PCP, want: netip.MustParseAddrPort("203.0.113.10:51820"),
 			wantLog: "PCP MAP life=7200 internal=51820 sugg=51820 client=192.168.10.2"},
 		{name: "pcp other port", proto: PCP, setup: func(g *gateway) { g.port = 40001 }, want: netip.MustParseAddrPort("203.0.113.10:40001")},
@@ -206,37 +209,16 @@ func TestClientMap(t *testing.T) {
 			"port 0":                   func(g *gateway) { g.port0 = true },
 			"lifetime 0":               func(g *gateway) { g.life0 = true },
 		} {
-			tests = append(tests, struct {
-				name    string
-				setup   func(g *gateway)
-				proto   Protocol
-				want    netip.AddrPort
-				wantLog string
-				wantErr error
-			}{name: p.String() + " " + what, proto: p, setup: setup, wantErr: ErrUnusable})
+			tests = append(tests, mapCase{name: p.String() + " " + what, proto: p, setup: setup, wantErr: ErrUnusable})
 		}
 	}
 	for code, want := range map[uint8]error{1: ErrUnsupportedVersion, 2: ErrNotAuthorized, 3: ErrUnsupported, 4: ErrUnsupported,
 		5: ErrUnsupported, 6: ErrUnsupported, 7: ErrNetworkFailure, 8: ErrNoResources, 9: ErrUnsupported,
 		10: ErrNoResources, 11: ErrNoResources, 12: ErrAddressMismatch, 13: ErrNoResources, 14: ErrRefused} {
-		tests = append(tests, struct {
-			name    string
-			setup   func(g *gateway)
-			proto   Protocol
-			want    netip.AddrPort
-			wantLog string
-			wantErr error
-		}{name: fmt.Sprintf("pcp result %d", code), proto: PCP, setup: func(g *gateway) { g.pcpResult = code }, wantErr: want})
+		tests = append(tests, mapCase{name: fmt.Sprintf("pcp result %d", code), proto: PCP, setup: func(g *gateway) { g.pcpResult = code }, wantErr: want})
 	}
 	for code, want := range map[uint16]error{1: ErrUnsupportedVersion, 2: ErrNotAuthorized, 3: ErrNetworkFailure, 4: ErrNoResources, 5: ErrUnsupported} {
-		tests = append(tests, struct {
-			name    string
-			setup   func(g *gateway)
-			proto   Protocol
-			want    netip.AddrPort
-			wantLog string
-			wantErr error
-		}{name: fmt.Sprintf("natpmp result %d", code), proto: NATPMP, setup: func(g *gateway) { g.pmpResult = code }, wantErr: want})
+		tests = append(tests, mapCase{name: fmt.Sprintf("natpmp result %d", code), proto: NATPMP, setup: func(g *gateway) { g.pmpResult = code }, wantErr: want})
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -131,33 +131,11 @@ func (s *Store) String() string { return "opendht:" + s.endpoints[0] }
 // matching store.ErrNotFound. Endpoints are asked in turn, starting with
 // the last that answered, until one has a value.
 func (s *Store) Get(ctx context.Context, key string) (string, error) {
-	if err := store.CheckKey(key); err != nil {
-		return "", fmt.Errorf("opendht: get: %w", err)
+	vals, err := s.GetAll(ctx, key)
+	if err != nil {
+		return "", err
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.timeout)
-	defer cancel()
-	var value string
-	answered := false
-	err := s.each(ctx, func(ctx context.Context, ep string) error {
-		body, err := s.send(ctx, http.MethodGet, ep+"/key/"+key, nil)
-		if err != nil {
-			return err
-		}
-		answered = true
-		v, _, ok := Newest(body)
-		if !ok {
-			return store.ErrNotFound // ask the next endpoint
-		}
-		value = v
-		return nil
-	})
-	switch {
-	case err == nil:
-		return value, nil
-	case answered:
-		return "", fmt.Errorf("opendht: get %s: %w", key, store.ErrNotFound)
-	}
-	return "", fmt.Errorf("opendht: get %s: %w", key, err)
+	return vals[0], nil // All orders them as Newest chooses
 }
 
 // GetAll returns the stunmesh values at key, newest first by their
@@ -200,17 +178,7 @@ func All(body []byte) []string {
 		ts int64
 	}
 	var all []tv
-	for len(body) > 0 {
-		line := body
-		if i := bytes.IndexByte(body, '\n'); i >= 0 {
-			line, body = body[:i], body[i+1:]
-		} else {
-			body = nil
-		}
-		if v, t, ok := parseLine(line); ok {
-			all = append(all, tv{v, t})
-		}
-	}
+	eachValue(body, func(v string, t int64) { all = append(all, tv{v, t}) })
 	sort.Slice(all, func(i, j int) bool { return all[i].ts > all[j].ts || all[i].ts == all[j].ts && all[i].v > all[j].v })
 	var out []string
 	for _, x := range all {
@@ -490,6 +458,17 @@ func PutBody(value string, ts int64) []byte {
 // "stunmesh-v1", an integer ts and a hex data string, are skipped, as is
 // a last line cut short.
 func Newest(body []byte) (value string, ts int64, ok bool) {
+	eachValue(body, func(v string, t int64) {
+		if !ok || t > ts || t == ts && v > value {
+			value, ts, ok = v, t, true
+		}
+	})
+	return value, ts, ok
+}
+
+// eachValue calls f with every stunmesh value of a get answer and its ts,
+// in line order; lines that are not such values are skipped.
+func eachValue(body []byte, f func(v string, ts int64)) {
 	for len(body) > 0 {
 		line := body
 		if i := bytes.IndexByte(body, '\n'); i >= 0 {
@@ -497,12 +476,10 @@ func Newest(body []byte) (value string, ts int64, ok bool) {
 		} else {
 			body = nil
 		}
-		v, t, good := parseLine(line)
-		if good && (!ok || t > ts || t == ts && v > value) {
-			value, ts, ok = v, t, true
+		if v, t, ok := parseLine(line); ok {
+			f(v, t)
 		}
 	}
-	return value, ts, ok
 }
 
 func parseLine(line []byte) (string, int64, bool) {
