@@ -13,8 +13,11 @@ import (
 )
 
 // maxControlConns is how many status clients are served at once; one more
-// is closed at once, unanswered.
-const maxControlConns = 4
+// is closed at once, unanswered. controlTimeout bounds each.
+const (
+	maxControlConns = 4
+	controlTimeout  = 2 * time.Second
+)
 
 // listenControl opens the status socket. Whatever is at path already is
 // looked at, not followed: a socket no daemon answers on (left by one that
@@ -71,6 +74,10 @@ func fileKind(m fs.FileMode) string {
 // maxControlConns at a time, each within 2 s: a client that does not read
 // holds one slot until then and delays nobody else.
 func (d *Daemon) serveControl(ctx context.Context, l net.Listener) {
+	d.serveControlWithin(ctx, l, controlTimeout)
+}
+
+func (d *Daemon) serveControlWithin(ctx context.Context, l net.Listener, timeout time.Duration) {
 	go func() {
 		<-ctx.Done()
 		l.Close()
@@ -91,7 +98,7 @@ func (d *Daemon) serveControl(ctx context.Context, l net.Listener) {
 			continue
 		}
 		go func() {
-			c.SetDeadline(time.Now().Add(2 * time.Second))
+			c.SetDeadline(time.Now().Add(timeout))
 			c.Write(d.board.marshal())
 			c.Close()
 			<-slots

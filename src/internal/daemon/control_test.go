@@ -85,8 +85,8 @@ func TestListenControlPath(t *testing.T) {
 
 // TestControlSlowClient: a client that connects and never reads holds one
 // slot, not the socket: others get their status at once; beyond
-// maxControlConns stuck clients a new one is closed unanswered, and the
-// socket serves again once their 2 s are up.
+// maxControlConns stuck clients a new one is closed unanswered; the socket
+// serves again when they go away, and when their time is up.
 func TestControlSlowClient(t *testing.T) {
 	d := &Daemon{log: logfmt.New(io.Discard, nil), board: newBoard("t", time.Now())}
 	// A snapshot well over a unix socket's buffer, so that a write to a
@@ -98,59 +98,77 @@ func TestControlSlowClient(t *testing.T) {
 		}
 	})
 	want := len(d.board.marshal())
-	path := filepath.Join(t.TempDir(), "s")
-	l, err := listenControl(path)
-	if err != nil {
-		t.Fatal(err)
+	serve := func(timeout time.Duration) string {
+		path := filepath.Join(t.TempDir(), "s")
+		l, err := listenControl(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		t.Cleanup(cancel)
+		go d.serveControlWithin(ctx, l, timeout)
+		return path
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go d.serveControl(ctx, l)
-
-	query := func() (int, error) {
+	query := func(path string) (int, error) {
 		c, err := net.Dial("unix", path)
 		if err != nil {
 			return 0, err
 		}
 		defer c.Close()
-		c.SetDeadline(time.Now().Add(1500 * time.Millisecond)) // under the server's 2 s
+		c.SetDeadline(time.Now().Add(10 * time.Second))
 		b, err := io.ReadAll(c)
 		return len(b), err
 	}
+	stick := func(path string, n int) []net.Conn {
+		var cs []net.Conn
+		for range n {
+			c, err := net.Dial("unix", path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cs = append(cs, c)
+		}
+		t.Cleanup(func() {
+			for _, c := range cs {
+				c.Close()
+			}
+		})
+		return cs
+	}
+	waitServed := func(path string, what string) {
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			if n, _ := query(path); n == want {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no status within 10 s %s", what)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+
+	// Stuck clients far longer than the test (a minute each).
+	path := serve(time.Minute)
 	var stuck []net.Conn
-	defer func() {
-		for _, c := range stuck {
-			c.Close()
-		}
-	}()
 	for i := range maxControlConns - 1 {
-		c, err := net.Dial("unix", path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		stuck = append(stuck, c)
-		if n, err := query(); err != nil || n != want {
+		stuck = append(stuck, stick(path, 1)...)
+		if n, err := query(path); err != nil || n != want {
 			t.Fatalf("with %d clients not reading: status of %d bytes, %v; want %d bytes", i+1, n, err, want)
 		}
 	}
-	c, err := net.Dial("unix", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	stuck = append(stuck, c)
-	time.Sleep(100 * time.Millisecond) // the server takes the last slot
-	if n, err := query(); n != 0 || err != nil {
+	stuck = append(stuck, stick(path, 1)...)
+	time.Sleep(200 * time.Millisecond) // the server takes the last slot
+	if n, err := query(path); n != 0 || err != nil {
 		t.Fatalf("over the cap: %d bytes, %v; want the connection closed at once", n, err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		n, _ := query()
-		if n == want {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("no status within 5 s once the stuck clients' time was up")
-		}
-		time.Sleep(200 * time.Millisecond)
+	for _, c := range stuck {
+		c.Close()
 	}
+	waitServed(path, "once the stuck clients went away")
+
+	// Stuck clients that stay: their time runs out.
+	path = serve(300 * time.Millisecond)
+	stick(path, maxControlConns)
+	waitServed(path, "once the stuck clients' time was up")
 }
