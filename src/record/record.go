@@ -146,14 +146,21 @@ var smallOrder = [...]string{
 // opened from: zero or of small order (ErrWeakKey).
 func WeakKey(k wgtypes.Key) bool {
 	k[31] &= 0x7f
-	h := hex.EncodeToString(k[:])
-	for _, s := range smallOrder {
-		if h == s {
+	for _, w := range weakKeys {
+		if k == w {
 			return true
 		}
 	}
 	return false
 }
+
+// weakKeys is smallOrder decoded, once.
+var weakKeys = func() (out [len(smallOrder)]wgtypes.Key) {
+	for i, s := range smallOrder {
+		hex.Decode(out[i][:], []byte(s))
+	}
+	return out
+}()
 
 // Open authenticates and decodes a stored value that senderPub's owner
 // sealed for receiverPriv's owner. Surrounding whitespace is ignored; hex

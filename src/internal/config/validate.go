@@ -382,7 +382,7 @@ func (v *validator) store(name string, fs fileStore) Store {
 			v.add(key+".command", "missing: a %s store needs the plugin command", fs.Type)
 		}
 		for _, e := range fs.Env {
-			if !envName(e) {
+			if !validEnvName(e) {
 				v.add(key+".env", "%q is not an environment variable name (letters, digits, _; not starting with a digit)", e)
 			}
 		}
@@ -542,17 +542,6 @@ func listOrNone(names []string) string {
 		return "none"
 	}
 	return strings.Join(names, ", ")
-}
-
-// envName accepts a portable environment variable name.
-func envName(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c == '_' || 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || i > 0 && '0' <= c && c <= '9') {
-			return false
-		}
-	}
-	return s != ""
 }
 
 // weakKey explains a peer key record.WeakKey refuses.

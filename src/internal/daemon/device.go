@@ -43,7 +43,10 @@ func (r *runner) readDevice(now time.Time) bool {
 		}
 		r.disc.next = now
 	}
-	r.d.egressFrom(r.set.ic.Name, egress.Policy{Mark: dev.Mark, FIB: r.set.ic.FIB, BindIf: r.set.ic.BindInterface})
+	if pol := (egress.Policy{Mark: dev.Mark, FIB: r.set.ic.FIB, BindIf: r.set.ic.BindInterface}); pol != r.egress || !r.egressSent {
+		r.egress, r.egressSent = pol, true
+		r.d.egressFrom(r.set.ic.Name, pol)
+	}
 	if dev.PublicKey != r.pub {
 		if r.pub != (wgtypes.Key{}) {
 			r.log.Info("private key changed; publishing and reading records under the new key", "public_key", dev.PublicKey.String())

@@ -12,14 +12,19 @@ import (
 	"github.com/wgstun/wgstun/src/stun"
 )
 
-// accept opens a record and, when it is good and not older than the last
-// one, makes its address the candidate endpoint.
-func (r *runner) accept(p *peer, val string, now time.Time) {
-	e, err := record.Open(val, r.dev.PrivateKey, p.key)
-	if err != nil {
-		p.lastErr = "record does not open: " + err.Error()
-		return
+// accept opens a record (unless the poll did: opened) and, when it is good
+// and not older than the last one, makes its address the candidate
+// endpoint.
+func (r *runner) accept(p *peer, val string, opened *record.Endpoints, now time.Time) {
+	if opened == nil {
+		e, err := record.Open(val, r.dev.PrivateKey, p.key)
+		if err != nil {
+			p.lastErr = "record does not open: " + err.Error()
+			return
+		}
+		opened = &e
 	}
+	e := *opened
 	firstUntimed, err := r.d.guard.Accept(p.key, e)
 	if err != nil {
 		p.lastErr = "record refused: " + err.Error()

@@ -19,6 +19,7 @@ type result struct {
 	pub   wgtypes.Key // our public key when the job started
 	gen   int
 	val   string
+	rec   *record.Endpoints // val already opened (jobPoll from a store.Multi), or nil
 	err   error
 	found discovery
 }
@@ -136,17 +137,16 @@ func (r *runner) startPoll(ctx context.Context, p *peer) {
 	pub, priv, st := r.dev.PublicKey, r.dev.PrivateKey, r.set.store
 	go func() {
 		sctx, cancel := context.WithTimeout(ctx, storeTimeout)
-		var val string
-		var err error
+		res := result{kind: jobPoll, peer: p, pub: pub}
 		if m, ok := st.(store.Multi); ok {
 			var vals []string
-			vals, err = m.GetAll(sctx, record.Key(p.key, pub))
-			val = newest(vals, priv, p.key)
+			vals, res.err = m.GetAll(sctx, record.Key(p.key, pub))
+			res.val, res.rec = newest(vals, priv, p.key)
 		} else {
-			val, err = st.Get(sctx, record.Key(p.key, pub))
+			res.val, res.err = st.Get(sctx, record.Key(p.key, pub))
 		}
 		cancel()
-		r.deliver(ctx, result{kind: jobPoll, peer: p, pub: pub, val: val, err: err})
+		r.deliver(ctx, res)
 	}()
 }
 
@@ -210,7 +210,7 @@ func (r *runner) apply(res result) {
 		case res.err != nil:
 			p.lastErr = "read record: " + res.err.Error()
 		default:
-			r.accept(p, res.val, now)
+			r.accept(p, res.val, res.rec, now)
 		}
 		r.judge(p, now)
 		r.act(p, now)
@@ -242,19 +242,21 @@ func (r *runner) storeWorks() {
 }
 
 // newest picks, among the values a Multi store holds under a peer's key,
-// the one that opens with the latest sealed time; among untimed ones
-// (stunmesh-go) the store's first. When none opens it returns the first,
-// for accept to report why.
-func newest(vals []string, priv, peer wgtypes.Key) string {
-	best, bestT := "", time.Time{}
+// the one that opens with the latest sealed time (returned opened, so
+// accept need not open it again); among untimed ones (stunmesh-go) the
+// store's first. When none opens it returns the first, unopened, for
+// accept to report why.
+func newest(vals []string, priv, peer wgtypes.Key) (string, *record.Endpoints) {
+	var best *record.Endpoints
+	val := ""
 	for _, v := range vals {
 		e, err := record.Open(v, priv, peer)
-		if err == nil && (best == "" || e.Time.After(bestT)) {
-			best, bestT = v, e.Time
+		if err == nil && (best == nil || e.Time.After(best.Time)) {
+			best, val = &e, v
 		}
 	}
-	if best == "" && len(vals) > 0 {
-		return vals[0]
+	if best == nil && len(vals) > 0 {
+		return vals[0], nil
 	}
-	return best
+	return val, best
 }

@@ -7,6 +7,7 @@ import (
 
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 
+	"github.com/wgstun/wgstun/src/internal/egress"
 	"github.com/wgstun/wgstun/src/internal/logfmt"
 	"github.com/wgstun/wgstun/src/internal/wg"
 	"github.com/wgstun/wgstun/src/record"
@@ -67,6 +68,10 @@ type runner struct {
 	peers    map[wgtypes.Key]*peer
 	notOnDev map[wgtypes.Key]bool // configured peers missing on the device, logged once
 	weak     map[wgtypes.Key]bool // device peers with a weak key (record.WeakKey), logged once
+	// egress is the routing this interface last asked of the daemon
+	// (egressFrom), egressSent whether it has asked yet.
+	egress     egress.Policy
+	egressSent bool
 
 	paths   packetPaths   // on WireGuard's port (discover.go)
 	disc    discoverState // STUN discovery (discover.go)
