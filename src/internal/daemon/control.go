@@ -100,8 +100,8 @@ func (d *Daemon) serveControlWithin(ctx context.Context, l net.Listener, timeout
 		go func() {
 			c.SetDeadline(time.Now().Add(timeout))
 			c.Write(d.board.marshal())
+			<-slots // before Close: a client that saw its answer end finds the slot free
 			c.Close()
-			<-slots
 		}()
 	}
 }
