@@ -40,6 +40,7 @@ const (
 	afInet6Darwin  = 30 // AF_INET6, xnu bsd/sys/socket.h
 
 	stunMagicCookie    = 0x2112A442
+	stunBindingRequest = 0x0001
 	stunBindingSuccess = 0x0101
 	stunBindingError   = 0x0111
 	stunHeaderLen      = 20
@@ -238,7 +239,8 @@ func udpBlock(a *asm, load func(off uint32, size int) bpf.Instruction, port uint
 	a.jumpIf(bpf.JumpEqual, stunMagicCookie, "", "drop")
 	a.add(load(udpHeaderLen, 2))
 	a.jumpIf(bpf.JumpEqual, stunBindingSuccess, "accept", "")
-	a.jumpIf(bpf.JumpEqual, stunBindingError, "accept", "drop")
+	a.jumpIf(bpf.JumpEqual, stunBindingError, "accept", "")
+	a.jumpIf(bpf.JumpEqual, stunBindingRequest, "accept", "drop") // a peer's path check
 }
 
 func swap32(v uint32) uint32 {

@@ -199,7 +199,7 @@ func TestConnLoopback(t *testing.T) {
 				b  []byte
 			}{
 				{s.wgAddr, wgHandshakeInitiation()},
-				{s.wgAddr, stunMessage(stuntest.TypeBindingRequest, stuntest.MagicCookie, mapped(1))},
+				{s.wgAddr, stunMessage(stuntest.TypeBindingIndication, stuntest.MagicCookie, mapped(1))}, // an indication (a punch)
 				{s.wgAddr, stunMessage(stuntest.TypeBindingSuccess, 0x2112A443, mapped(2))},
 				{netip.AddrPortFrom(f.lo, nsOtherPort), stunMessage(stuntest.TypeBindingSuccess, stuntest.MagicCookie, mapped(3))},
 			}
@@ -258,6 +258,7 @@ func TestFilterKernelMatchesVM(t *testing.T) {
 		{"binding success", nsPort, stunMessage(stuntest.TypeBindingSuccess, stuntest.MagicCookie, mapped(10)), false},
 		{"binding error", nsPort, stunMessage(stuntest.TypeBindingError, stuntest.MagicCookie, mapped(11)), false},
 		{"binding request", nsPort, stunMessage(stuntest.TypeBindingRequest, stuntest.MagicCookie, mapped(12)), false},
+		{"binding indication", nsPort, stunMessage(stuntest.TypeBindingIndication, stuntest.MagicCookie, mapped(18)), false},
 		{"wrong cookie", nsPort, stunMessage(stuntest.TypeBindingSuccess, 0x12345678, mapped(13)), false},
 		{"WireGuard handshake", nsPort, wgHandshakeInitiation(), false},
 		{"other port", nsOtherPort, stunMessage(stuntest.TypeBindingSuccess, stuntest.MagicCookie, mapped(14)), false},

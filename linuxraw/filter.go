@@ -5,6 +5,7 @@ import "golang.org/x/net/bpf"
 // STUN constants the filters and the parser test (RFC 8489 section 5).
 const (
 	stunMagicCookie    = 0x2112A442
+	stunBindingRequest = 0x0001 // a peer's path check
 	stunBindingSuccess = 0x0101
 	stunBindingError   = 0x0111
 	stunHeaderLen      = 20
@@ -29,7 +30,8 @@ func skip(from, to int) uint8 { return uint8(to - from - 1) }
 // filterIPv4 returns the socket filter for an AF_INET raw IPPROTO_UDP socket,
 // which sees each datagram from its IPv4 header on. It accepts an
 // unfragmented IPv4 UDP datagram to port whose payload is at least a STUN
-// header and is a Binding success or error response.
+// header and is a Binding success or error response, or a Binding request
+// (a peer's path check, answered by the daemon).
 //
 //	offset     size  field
 //	0          1     version (high nibble, must be 4) | IHL (low nibble, >= 5)
@@ -38,12 +40,12 @@ func skip(from, to int) uint8 { return uint8(to - from - 1) }
 //	X = 4*IHL        start of UDP header (LoadMemShift; IP options allowed)
 //	X+2        2     UDP destination port (must be port)
 //	X+4        2     UDP length (>= 8 + 20: room for a STUN header)
-//	X+8        2     STUN message type (0x0101 or 0x0111)
+//	X+8        2     STUN message type (0x0101, 0x0111 or 0x0001)
 //	X+12       4     STUN magic cookie (0x2112A442)
 //
 // A packet too short for any load is dropped by the BPF machine itself.
 func filterIPv4(port uint16) []bpf.Instruction {
-	const accept, drop = 20, 21
+	const accept, drop = 21, 22
 	return []bpf.Instruction{
 		/* 0 */ bpf.LoadAbsolute{Off: 0, Size: 1},
 		/* 1 */ bpf.ALUOpConstant{Op: bpf.ALUOpAnd, Val: 0xf0},
@@ -64,9 +66,10 @@ func filterIPv4(port uint16) []bpf.Instruction {
 		/* 16 */ bpf.JumpIf{Cond: bpf.JumpEqual, Val: stunMagicCookie, SkipFalse: skip(16, drop)},
 		/* 17 */ bpf.LoadIndirect{Off: udpHeaderLen, Size: 2},
 		/* 18 */ bpf.JumpIf{Cond: bpf.JumpEqual, Val: stunBindingSuccess, SkipTrue: skip(18, accept)},
-		/* 19 */ bpf.JumpIf{Cond: bpf.JumpEqual, Val: stunBindingError, SkipTrue: skip(19, accept), SkipFalse: skip(19, drop)},
-		/* 20 */ bpf.RetConstant{Val: filterAccept},
-		/* 21 */ bpf.RetConstant{Val: filterDrop},
+		/* 19 */ bpf.JumpIf{Cond: bpf.JumpEqual, Val: stunBindingError, SkipTrue: skip(19, accept)},
+		/* 20 */ bpf.JumpIf{Cond: bpf.JumpEqual, Val: stunBindingRequest, SkipTrue: skip(20, accept), SkipFalse: skip(20, drop)},
+		/* 21 */ bpf.RetConstant{Val: filterAccept},
+		/* 22 */ bpf.RetConstant{Val: filterDrop},
 	}
 }
 
@@ -74,15 +77,15 @@ func filterIPv4(port uint16) []bpf.Instruction {
 // socket, which sees each datagram from its UDP header on (the kernel has
 // already walked extension headers and reassembled fragments). It accepts a
 // UDP datagram to port whose payload is at least a STUN header and is a
-// Binding success or error response.
+// Binding success or error response or a Binding request.
 //
 //	offset  size  field
 //	2       2     UDP destination port (must be port)
 //	4       2     UDP length (>= 8 + 20: room for a STUN header)
-//	8       2     STUN message type (0x0101 or 0x0111)
+//	8       2     STUN message type (0x0101, 0x0111 or 0x0001)
 //	12      4     STUN magic cookie (0x2112A442)
 func filterIPv6(port uint16) []bpf.Instruction {
-	const accept, drop = 9, 10
+	const accept, drop = 10, 11
 	return []bpf.Instruction{
 		/* 0 */ bpf.LoadAbsolute{Off: 2, Size: 2},
 		/* 1 */ bpf.JumpIf{Cond: bpf.JumpEqual, Val: uint32(port), SkipFalse: skip(1, drop)},
@@ -92,8 +95,9 @@ func filterIPv6(port uint16) []bpf.Instruction {
 		/* 5 */ bpf.JumpIf{Cond: bpf.JumpEqual, Val: stunMagicCookie, SkipFalse: skip(5, drop)},
 		/* 6 */ bpf.LoadAbsolute{Off: udpHeaderLen, Size: 2},
 		/* 7 */ bpf.JumpIf{Cond: bpf.JumpEqual, Val: stunBindingSuccess, SkipTrue: skip(7, accept)},
-		/* 8 */ bpf.JumpIf{Cond: bpf.JumpEqual, Val: stunBindingError, SkipTrue: skip(8, accept), SkipFalse: skip(8, drop)},
-		/* 9 */ bpf.RetConstant{Val: filterAccept},
-		/* 10 */ bpf.RetConstant{Val: filterDrop},
+		/* 8 */ bpf.JumpIf{Cond: bpf.JumpEqual, Val: stunBindingError, SkipTrue: skip(8, accept)},
+		/* 9 */ bpf.JumpIf{Cond: bpf.JumpEqual, Val: stunBindingRequest, SkipTrue: skip(9, accept), SkipFalse: skip(9, drop)},
+		/* 10 */ bpf.RetConstant{Val: filterAccept},
+		/* 11 */ bpf.RetConstant{Val: filterDrop},
 	}
 }

@@ -21,6 +21,7 @@ const (
 	ipv4MinHeaderLen = 20
 	ipv4FragMask     = 0x3fff // MF flag and fragment offset
 	headerLen        = 20     // STUN message header
+	bindingRequest   = 0x0001
 	bindingSuccess   = 0x0101
 	bindingError     = 0x0111
 	magicCookie      = 0x2112A442
@@ -104,14 +105,15 @@ func ParseUDP(u []byte, port uint16) ([]byte, uint16, error) {
 }
 
 // IsSTUNResponse reports whether p starts with a STUN header whose type is
-// a Binding success or error response and whose cookie is the magic
-// cookie (RFC 8489 section 5).
+// a Binding success or error response, or a Binding request (a peer's
+// path check), and whose cookie is the magic cookie (RFC 8489 section 5).
+// These are what the capture filters pass.
 func IsSTUNResponse(p []byte) bool {
 	if len(p) < headerLen {
 		return false
 	}
 	t := binary.BigEndian.Uint16(p[0:2])
-	return (t == bindingSuccess || t == bindingError) && binary.BigEndian.Uint32(p[4:8]) == magicCookie
+	return (t == bindingSuccess || t == bindingError || t == bindingRequest) && binary.BigEndian.Uint32(p[4:8]) == magicCookie
 }
 
 // BuildUDP returns a UDP header followed by payload, with the checksum for

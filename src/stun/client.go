@@ -60,6 +60,10 @@ type Client struct {
 	Logger interface {
 		Debug(msg string, args ...any)
 	}
+	// OnRequest, if set, gets every Binding request the read loop reads
+	// (path checks from peers; see AppendCheckRequest) with its source.
+	// It runs on the read loop and must not keep b.
+	OnRequest func(b []byte, src netip.AddrPort)
 
 	conn Conn
 	// newTimer is time.NewTimer's channel and Stop; tests replace it.
@@ -82,11 +86,13 @@ type transaction struct {
 	// anySource: a CHANGE-REQUEST transaction, answered from the server's
 	// other address or port, so the source is not checked here.
 	anySource bool
+	keepRaw   bool        // hand the response's bytes back (Check)
 	result    chan result // buffered, receives at most one value
 }
 
 type result struct {
 	resp Response
+	raw  []byte // the response as received, for a keepRaw transaction
 	src  netip.AddrPort
 	err  error
 }
@@ -206,6 +212,14 @@ func (c *Client) stop(err error) {
 
 // handle delivers one received packet to its transaction, if any.
 func (c *Client) handle(b []byte, src netip.AddrPort) {
+	if len(b) >= 2 && be.Uint16(b) == typeBindingRequest {
+		if c.OnRequest != nil {
+			c.OnRequest(b, src)
+		} else {
+			c.garbage.Add(1)
+		}
+		return
+	}
 	resp, err := ParseResponse(b)
 	if err != nil {
 		if _, ok := err.(*ErrorResponse); !ok {
@@ -231,7 +245,11 @@ func (c *Client) handle(b []byte, src netip.AddrPort) {
 	}
 	delete(c.pending, resp.TxID)
 	c.mu.Unlock()
-	t.result <- result{resp: resp, src: src, err: err}
+	res := result{resp: resp, src: src, err: err}
+	if t.keepRaw {
+		res.raw = append([]byte(nil), b...)
+	}
+	t.result <- res
 }
 
 // sameAddr compares addresses ignoring IPv4-mapping and zones, which a
@@ -241,7 +259,7 @@ func sameAddr(a, b netip.AddrPort) bool {
 		a.Addr().Unmap().WithZone("") == b.Addr().Unmap().WithZone("")
 }
 
-func (c *Client) register(server netip.AddrPort, anySource bool) (TxID, *transaction, error) {
+func (c *Client) register(server netip.AddrPort, anySource, keepRaw bool) (TxID, *transaction, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
@@ -258,7 +276,7 @@ func (c *Client) register(server netip.AddrPort, anySource bool) (TxID, *transac
 	for c.pending[tx] != nil {
 		tx = NewTxID()
 	}
-	t := &transaction{server: server, anySource: anySource, result: make(chan result, 1)}
+	t := &transaction{server: server, anySource: anySource, keepRaw: keepRaw, result: make(chan result, 1)}
 	c.pending[tx] = t
 	return tx, t, nil
 }
@@ -276,7 +294,7 @@ func (c *Client) unregister(tx TxID) {
 // returns an error wrapping *ErrorResponse; a response whose mapped address
 // has port 0 or an unspecified IP is an error too. Errors name the server.
 func (c *Client) Binding(ctx context.Context, server netip.AddrPort) (netip.AddrPort, error) {
-	r, err := c.transact(ctx, server, 0)
+	r, err := c.transact(ctx, server, 0, c.RTO, c.Transmits, nil)
 	if err != nil {
 		return netip.AddrPort{}, err
 	}
@@ -290,7 +308,7 @@ func (c *Client) Binding(ctx context.Context, server netip.AddrPort) (netip.Addr
 // its other address or port, so a response from anywhere counts and the
 // caller checks src. Retransmission, timeout and errors are Binding's.
 func (c *Client) Exchange(ctx context.Context, server netip.AddrPort, change Change) (resp Response, src netip.AddrPort, err error) {
-	r, err := c.transact(ctx, server, change&(ChangeIP|ChangePort))
+	r, err := c.transact(ctx, server, change&(ChangeIP|ChangePort), c.RTO, c.Transmits, nil)
 	if err != nil {
 		return Response{}, netip.AddrPort{}, err
 	}
@@ -300,25 +318,46 @@ func (c *Client) Exchange(ctx context.Context, server netip.AddrPort, change Cha
 	return r.resp, r.src, nil
 }
 
-func (c *Client) transact(ctx context.Context, server netip.AddrPort, change Change) (result, error) {
+// Check runs one path-check transaction with dst: it sends the request
+// build returns for the transaction's ID (AppendCheckRequest), retransmits
+// it on Binding's schedule with the given RTO and number of transmissions,
+// and returns the success response from dst as received, for the caller
+// to verify (VerifyIntegrity), and its mapped address. Errors are
+// Binding's.
+func (c *Client) Check(ctx context.Context, dst netip.AddrPort, rto time.Duration, transmits int, build func(TxID) []byte) ([]byte, netip.AddrPort, error) {
+	r, err := c.transact(ctx, dst, 0, rto, transmits, build)
+	if err != nil {
+		return nil, netip.AddrPort{}, err
+	}
+	return r.raw, r.resp.Mapped, nil
+}
+
+// transact runs one transaction with server: a Binding request with the
+// change flags, or, when build is set, the request it builds (whose
+// response is handed back raw).
+func (c *Client) transact(ctx context.Context, server netip.AddrPort, change Change, rto time.Duration, transmits int, build func(TxID) []byte) (result, error) {
 	if !server.IsValid() || server.Port() == 0 || server.Addr().IsUnspecified() {
 		return result{}, fmt.Errorf("stun: binding: invalid server address %q", server)
 	}
-	rto, transmits := c.RTO, c.Transmits
 	if rto <= 0 {
 		rto = DefaultRTO
 	}
 	if transmits <= 0 {
 		transmits = DefaultTransmits
 	}
-	tx, t, err := c.register(server, change != 0)
+	tx, t, err := c.register(server, change != 0, build != nil)
 	if err != nil {
 		return result{}, fmt.Errorf("stun: binding %s: %w", server, err)
 	}
 	defer c.unregister(tx)
 
 	var buf [36]byte
-	req := AppendBindingRequest(buf[:0], tx, change)
+	var req []byte
+	if build != nil {
+		req = build(tx)
+	} else {
+		req = AppendBindingRequest(buf[:0], tx, change)
+	}
 	wait := rto
 	for i := 1; ; i++ {
 		if err := c.conn.WriteTo(req, server); err != nil {
