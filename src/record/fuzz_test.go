@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -40,6 +41,8 @@ func FuzzParsePlaintext(f *testing.F) {
 	f.Add([]byte(`{"ipv4":"203.0.113.7:51820","ts_ms":1700000000123,"nat":"cone"}`))
 	f.Add([]byte(`203.0.113.7:51820`))
 	f.Add([]byte(`{}`))
+	f.Add([]byte(`{"ipv4":"203.0.113.7:51820","cand":["lan 192.168.1.2:51820","mapped 203.0.113.7:51820","port-mapped [2001:db8::1]:9"]}`))
+	f.Add([]byte(`{"ipv4":"203.0.113.7:51820","cand":[1,"lan 10.0.0.1:0",{"a":"b"},"x 1.2.3.4:5"]}`))
 	f.Fuzz(func(t *testing.T, pt []byte) {
 		e, err := ParsePlaintext(pt)
 		if err != nil {
@@ -56,8 +59,19 @@ func FuzzParsePlaintext(f *testing.F) {
 		if err != nil {
 			t.Fatalf("reparse of %s: %v", out, err)
 		}
-		if e2.IPv4 != e.IPv4 || e2.IPv6 != e.IPv6 || !e2.Time.Equal(e.Time) || e2.NAT != e.NAT {
+		if e2.IPv4 != e.IPv4 || e2.IPv6 != e.IPv6 || !e2.Time.Equal(e.Time) || e2.NAT != e.NAT ||
+			e2.Checks != e.Checks || !slices.Equal(e2.Candidates, e.Candidates) {
 			t.Fatalf("round trip changed %+v to %+v", e, e2)
+		}
+		// The candidate list opener keeps only usable candidates, at most
+		// MaxCandidates, and only when the sender answers checks.
+		if len(e.Candidates) > MaxCandidates || !e.Checks && len(e.Candidates) > 0 {
+			t.Fatalf("%d candidates (checks %v)", len(e.Candidates), e.Checks)
+		}
+		for _, c := range e.Candidates {
+			if a := c.Addr.Addr(); c.Addr.Port() == 0 || !a.IsValid() || a.IsUnspecified() || a.IsMulticast() || a.IsLoopback() || a.Zone() != "" {
+				t.Fatalf("unusable candidate %v kept", c)
+			}
 		}
 	})
 }

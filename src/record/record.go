@@ -76,7 +76,45 @@ const (
 	MaxValueLen = 4096
 	// MaxNATLen is the longest NAT hint carried in a record.
 	MaxNATLen = 64
+	// MaxCandidates is the most candidates a record carries; Seal
+	// refuses more and Open keeps the first MaxCandidates usable ones.
+	MaxCandidates = 8
 )
+
+// Candidate kinds, as the "cand" field writes them.
+const (
+	CandLAN        = "lan"         // an address of the sender's host, WireGuard's port
+	CandMapped     = "mapped"      // what a STUN server saw of WireGuard's port
+	CandPortMapped = "port-mapped" // a mapping on the sender's gateway (PCP, NAT-PMP)
+)
+
+// Candidate is one address at which the sender's WireGuard port may be
+// reached, with where the sender learned it.
+type Candidate struct {
+	Kind string // CandLAN, CandMapped or CandPortMapped
+	Addr netip.AddrPort
+}
+
+func (c Candidate) String() string { return c.Kind + " " + c.Addr.String() }
+
+// parseCandidate reads "KIND ADDR:PORT"; ok is false for an unknown kind
+// or an address that is not a usable endpoint.
+func parseCandidate(s string) (Candidate, bool) {
+	kind, addr, found := strings.Cut(s, " ")
+	if !found || len(s) > 64 {
+		return Candidate{}, false
+	}
+	switch kind {
+	case CandLAN, CandMapped, CandPortMapped:
+	default:
+		return Candidate{}, false
+	}
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil || ap.Addr().Zone() != "" || ap.Addr().Is4In6() || checkEndpoint(ap) != nil || ap.Addr().IsLoopback() || ap.Addr().IsLinkLocalUnicast() {
+		return Candidate{}, false
+	}
+	return Candidate{Kind: kind, Addr: ap}, true
+}
 
 // Endpoints is the content of a record: the publicly reachable WireGuard
 // endpoints of the sender.
@@ -91,6 +129,15 @@ type Endpoints struct {
 	// "eim+apdf" ...; see the package comment); empty when absent. It is at
 	// most MaxNATLen printable ASCII characters.
 	NAT string
+	// Checks says that the sender answers path checks (wgstun's
+	// connectivity checks between peers, on WireGuard's port); it is
+	// written as the presence of the "cand" field, which stunmesh-go
+	// ignores.
+	Checks bool
+	// Candidates are where the sender's WireGuard port may be reached
+	// (at most MaxCandidates), for path checks: its LAN addresses, its
+	// STUN mappings, its gateway's port mapping. Only with Checks.
+	Candidates []Candidate
 }
 
 // Key returns the store key under which the owner of public key from
@@ -205,10 +252,15 @@ type wire struct {
 	TSMs *int64 // "ts_ms"
 	NAT  string // "nat"
 	To   string // "to"
+	// Cand is "cand", a list of "KIND ADDR:PORT" strings; HasCand
+	// whether the field is there (an empty list says the sender answers
+	// path checks but offers no other candidate).
+	Cand    []string
+	HasCand bool
 }
 
 // wireNames are the JSON names of wire's fields, in its order.
-var wireNames = []string{"ipv4", "ipv6", "ts_ms", "nat", "to"}
+var wireNames = []string{"ipv4", "ipv6", "ts_ms", "nat", "to", "cand"}
 
 // appendJSON writes w compactly, fields in this order: the bytes
 // json.Marshal wrote for this struct with omitempty tags.
@@ -229,6 +281,14 @@ func (w *wire) appendJSON(b []byte) []byte {
 	}
 	str("nat", w.NAT)
 	str("to", w.To)
+	if w.HasCand {
+		j.Key("cand")
+		j.BeginArray()
+		for _, c := range w.Cand {
+			j.String(c)
+		}
+		j.EndArray()
+	}
 	j.EndObject()
 	return j.Bytes()
 }
@@ -248,6 +308,20 @@ func decodeWire(data []byte) (wire, error) {
 			if i == 2 {
 				w.TSMs = nil
 			}
+			return nil
+		}
+		if i == 5 {
+			// Optional and wgstun's own: a list of the wrong shape or
+			// with entries that do not parse loses only the candidates.
+			var cand []string
+			err := m.Elems(func(e jsonwire.Value) error {
+				str, err := e.Str()
+				if err == nil && len(cand) < 4*MaxCandidates {
+					cand = append(cand, str)
+				}
+				return nil
+			})
+			w.Cand, w.HasCand = cand, err == nil
 			return nil
 		}
 		if i == 2 {
@@ -313,6 +387,18 @@ func marshal(e Endpoints, to string) ([]byte, error) {
 	}
 	w.NAT = e.NAT
 	w.To = to
+	if e.Checks {
+		if len(e.Candidates) > MaxCandidates {
+			return nil, fmt.Errorf("%w: %d candidates, limit %d", ErrMalformed, len(e.Candidates), MaxCandidates)
+		}
+		w.HasCand, w.Cand = true, []string{}
+		for _, c := range e.Candidates {
+			if _, ok := parseCandidate(c.String()); !ok {
+				return nil, fmt.Errorf("%w: candidate %q is not usable", ErrMalformed, c.String())
+			}
+			w.Cand = append(w.Cand, c.String())
+		}
+	}
 	return w.appendJSON(nil), nil
 }
 
@@ -360,6 +446,12 @@ func parse(pt []byte) (Endpoints, string, error) {
 	}
 	if validNAT(w.NAT) {
 		e.NAT = w.NAT
+	}
+	e.Checks = w.HasCand
+	for _, c := range w.Cand {
+		if cd, ok := parseCandidate(c); ok && len(e.Candidates) < MaxCandidates {
+			e.Candidates = append(e.Candidates, cd)
+		}
 	}
 	if err := e.validate(); err != nil {
 		return Endpoints{}, "", err

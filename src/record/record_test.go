@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -293,6 +294,73 @@ func TestWeakKeys(t *testing.T) {
 		k, _ := wgtypes.GeneratePrivateKey()
 		if WeakKey(k.PublicKey()) {
 			t.Fatalf("random key %s called weak", k.PublicKey())
+		}
+	}
+}
+
+func TestCandidates(t *testing.T) {
+	aPriv, bPriv, _ := testKeys(t)
+	e := Endpoints{
+		IPv4: netip.MustParseAddrPort("203.0.113.10:40001"), Time: time.UnixMilli(1700000000123), Checks: true,
+		Candidates: []Candidate{
+			{CandLAN, netip.MustParseAddrPort("192.168.10.3:51820")},
+			{CandMapped, netip.MustParseAddrPort("203.0.113.10:40001")},
+			{CandPortMapped, netip.MustParseAddrPort("[2001:db8::5]:51820")},
+		},
+	}
+	v, err := Seal(e, aPriv, bPriv.PublicKey(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Open(v, bPriv, aPriv.PublicKey())
+	if err != nil || !got.Checks || !slices.Equal(got.Candidates, e.Candidates) {
+		t.Fatalf("Open = %+v, %v", got, err)
+	}
+	// The compatible part is what stunmesh-go reads; "cand" is one more
+	// field it ignores.
+	pt, err := MarshalPlaintext(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"ipv4":"203.0.113.10:40001","ts_ms":1700000000123,"cand":["lan 192.168.10.3:51820","mapped 203.0.113.10:40001","port-mapped [2001:db8::5]:51820"]}`
+	if string(pt) != want {
+		t.Fatalf("plaintext\n%s\nwant\n%s", pt, want)
+	}
+	// Checks with no candidate is an empty list; no checks, no field.
+	for _, tc := range []struct {
+		e    Endpoints
+		want string
+	}{
+		{Endpoints{IPv4: e.IPv4, Checks: true}, `{"ipv4":"203.0.113.10:40001","cand":[]}`},
+		{Endpoints{IPv4: e.IPv4}, `{"ipv4":"203.0.113.10:40001"}`},
+	} {
+		pt, err := MarshalPlaintext(tc.e)
+		if err != nil || string(pt) != tc.want {
+			t.Fatalf("%+v: %s, %v", tc.e, pt, err)
+		}
+	}
+	if _, err := Seal(Endpoints{IPv4: e.IPv4, Checks: true, Candidates: make([]Candidate, MaxCandidates+1)}, aPriv, bPriv.PublicKey(), nil); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("Seal of too many candidates: %v", err)
+	}
+	if _, err := MarshalPlaintext(Endpoints{IPv4: e.IPv4, Checks: true, Candidates: []Candidate{{"lan", netip.MustParseAddrPort("127.0.0.1:5")}}}); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("MarshalPlaintext of a loopback candidate: %v", err)
+	}
+}
+
+func TestCandidatesLenient(t *testing.T) {
+	for _, tc := range []struct {
+		pt     string
+		checks bool
+		n      int
+	}{
+		{`{"ipv4":"203.0.113.7:1","cand":"lan 10.0.0.1:1"}`, false, 0},
+		{`{"ipv4":"203.0.113.7:1","cand":null}`, false, 0},
+		{`{"ipv4":"203.0.113.7:1","cand":[1,{},"lan","lan 10.0.0.1:0","lan 0.0.0.0:1","relay 10.0.0.1:1","lan 224.0.0.1:1","lan [fe80::1%eth0]:1","lan [fe80::1]:1","lan 169.254.0.1:1","lan 10.0.0.1:1"]}`, true, 1},
+		{`{"ipv4":"203.0.113.7:1","cand":["lan 10.0.0.1:1","lan 10.0.0.2:1","lan 10.0.0.3:1","lan 10.0.0.4:1","lan 10.0.0.5:1","lan 10.0.0.6:1","lan 10.0.0.7:1","lan 10.0.0.8:1","lan 10.0.0.9:1"]}`, true, MaxCandidates},
+	} {
+		e, err := ParsePlaintext([]byte(tc.pt))
+		if err != nil || e.Checks != tc.checks || len(e.Candidates) != tc.n {
+			t.Errorf("%s: checks %v, %d candidates, %v; want %v, %d", tc.pt, e.Checks, len(e.Candidates), err, tc.checks, tc.n)
 		}
 	}
 }
