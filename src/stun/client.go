@@ -319,8 +319,8 @@ func (c *Client) Exchange(ctx context.Context, server netip.AddrPort, change Cha
 }
 
 // Check runs one path-check transaction with dst: it sends the request
-// build returns for the transaction's ID (AppendCheckRequest), retransmits
-// it on Binding's schedule with the given RTO and number of transmissions,
+// build returns for the transaction's ID (AppendCheckRequest), built again
+// for each retransmission, on Binding's schedule with the given RTO and number of transmissions,
 // and returns the success response from dst as received, for the caller
 // to verify (VerifyIntegrity), and its mapped address. Errors are
 // Binding's.
@@ -352,14 +352,12 @@ func (c *Client) transact(ctx context.Context, server netip.AddrPort, change Cha
 	defer c.unregister(tx)
 
 	var buf [36]byte
-	var req []byte
-	if build != nil {
-		req = build(tx)
-	} else {
-		req = AppendBindingRequest(buf[:0], tx, change)
-	}
+	req := AppendBindingRequest(buf[:0], tx, change)
 	wait := rto
 	for i := 1; ; i++ {
+		if build != nil {
+			req = build(tx) // each transmission anew: the receiver refuses replays
+		}
 		if err := c.conn.WriteTo(req, server); err != nil {
 			return result{}, fmt.Errorf("stun: send binding request to %s: %w", server, err)
 		}
