@@ -96,6 +96,14 @@ func printPlan(w io.Writer, cfg *config.Config) {
 		if !ic.FastHandshake {
 			fmt.Fprintln(w, "    fast_handshake off: endpoints are only updated in place; a first handshake may wait for WireGuard's 5 s retry")
 		}
+		switch {
+		case !ic.PathChecks:
+			fmt.Fprintln(w, "    path_checks off: endpoints come from records alone; no LAN path, and a dead path without a ping address waits for WireGuard's rekey")
+		case !ic.LANCandidates:
+			fmt.Fprintln(w, "    path checks on; lan_candidates off: no LAN address is published, so peers behind the same NAT need it to hairpin")
+		default:
+			fmt.Fprintln(w, "    path checks on; this host's LAN addresses are published (sealed) to each peer as candidates")
+		}
 		if ic.PortMapping != config.PortMapOff && ic.PortMapping != "" {
 			gw := "the default route's next hop"
 			if ic.Gateway.IsValid() {

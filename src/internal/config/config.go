@@ -189,6 +189,16 @@ type Interface struct {
 	// handshakes at once instead of after its 5 s retry (wg.Recreate).
 	// Off for users whose other tools watch peer objects. Default on.
 	FastHandshake bool
+	// PathChecks runs wgstun's connectivity checks with peers that
+	// answer them: authenticated STUN requests from WireGuard's port to
+	// each of a peer's candidates, to pick the address that works and to
+	// notice a dead path without a ping address. Default on.
+	PathChecks bool
+	// LANCandidates publishes this host's LAN addresses (WireGuard's
+	// port) as candidates, so that two peers behind one NAT connect over
+	// the LAN. They are private data; off keeps them out of the records.
+	// Default on; nothing without PathChecks.
+	LANCandidates bool
 }
 
 // Equal reports whether two interface configurations are the same.
@@ -198,5 +208,5 @@ func (a Interface) Equal(b Interface) bool {
 		slices.Equal(a.Peers, b.Peers) && maps.Equal(a.Ping, b.Ping) &&
 		slices.Equal(a.Capture, b.Capture) && a.FIB == b.FIB && a.BindInterface == b.BindInterface &&
 		a.PortMapping == b.PortMapping && a.Gateway == b.Gateway && a.MappingLifetime == b.MappingLifetime &&
-		a.FastHandshake == b.FastHandshake
+		a.FastHandshake == b.FastHandshake && a.PathChecks == b.PathChecks && a.LANCandidates == b.LANCandidates
 }

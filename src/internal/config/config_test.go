@@ -294,3 +294,38 @@ func TestWeakPeerKey(t *testing.T) {
 		}
 	}
 }
+
+func TestPathCheckKeys(t *testing.T) {
+	for _, tt := range []struct {
+		lines       string
+		checks, lan bool
+	}{
+		{"", true, true},
+		{"path_checks = false\n", false, true},
+		{"lan_candidates = false\n", true, false},
+		{"path_checks = false\nlan_candidates = false\n", false, false},
+	} {
+		c, err := Parse("x.toml", []byte(base+"[[interface]]\nname = \"wg0\"\nstore = \"s\"\n"+tt.lines))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ic := c.Interfaces[0]
+		if ic.PathChecks != tt.checks || ic.LANCandidates != tt.lan {
+			t.Fatalf("%q: path_checks %v lan_candidates %v", tt.lines, ic.PathChecks, ic.LANCandidates)
+		}
+		other := ic
+		other.PathChecks = !other.PathChecks
+		if other.Equal(ic) {
+			t.Fatal("Interface.Equal ignores path_checks")
+		}
+		other = ic
+		other.LANCandidates = !other.LANCandidates
+		if other.Equal(ic) {
+			t.Fatal("Interface.Equal ignores lan_candidates")
+		}
+	}
+	_, err := Parse("x.toml", []byte(base+"[[interface]]\nname = \"wg0\"\nstore = \"s\"\npath_checks = \"yes\"\n"))
+	if err == nil || !strings.Contains(err.Error(), "x.toml:9:") || !strings.Contains(err.Error(), "path_checks") {
+		t.Fatalf("a string for path_checks: %v", err)
+	}
+}

@@ -286,6 +286,8 @@ type fileInterface struct {
 	Gateway      string     `toml:"gateway"`
 	MappingLife  string     `toml:"mapping_lifetime"`
 	FastHS       *bool      `toml:"fast_handshake"`
+	PathChecks   *bool      `toml:"path_checks"`
+	LANCands     *bool      `toml:"lan_candidates"`
 }
 
 // filePeer is one [[interface.peer]] table: settings for one peer.

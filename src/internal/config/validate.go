@@ -217,6 +217,8 @@ func (v *validator) resolve(f *file) *Config {
 		ifc.BindInterface = fi.BindIf
 		v.portMapping(key, fi, &ifc)
 		ifc.FastHandshake = fi.FastHS == nil || *fi.FastHS
+		ifc.PathChecks = fi.PathChecks == nil || *fi.PathChecks
+		ifc.LANCandidates = fi.LANCands == nil || *fi.LANCands
 		c.Interfaces = append(c.Interfaces, ifc)
 	}
 	return c
