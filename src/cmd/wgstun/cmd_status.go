@@ -174,6 +174,10 @@ func printStatus(w io.Writer, st *daemon.Status) {
 		if ifc.LastError != "" {
 			fmt.Fprintf(w, "  error: %s\n", ifc.LastError)
 		}
+		if ifc.ChecksAnswered+ifc.ChecksDropped+ifc.ChecksLimited > 0 {
+			fmt.Fprintf(w, "  path checks from peers: %d answered, %d dropped (not authentic, replayed or not ours), %d over the rate limit\n",
+				ifc.ChecksAnswered, ifc.ChecksDropped, ifc.ChecksLimited)
+		}
 		tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 		for _, k := range ifc.Missing {
 			fmt.Fprintf(w, "  configured peer %s is not on the device\n", k)
@@ -205,6 +209,10 @@ func printStatus(w io.Writer, st *daemon.Status) {
 			if !p.Recreated.IsZero() {
 				fmt.Fprintf(w, "  %s re-created %s ago with its endpoint (%s), so WireGuard handshook at once instead of after its 5 s retry\n",
 					short(p.PublicKey), since(now, p.Recreated), p.RecreatedWhy)
+			}
+			if p.Path.IsValid() {
+				fmt.Fprintf(w, "  %s path %s (%s) answered a check %s ago in %.1f ms\n",
+					short(p.PublicKey), p.Path, p.PathKind, since(now, p.PathChecked), p.PathRTT)
 			}
 			if p.LastError != "" {
 				fmt.Fprintf(w, "  %s error: %s\n", short(p.PublicKey), p.LastError)

@@ -79,6 +79,9 @@ type Deps struct {
 	NewPortMapper func(ic config.Interface, port uint16, hint func() netip.Addr, log *logfmt.Logger) (PortMapper, error)
 	// Resolve turns a STUN server's host:port into addresses of one family.
 	Resolve func(ctx context.Context, hostport string, ipv6 bool) ([]netip.AddrPort, error)
+	// LANAddrs returns this host's LAN addresses for path-check
+	// candidates (lanAddrs when nil).
+	LANAddrs func(wgIface string, v4, v6 bool) []netip.Addr
 	// Level is the log level a reload may change; nil keeps it fixed.
 	Level *logfmt.LevelVar
 	Now   func() time.Time
@@ -130,6 +133,9 @@ func New(cfg *config.Config, version string, log *logfmt.Logger, deps Deps) *Dae
 	}
 	if deps.Resolve == nil {
 		deps.Resolve = resolve.HostPort
+	}
+	if deps.LANAddrs == nil {
+		deps.LANAddrs = lanAddrs
 	}
 	return &Daemon{
 		log:     log,

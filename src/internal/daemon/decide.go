@@ -56,6 +56,9 @@ func (r *runner) alive(p *peer, now time.Time) (bool, string) {
 			return true, fmt.Sprintf("ping %s answers in %s", p.ping, pr.RTT.Round(100*time.Microsecond))
 		}
 	}
+	if p.path.dead && !p.lastRx.After(p.path.deadAt) {
+		return false, fmt.Sprintf("path checks to %s unanswered %d times in a row", p.wg.Endpoint, p.path.misses)
+	}
 	if hs.IsZero() {
 		return false, "no handshake yet"
 	}

@@ -7,6 +7,7 @@ import (
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 
 	"github.com/wgstun/wgstun/src/internal/egress"
+	"github.com/wgstun/wgstun/src/internal/pathcheck"
 	"github.com/wgstun/wgstun/src/internal/wg"
 	"github.com/wgstun/wgstun/src/record"
 )
@@ -106,6 +107,7 @@ func (r *runner) syncPeers(now time.Time) {
 		p, ok := r.peers[k]
 		if !ok {
 			p = &peer{key: k, nextPoll: now, pollBackoff: pollFirst, nextPub: now, since: now, state: StateWaiting}
+			p.path.tag = pathcheck.Tag(k)
 			r.peers[k] = p
 			r.observe(p, wp, now, true)
 		} else {

@@ -61,7 +61,9 @@ func (r *runner) openPaths(port uint16, mark uint32) error {
 			r.closePaths()
 			return fmt.Errorf("open packet path on port %d: %w", port, err)
 		}
-		r.paths.byFamily[i] = &path{conn: c, client: stun.NewClient(c)}
+		cl := stun.NewClient(c)
+		cl.OnRequest = r.onRequest
+		r.paths.byFamily[i] = &path{conn: c, client: cl}
 	}
 	r.paths.port, r.paths.mark = port, mark
 	r.paths.gen++
@@ -226,6 +228,14 @@ func (r *runner) discovered(res result) {
 			if r.mapping.hint.Swap(&a) == nil && r.mapping.pm != nil && !r.mapping.status.Mapped() {
 				r.mapping.pm.Check() // the gateway may be found toward the server now
 			}
+		}
+	}
+	if r.set.ic.PathChecks && r.set.ic.LANCandidates {
+		if lan := r.d.deps.LANAddrs(r.set.ic.Name, r.set.ic.Family.V4(), r.set.ic.Family.V6()); !slices.Equal(lan, r.checks.lan) {
+			if r.checks.lan != nil || len(lan) > 0 {
+				r.log.Info("LAN candidates", "addresses", lan, "was", r.checks.lan)
+			}
+			r.checks.lan, moved = lan, true
 		}
 	}
 	r.disc.moved = moved

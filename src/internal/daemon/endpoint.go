@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -36,6 +37,9 @@ func (r *runner) accept(p *peer, val string, opened *record.Endpoints, now time.
 	p.lastErr = ""
 	p.rec, p.haveRec = e, true
 	cand := r.choose(e)
+	if in := p.path.inUse; in.IsValid() && slices.ContainsFunc(r.targets(p), func(c record.Candidate) bool { return c.Addr == in }) {
+		cand = in // what path checks chose, while the peer still offers it
+	}
 	if !cand.IsValid() {
 		p.lastErr = "the peer's record has no address of a family this interface uses (" + string(r.set.ic.Family) + ")"
 		return
@@ -50,8 +54,8 @@ func (r *runner) accept(p *peer, val string, opened *record.Endpoints, now time.
 // with no live session is re-created with the endpoint instead (see
 // recreateWhy), so that WireGuard handshakes at once.
 func (r *runner) act(p *peer, now time.Time) {
-	if !shouldSet(p, now) {
-		return
+	if !shouldSet(p, now) || p.path.round && p.state != StateConnected {
+		return // (a path-check round acts when it ends)
 	}
 	why := recreateWhy(r.set.ic.FastHandshake, p, now)
 	if why != "" && bytes.Compare(r.dev.PublicKey[:], p.key[:]) > 0 {

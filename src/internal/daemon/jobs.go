@@ -22,6 +22,7 @@ type result struct {
 	rec   *record.Endpoints // val already opened (jobPoll from a store.Multi), or nil
 	err   error
 	found discovery
+	check checkOutcome // jobCheck
 }
 
 const (
@@ -29,6 +30,7 @@ const (
 	jobPublish
 	jobDiscover
 	jobClassify // found.class: the NAT class a refresh's RFC 5780 tests found
+	jobCheck    // check: a path-check round or liveness check (paths.go)
 )
 
 // jobState is the runner's account of its store jobs: publishing this
@@ -99,6 +101,9 @@ func (r *runner) startJobs(ctx context.Context, now time.Time) {
 	}
 	sort.Slice(ready, func(i, j int) bool { return ready[i].nextPoll.Before(ready[j].nextPoll) })
 	e := record.Endpoints{IPv4: r.published4(), IPv6: r.disc.mapped[1], Time: now, NAT: r.effectiveClass().Hint()}
+	if r.set.ic.PathChecks {
+		e.Checks, e.Candidates = true, r.candidates()
+	}
 	for _, p := range ready {
 		if due(r.publishWanted(p)) {
 			if r.jobs.inflight >= r.d.workers {
@@ -167,6 +172,9 @@ func (r *runner) apply(res result) {
 	case jobClassify:
 		r.classified(res)
 		return
+	case jobCheck:
+		r.checked(res)
+		return
 	}
 	r.jobs.inflight--
 	p := res.peer
@@ -213,6 +221,9 @@ func (r *runner) apply(res result) {
 			r.accept(p, res.val, res.rec, now)
 		}
 		r.judge(p, now)
+		if p.state != StateConnected && res.err == nil && p.lastErr == "" {
+			r.startRound(r.ctx, p) // act waits for it
+		}
 		r.act(p, now)
 		if p.state != StateConnected && p.cand.IsValid() && !p.setAt.Equal(now) {
 			r.punch(p.cand)

@@ -35,6 +35,10 @@ func (r *runner) report() {
 		if p.haveRec {
 			ps.Record, ps.RecordTime, ps.PeerNAT = p.cand, p.rec.Time, p.rec.NAT
 		}
+		if !p.path.checked.IsZero() {
+			ps.Path, ps.PathKind, ps.PathChecked = p.path.inUse, p.path.kind, p.path.checked
+			ps.PathRTT = float64(p.path.rtt.Microseconds()) / 1000
+		}
 		if p.ping.IsValid() && r.ping.pinger != nil {
 			pr := r.ping.pinger.Result(p.ping)
 			ps.Ping = p.ping.String()
@@ -92,6 +96,7 @@ func (r *runner) report() {
 				s.PortMapError = "not running (needs IPv4 and WireGuard's port)"
 			}
 		}
+		s.ChecksAnswered, s.ChecksDropped, s.ChecksLimited = r.checks.answered, r.checks.dropped, r.checks.limited
 		s.Missing = nil // snapshots share the old slice
 		for k := range r.notOnDev {
 			s.Missing = append(s.Missing, k.String())

@@ -9,6 +9,7 @@ import (
 
 	"github.com/wgstun/wgstun/src/internal/egress"
 	"github.com/wgstun/wgstun/src/internal/logfmt"
+	"github.com/wgstun/wgstun/src/internal/pathcheck"
 	"github.com/wgstun/wgstun/src/internal/wg"
 	"github.com/wgstun/wgstun/src/record"
 )
@@ -78,6 +79,7 @@ type runner struct {
 	mapping mappingState  // the gateway's port mapping (mapping.go)
 	jobs    jobState      // publishing and polling records in the store (jobs.go)
 	ping    pingState     // the ping watch over the tunnels (ping.go)
+	checks  checkState    // path checks: answering them, and when ours are due (paths.go)
 
 	state    string    // last interface state logged
 	reason   string    // and why, when waiting
@@ -124,6 +126,7 @@ type peer struct {
 	reason      string
 	lastErr     string
 	logged      string
+	path        peerPath // path checks with this peer (paths.go)
 }
 
 func newRunner(d *Daemon, set settings) *runner {
@@ -136,6 +139,11 @@ func newRunner(d *Daemon, set settings) *runner {
 		notOnDev: map[wgtypes.Key]bool{},
 		weak:     map[wgtypes.Key]bool{},
 		log:      d.log.With("iface", set.ic.Name),
+	}
+	r.checks = checkState{
+		reqs:    make(chan checkReq, checkQueueSize),
+		limiter: pathcheck.NewLimiter(),
+		epoch:   d.deps.Now().UnixMilli(),
 	}
 	return r
 }
@@ -173,6 +181,10 @@ func (r *runner) run(ctx context.Context) {
 			r.full = true
 		case s := <-r.reconf:
 			r.reconfigure(ctx, s)
+		case q := <-r.checks.reqs:
+			// Answered at once, without a step: the timer stays set.
+			r.answer(q)
+			continue
 		}
 		t.Stop()
 		t.Reset(r.step(ctx))
@@ -221,6 +233,9 @@ func (r *runner) step(ctx context.Context) time.Duration {
 			r.disc.repairBackoff = 0
 		}
 	}
+	if full || !now.Before(r.checks.due) {
+		r.watchPaths(ctx, now)
+	}
 	if !r.disc.running && !now.Before(r.disc.next) {
 		r.startDiscover(ctx, now)
 	}
@@ -250,6 +265,10 @@ func (r *runner) nextWake() time.Time {
 		if !p.recreateAt.IsZero() && p.recreateAt.Before(next) {
 			next = p.recreateAt
 		}
+	}
+	r.checks.due = r.nextCheck(r.nextRead.Add(time.Hour))
+	if r.checks.due.Before(next) {
+		next = r.checks.due
 	}
 	if r.jobs.inflight < r.d.workers {
 		for _, p := range r.peers {

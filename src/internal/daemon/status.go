@@ -53,6 +53,11 @@ type InterfaceStatus struct {
 	PortMapExpires  time.Time      `json:"port_map_expires,omitzero"`
 	PortMapError    string         `json:"port_map_error,omitempty"`
 	Missing         []string       `json:"missing_peers,omitempty"` // configured, not on the device
+	// Path checks from peers: answered, dropped (unauthenticated,
+	// replayed, not for us) and not answered for the rate limit.
+	ChecksAnswered uint64 `json:"checks_answered,omitempty"`
+	ChecksDropped  uint64 `json:"checks_dropped,omitempty"`
+	ChecksLimited  uint64 `json:"checks_limited,omitempty"`
 	Peers           []PeerStatus   `json:"peers"`
 }
 
@@ -76,7 +81,13 @@ type PeerStatus struct {
 	PingLoss      float64        `json:"ping_loss,omitempty"`   // percent over the window
 	PingRTT       float64        `json:"ping_rtt_ms,omitempty"` // of the last reply
 	PingError     string         `json:"ping_error,omitempty"`
-	LastError     string         `json:"last_error,omitempty"`
+	// Path checks: the candidate that answered last, its kind (lan,
+	// mapped, port-mapped), the round trip and when.
+	Path        netip.AddrPort `json:"path,omitzero"`
+	PathKind    string         `json:"path_kind,omitempty"`
+	PathRTT     float64        `json:"path_rtt_ms,omitempty"`
+	PathChecked time.Time      `json:"path_checked,omitzero"`
+	LastError   string         `json:"last_error,omitempty"`
 }
 
 // board holds the live status; interface runners write, the control
@@ -196,6 +207,15 @@ func (s *InterfaceStatus) appendJSON(w *jsonwire.Writer) {
 	m.addrPort("port_map_external", s.PortMapExternal)
 	m.time("port_map_expires", s.PortMapExpires)
 	m.str("port_map_error", s.PortMapError, true)
+	for _, c := range []struct {
+		k string
+		n uint64
+	}{{"checks_answered", s.ChecksAnswered}, {"checks_dropped", s.ChecksDropped}, {"checks_limited", s.ChecksLimited}} {
+		if c.n != 0 {
+			w.Key(c.k)
+			w.Uint(c.n)
+		}
+	}
 	if len(s.Missing) > 0 {
 		w.Key("missing_peers")
 		w.BeginArray()
@@ -247,6 +267,13 @@ func (p *PeerStatus) appendJSON(w *jsonwire.Writer) {
 		w.Float(p.PingRTT)
 	}
 	m.str("ping_error", p.PingError, true)
+	m.addrPort("path", p.Path)
+	m.str("path_kind", p.PathKind, true)
+	if p.PathRTT != 0 {
+		w.Key("path_rtt_ms")
+		w.Float(p.PathRTT)
+	}
+	m.time("path_checked", p.PathChecked)
 	m.str("last_error", p.LastError, true)
 	w.EndObject()
 }
@@ -294,6 +321,9 @@ func (s *InterfaceStatus) read(v jsonwire.Value) error {
 		{"port_map_external", addrPort(&s.PortMapExternal)},
 		{"port_map_expires", timeField(&s.PortMapExpires)},
 		{"port_map_error", str(&s.PortMapError)},
+		{"checks_answered", uintField(&s.ChecksAnswered)},
+		{"checks_dropped", uintField(&s.ChecksDropped)},
+		{"checks_limited", uintField(&s.ChecksLimited)},
 		{"missing_peers", list(&s.Missing, func(k *string, e jsonwire.Value) error { return str(k)(e) })},
 		{"peers", list(&s.Peers, (*PeerStatus).read)},
 	})
@@ -323,6 +353,10 @@ func (p *PeerStatus) read(v jsonwire.Value) error {
 		{"ping_loss", float(&p.PingLoss)},
 		{"ping_rtt_ms", float(&p.PingRTT)},
 		{"ping_error", str(&p.PingError)},
+		{"path", addrPort(&p.Path)},
+		{"path_kind", str(&p.PathKind)},
+		{"path_rtt_ms", float(&p.PathRTT)},
+		{"path_checked", timeField(&p.PathChecked)},
 		{"last_error", str(&p.LastError)},
 	})
 }
@@ -355,6 +389,14 @@ func str(dst *string) func(jsonwire.Value) error {
 	return func(m jsonwire.Value) error {
 		s, err := m.Str()
 		*dst = s
+		return err
+	}
+}
+
+func uintField(dst *uint64) func(jsonwire.Value) error {
+	return func(m jsonwire.Value) error {
+		n, err := m.Uint(64)
+		*dst = n
 		return err
 	}
 }
