@@ -55,10 +55,10 @@ type InterfaceStatus struct {
 	Missing         []string       `json:"missing_peers,omitempty"` // configured, not on the device
 	// Path checks from peers: answered, dropped (unauthenticated,
 	// replayed, not for us) and not answered for the rate limit.
-	ChecksAnswered uint64 `json:"checks_answered,omitempty"`
-	ChecksDropped  uint64 `json:"checks_dropped,omitempty"`
-	ChecksLimited  uint64 `json:"checks_limited,omitempty"`
-	Peers           []PeerStatus   `json:"peers"`
+	ChecksAnswered uint64       `json:"checks_answered,omitempty"`
+	ChecksDropped  uint64       `json:"checks_dropped,omitempty"`
+	ChecksLimited  uint64       `json:"checks_limited,omitempty"`
+	Peers          []PeerStatus `json:"peers"`
 }
 
 // PeerStatus describes one peer of an interface.
