@@ -16,6 +16,10 @@
 # Usage:
 #   lab.sh up PREFIX NAT_A NAT_B     NAT_x: full-cone | restricted-cone |
 #                                           port-restricted-cone | symmetric
+#                                    NAT_B "same": b sits behind a's NAT too
+#                                    (eth0 192.168.10.3 on nata's LAN
+#                                    bridge; natb stays empty), and the NAT
+#                                    does not hairpin, as most CGNATs do not
 #   lab.sh wg PREFIX                 WireGuard interfaces PREFIXa, PREFIXb
 #   lab.sh down PREFIX               tear everything down (idempotent)
 #   lab.sh env PREFIX                print lab.env
@@ -133,6 +137,21 @@ lab_wg_mode() {
 
 lab_check_side() {
 	[[ ${1:-} == a || ${1:-} == b ]] || lab_die "bad side '${1:-}': want a or b"
+}
+
+# lab_same PREFIX: when b shares a's NAT ("same"), b's LAN settings are
+# a's, with its own host address.
+lab_same() {
+	local f
+	f=$(lab_dir "$1")/run/nat-b.type
+	if [[ -f $f && $(<"$f") == same ]]; then
+		LAB_HOST_b=192.168.10.3
+		LAB_LANGW_b=$LAB_LANGW_a
+		LAB_LANNET_b=$LAB_LANNET_a
+		LAB_WAN_b=$LAB_WAN_a
+		return 0
+	fi
+	return 1
 }
 
 lab_check_nat() {
@@ -414,7 +433,7 @@ lab_up() {
 	local p=$1 nat_a=$2 nat_b=$3 dir role ns side
 	lab_check_prefix "$p"
 	lab_check_nat "$nat_a"
-	lab_check_nat "$nat_b"
+	[[ $nat_b == same ]] || lab_check_nat "$nat_b"
 	dir=$(lab_dir "$p")
 	for role in "${LAB_ROLES[@]}"; do
 		if lab_ns_exists "$(lab_ns "$p" "$role")"; then
@@ -430,6 +449,8 @@ lab_up() {
 	mkdir -p "$dir/run" "$dir/log" "$dir/keys" "$dir/store"
 	printf '%s\n' "$nat_a" >"$dir/run/nat-a.type"
 	printf '%s\n' "$nat_b" >"$dir/run/nat-b.type"
+	local same=0
+	if lab_same "$p"; then same=1; fi
 
 	# Few processes: one ip per namespace (ip -batch) and one sysctl, as
 	# every program start costs much under emulation (scripts/vm).
@@ -453,6 +474,7 @@ lab_up() {
 		echo "addr add $LAB_STUN2/32 dev lo"
 		echo "addr add $LAB_PROBE/32 dev lo"
 		for side in a b; do
+			((same)) && [[ $side == b ]] && continue
 			# veth pairs are made directly inside the two namespaces
 			# (never in the host's).
 			echo "link add wan-$side type veth peer name wan netns $(lab_ns "$p" "nat$side")"
@@ -470,21 +492,37 @@ lab_up() {
 		gw=${!gw}
 		wan=LAB_WAN_$side
 		wan=${!wan}
-		ip netns exec "$nat" sysctl -qew net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 \
-			net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0 >/dev/null
-		{
-			echo "link set lo up"
-			echo "link set wan up"
-			echo "addr add $wan/24 dev wan"
-			echo "route replace $LAB_SRV_NET via $LAB_INET_GW dev wan"
-			echo "link add lan type veth peer name eth0 netns $hostns"
-			echo "addr add $gw/24 dev lan"
-			echo "link set lan up"
-		} | ip -n "$nat" -batch - || lab_die "setting up $nat"
-		printf '%s\n' "$wan" >"$dir/run/wan-$side.addr"
-		# A fresh namespace: no conntrack entries to flush yet.
-		lab_nat_ruleset "$side" "$(<"$dir/run/nat-$side.type")" | ip netns exec "$nat" nft -f - ||
-			lab_die "loading $(<"$dir/run/nat-$side.type") rules into $nat"
+		if ((same)) && [[ $side == b ]]; then
+			# b's eth0 is a second port of nata's LAN bridge.
+			ip -n "$(lab_ns "$p" nata)" -batch - <<-EOF || lab_die "setting up b on nata's LAN"
+				link add lan-b type veth peer name eth0 netns $hostns
+				link set lan-b master lan up
+			EOF
+			printf '%s\n' "$wan" >"$dir/run/wan-$side.addr"
+		else
+			ip netns exec "$nat" sysctl -qew net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 \
+				net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0 net.bridge.bridge-nf-call-iptables=0 >/dev/null
+			{
+				echo "link set lo up"
+				echo "link set wan up"
+				echo "addr add $wan/24 dev wan"
+				echo "route replace $LAB_SRV_NET via $LAB_INET_GW dev wan"
+				if ((same)); then
+					# a LAN bridge "lan" with a's port; b's joins below
+					echo "link add lan type bridge stp_state 0 forward_delay 0"
+					echo "link add lan-a type veth peer name eth0 netns $hostns"
+					echo "link set lan-a master lan up"
+				else
+					echo "link add lan type veth peer name eth0 netns $hostns"
+				fi
+				echo "addr add $gw/24 dev lan"
+				echo "link set lan up"
+			} | ip -n "$nat" -batch - || lab_die "setting up $nat"
+			printf '%s\n' "$wan" >"$dir/run/wan-$side.addr"
+			# A fresh namespace: no conntrack entries to flush yet.
+			lab_nat_ruleset "$side" "$(<"$dir/run/nat-$side.type")" | ip netns exec "$nat" nft -f - ||
+				lab_die "loading $(<"$dir/run/nat-$side.type") rules into $nat"
+		fi
 		ip netns exec "$hostns" sysctl -qew net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 >/dev/null
 		{
 			echo "link set lo up"
@@ -816,6 +854,9 @@ lab_require_up() {
 lab_main() {
 	local cmd=${1:-}
 	(($# > 0)) && shift
+	if (($# > 0)) && [[ $cmd != up ]] && [[ ${1:-} =~ ^[a-z][a-z0-9]{1,7}$ ]]; then
+		lab_same "$1" || true
+	fi
 	case $cmd in
 	up)
 		(($# == 3)) || lab_die "usage: lab.sh up PREFIX NAT_A NAT_B"
