@@ -132,6 +132,7 @@ type stunConn struct {
 	mu      sync.Mutex
 	mapping netip.AddrPort // guarded by mu: a test moves the NAT while classification runs
 	punches []netip.AddrPort
+	sent    [][]byte // what went to punches' addresses, in order
 	closed  chan struct{}
 	kick    chan struct{}
 	once    sync.Once
@@ -153,6 +154,7 @@ func (c *stunConn) WriteTo(b []byte, dst netip.AddrPort) error {
 	mapping := c.mapping
 	if !ok {
 		c.punches = append(c.punches, dst)
+		c.sent = append(c.sent, append([]byte(nil), b...))
 	}
 	c.mu.Unlock()
 	if !ok {

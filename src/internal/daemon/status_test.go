@@ -22,6 +22,7 @@ func TestStatusJSONMatchesEncodingJSON(t *testing.T) {
 			Discovered: at.UTC(), LastError: "e", Missing: []string{"k1", "k2"},
 			PortMapping: "auto", PortMapProtocol: "PCP", PortMapGateway: "192.168.1.1",
 			PortMapExternal: netip.MustParseAddrPort("203.0.113.7:51820"), PortMapExpires: at.Add(time.Hour), PortMapError: "pm",
+			ChecksAnswered: 7, ChecksDropped: 1 << 40, ChecksLimited: 3,
 			Peers: []PeerStatus{
 				{
 					PublicKey: "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", State: StateConnected, Reason: "why",
@@ -29,6 +30,7 @@ func TestStatusJSONMatchesEncodingJSON(t *testing.T) {
 					PeerNAT: "symmetric", Endpoint: netip.MustParseAddrPort("[2001:db8::1]:2"), EndpointFrom: "record",
 					SetAt: at, Recreated: at.Add(-time.Second), RecreatedWhy: "no handshake yet", LastHandshake: at.Add(-time.Minute), Ping: "10.0.0.2", PingSent: 10,
 					PingLoss: 33.333333333333336, PingRTT: 0.25, PingError: "pe", LastError: "le\u2028",
+					Path: netip.MustParseAddrPort("192.168.10.3:51820"), PathKind: "lan", PathRTT: 0.412, PathChecked: at.Add(time.Minute),
 				},
 				{PublicKey: "BBBB", State: StateWaiting},
 			},
