@@ -52,7 +52,12 @@ type InterfaceStatus struct {
 	PortMapExternal netip.AddrPort `json:"port_map_external,omitzero"` // published instead of ipv4 while held
 	PortMapExpires  time.Time      `json:"port_map_expires,omitzero"`
 	PortMapError    string         `json:"port_map_error,omitempty"`
-	Missing         []string       `json:"missing_peers,omitempty"` // configured, not on the device
+	// Path checks from peers: answered, dropped (unauthenticated,
+	// replayed, not for us) and not answered for the rate limit.
+	ChecksAnswered uint64   `json:"checks_answered,omitempty"`
+	ChecksDropped  uint64   `json:"checks_dropped,omitempty"`
+	ChecksLimited  uint64   `json:"checks_limited,omitempty"`
+	Missing        []string `json:"missing_peers,omitempty"` // configured, not on the device
 	// Path checks from peers: answered, dropped (unauthenticated,
 	// replayed, not for us) and not answered for the rate limit.
 	ChecksAnswered uint64       `json:"checks_answered,omitempty"`
