@@ -54,15 +54,10 @@ type InterfaceStatus struct {
 	PortMapError    string         `json:"port_map_error,omitempty"`
 	// Path checks from peers: answered, dropped (unauthenticated,
 	// replayed, not for us) and not answered for the rate limit.
-	ChecksAnswered uint64   `json:"checks_answered,omitempty"`
-	ChecksDropped  uint64   `json:"checks_dropped,omitempty"`
-	ChecksLimited  uint64   `json:"checks_limited,omitempty"`
-	Missing        []string `json:"missing_peers,omitempty"` // configured, not on the device
-	// Path checks from peers: answered, dropped (unauthenticated,
-	// replayed, not for us) and not answered for the rate limit.
 	ChecksAnswered uint64       `json:"checks_answered,omitempty"`
 	ChecksDropped  uint64       `json:"checks_dropped,omitempty"`
 	ChecksLimited  uint64       `json:"checks_limited,omitempty"`
+	Missing        []string     `json:"missing_peers,omitempty"` // configured, not on the device
 	Peers          []PeerStatus `json:"peers"`
 }
 
