@@ -2,12 +2,13 @@ package e2e
 
 import (
 	"net/netip"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/wgstun/wgstun/src/internal/daemon"
+	"github.com/wgstun/wgstun/src/internal/pathcheck"
+	"github.com/wgstun/wgstun/src/stun"
 )
 
 // sameNATBound is what TestSameNAT holds: two peers behind one NAT that
@@ -102,10 +103,121 @@ func TestPathChecksMixed(t *testing.T) {
 	}
 }
 
-// labNetns runs a command in one of the lab's namespaces.
-func labNetns(l *Lab, role string, args ...string) (string, error) {
-	out, err := exec.Command("ip", append([]string{"netns", "exec", l.Netns(role)}, args...)...).CombinedOutput()
-	return strings.TrimSpace(string(out)), err
+// TestPathCheckInjection: a host on the "internet" sends path checks to
+// a's WireGuard port (a sits behind a full-cone NAT, so they arrive):
+// garbage, a check under the wrong key, and a check built with b's real
+// key, then that same check again. Only the authentic one is answered,
+// once; nothing changes a's endpoint or state, and the drops are counted.
+// Then, with a flood of authentic checks arriving (answered up to the
+// rate limit), a ping flood through the tunnel loses nothing: WireGuard
+// ignores the checks, which are not WireGuard messages, and so does its
+// traffic.
+func TestPathCheckInjection(t *testing.T) {
+	RequireTools(t, append(labTools, "ping")...)
+	bin := wgstunBinary(t)
+	l := StartLab(t, FullCone, PortRestrictedCone)
+	l.SetupWireGuard()
+	p := &pair{lab: l, env: l.Env, dir: l.Dir}
+	p.startWgstun(t, RoleA, bin, p.fileStore(), `refresh = "1m"`)
+	p.startWgstun(t, RoleB, bin, p.fileStore(), `refresh = "1m"`)
+	if !p.pingUntil(RoleA, 20*time.Second) || !p.pingUntil(RoleB, 5*time.Second) {
+		t.Fatal("the pair did not connect")
+	}
+	var ifc daemon.InterfaceStatus
+	var before daemon.PeerStatus
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		var ok bool
+		ifc, before, ok = p.peerStatus(RoleA)
+		if ok && ifc.IPv4.IsValid() && before.State == daemon.StateConnected && before.Endpoint.IsValid() {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a's status never showed the peer connected: %+v", ifc)
+		}
+	}
+	target := ifc.IPv4 // a's WireGuard port as the internet sees it
+	conn, err := l.ListenUDP(RoleInet, netip.MustParseAddrPort(l.Env["PROBE_ADDR"]+":0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := pathcheck.Key(l.WGB.PrivateKey, l.WGA.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrong, _ := pathcheck.Key(l.WGB.PrivateKey, l.WGB.PublicKey)
+	var seq pathcheck.Seq
+	check := func(k []byte) []byte {
+		u := pathcheck.Username{Tag: pathcheck.Tag(l.WGB.PublicKey), Epoch: time.Now().UnixMilli(), Seq: seq.Next()}
+		return stun.AppendCheckRequest(nil, stun.NewTxID(), u.String(), k)
+	}
+	// answered sends q and reports whether an authentic answer came back
+	// within 500 ms.
+	answered := func(q []byte) bool {
+		if _, err := conn.WriteToUDPAddrPort(q, target); err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 1500)
+		conn.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+		for {
+			n, _, err := conn.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				return false
+			}
+			if r, err := stun.ParseResponse(buf[:n]); err == nil && [12]byte(q[8:20]) == r.TxID {
+				return stun.VerifyIntegrity(buf[:n], key)
+			}
+		}
+	}
+	valid := check(key)
+	for _, c := range []struct {
+		name string
+		q    []byte
+		want bool
+	}{
+		{"garbage", []byte("\x00\x01\x00\x00\x21\x12\xa4\x42not a check at all"), false},
+		{"plain binding request", stun.AppendBindingRequest(nil, stun.NewTxID(), 0), false},
+		{"wrong key", check(wrong), false},
+		{"authentic", valid, true},
+		{"replayed", valid, false},
+	} {
+		if got := answered(c.q); got != c.want {
+			t.Errorf("%s: answered %v, want %v", c.name, got, c.want)
+		}
+	}
+	ifc2, after, _ := p.peerStatus(RoleA)
+	if after.Endpoint != before.Endpoint || after.State != daemon.StateConnected {
+		t.Errorf("a's peer changed: endpoint %v -> %v, state %s", before.Endpoint, after.Endpoint, after.State)
+	}
+	// (b's own checks are answered meanwhile, so only drops are counted
+	// here: the four refused above.)
+	if d := ifc2.ChecksDropped - ifc.ChecksDropped; d != 4 {
+		t.Errorf("a counted %d checks dropped, want 4", d)
+	}
+
+	// WireGuard's traffic while checks arrive: 2000 packets of ping flood.
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+			conn.WriteToUDPAddrPort(check(key), target)
+		}
+	}()
+	out, err := p.ns(RoleB, "ping", "-q", "-f", "-c", "2000", "-w", "30", l.WGA.Addr.Addr().String())
+	close(stop)
+	<-done
+	if err != nil || !strings.Contains(out, " 0% packet loss") {
+		t.Errorf("ping flood through the tunnel while checks arrive: %v\n%s", err, out)
+	}
+	t.Logf("ping flood while checks arrive: %s", lastLine(out))
 }
 
-var _ = daemon.StateConnected
+func lastLine(s string) string {
+	s = strings.TrimSpace(s)
+	return s[strings.LastIndex(s, "\n")+1:]
+}
