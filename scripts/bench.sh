@@ -9,8 +9,11 @@
 # 2. size: stripped (-s -w) binaries for the router targets, and what
 #    linking pion/stun would add.
 # 3. memory: RSS of each daemon after 60 s of running in the lab.
+# 1b. same-NAT connect: the same, with a and b behind one NAT (lab.sh's
+#    "same"), which path checks connect over the LAN.
 # 4. recovery (recovery.sh): median time from a fault to a working tunnel,
-#    with the ping watch and with the handshake watch alone.
+#    with the ping watch, with path checks and no ping address, and with
+#    the handshake watch alone.
 # 5. scale (scale.sh): one interface with up to 500 peers: refresh cycle,
 #    RSS and CPU per peer count.
 set -euo pipefail
@@ -51,6 +54,27 @@ echo "Target: endpoints set within 1 s, first ping within 0.5 s. WireGuard start
 echo "handshake per 5 s per peer, counting the attempt its keepalive made before any endpoint"
 echo "was known; wgstun re-creates such a peer with its endpoint (fast_handshake), which clears"
 echo "that throttle."
+echo
+
+echo "## Same-NAT connect time (ms after both daemons start; a and b behind one port-restricted cone NAT that does not hairpin)"
+echo
+printf '| run | endpoint set on a | endpoint set on b | first ping through the tunnel | a uses |\n|---|---|---|---|---|\n'
+: >/tmp/wgstun-bench-$$.txt
+for i in $(seq 1 "$runs"); do
+	pair_up "bs$$" port-restricted-cone same >/dev/null 2>&1
+	pair_start
+	pair_measure 30 || true
+	printf '| %s | %s | %s | %s | %s |\n' "$i" "${t_set_a:--}" "${t_set_b:--}" "${t_ping:-none in 30 s}" "$(endpoint_of "$NS_A" "$WG_A_IF")"
+	echo "$t_set_a $t_set_b ${t_ping:-}" >>/tmp/wgstun-bench-$$.txt
+	pair_down
+done
+ma=$(awk '{print $1}' /tmp/wgstun-bench-$$.txt | median)
+mb=$(awk '{print $2}' /tmp/wgstun-bench-$$.txt | median)
+mp=$(awk 'NF==3 {print $3}' /tmp/wgstun-bench-$$.txt | median)
+rm -f /tmp/wgstun-bench-$$.txt
+printf '| **median** | **%s** | **%s** | **%s** | |\n\n' "$ma" "$mb" "$mp"
+echo "Target: first ping within 1 s over the LAN (path checks find b's LAN candidate; the"
+echo "STUN mappings do not work between two hosts behind one NAT without hairpinning)."
 echo
 
 echo "## Binary size (the router build: -trimpath -ldflags '-s -w', builds.sh's router_gcflags)"

@@ -16,8 +16,9 @@ fl_env() {
 }
 
 # fl_config PREFIX SIDE MODE: wgstun's config for SIDE. MODE ping: the
-# peer's tunnel address is pinged every second; MODE handshake: no ping,
-# the daemon watches WireGuard's handshakes alone.
+# peer's tunnel address is pinged every second; MODE checks: no ping, path
+# checks (the default) watch the idle path; MODE handshake: no ping and
+# path_checks = false, the daemon watches WireGuard's handshakes alone.
 fl_config() {
 	local p=$1 side=$2 mode=$3 dir up other
 	dir=$(fl_dir "$p")
@@ -37,6 +38,9 @@ name = "$(fl_env "$p" "WG_${up}_IF")"
 store = "shared"
 refresh = "30s"
 EOF
+	if [[ $mode == handshake ]]; then
+		echo "path_checks = false"
+	fi
 	if [[ $mode == ping ]]; then
 		cat <<EOF
 ping_interval = "1s"

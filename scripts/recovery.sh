@@ -10,11 +10,13 @@
 # first ping from a answered through the tunnel, in two modes:
 #   ping       both daemons ping the peer's tunnel address every second
 #              (RUNS runs, default 5)
-#   handshake  no ping configured: WireGuard's handshakes alone tell the
-#              daemon the tunnel is down, which takes minutes
-#              (HS_RUNS runs, default 3; limit HS_LIMIT s, default 240)
+#   checks     no ping configured: path checks (on by default) find the
+#              idle path dead (RUNS runs)
+#   handshake  no ping and path_checks = false: WireGuard's handshakes
+#              alone tell the daemon the tunnel is down, which takes
+#              minutes (HS_RUNS runs, default 3; limit HS_LIMIT s, default 240)
 # The three faults' labs run at the same time, each fault's runs one after
-# another. Set MODES="ping" to skip the slow mode.
+# another. Set MODES="ping checks" to skip the slow mode.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -23,7 +25,7 @@ runs=${RUNS:-5}
 hs_runs=${HS_RUNS:-3}
 ping_limit=${PING_LIMIT:-60}
 hs_limit=${HS_LIMIT:-240}
-modes=${MODES:-ping handshake}
+modes=${MODES:-ping checks handshake}
 faults=(flush readdress newport)
 
 [[ $(id -u) -eq 0 ]] || {
@@ -100,10 +102,10 @@ secs() { # ms -> seconds with two decimals, "-" stays
 
 for mode in $modes; do
 	case $mode in
-	ping) n=$runs limit=$ping_limit ;;
+	ping | checks) n=$runs limit=$ping_limit ;;
 	handshake) n=$hs_runs limit=$hs_limit ;;
 	*)
-		echo "recovery.sh: unknown mode '$mode' (want ping, handshake)" >&2
+		echo "recovery.sh: unknown mode '$mode' (want ping, checks, handshake)" >&2
 		exit 2
 		;;
 	esac
