@@ -147,6 +147,7 @@ lab_same() {
 	if [[ -f $f && $(<"$f") == same ]]; then
 		LAB_HOST_b=192.168.10.3
 		LAB_LANGW_b=$LAB_LANGW_a
+		# shellcheck disable=SC2034 # read as ${!lannet} by lab_nat_ruleset
 		LAB_LANNET_b=$LAB_LANNET_a
 		LAB_WAN_b=$LAB_WAN_a
 		return 0
