@@ -36,6 +36,7 @@ const (
 	liveRTO        = 150 * time.Millisecond
 	liveTransmits  = 3
 	deadAfter      = 2
+	silentRounds   = 3 // unanswered rounds that make a peer that never answered silent
 	maxLANCands    = 4
 	checkQueueSize = 64
 )
@@ -80,9 +81,11 @@ type peerPath struct {
 	// answered: the peer answered a check at least once. silent: it
 	// publishes candidates but answered none of a round; checks stay off
 	// until it publishes a new record (silentRec).
-	answered  bool
-	silent    bool
-	silentRec time.Time
+	answered     bool
+	silent       bool
+	silentRec    time.Time
+	failedRounds int  // rounds unanswered before any answer
+	silentLogged bool // "answers no path check" was logged
 
 	inUse   netip.AddrPort // the candidate that answered last
 	kind    string         // its kind
@@ -293,7 +296,7 @@ func (r *runner) checked(res result) {
 		return
 	}
 	if o.ok {
-		p.path.answered, p.path.silent, p.path.misses = true, false, 0
+		p.path.answered, p.path.silent, p.path.misses, p.path.failedRounds = true, false, 0, 0
 		p.path.inUse, p.path.rtt, p.path.checked = o.addr, o.rtt, now
 		if !o.live || p.path.kind == "" {
 			p.path.kind = o.kind
@@ -306,11 +309,21 @@ func (r *runner) checked(res result) {
 	}
 	switch {
 	case !o.ok && !p.path.answered:
-		// A peer that publishes candidates but answers nothing (a
-		// firewall, an old wgstun behind a filter): its published
-		// endpoint is used as before, and checks wait for its next record.
-		p.path.silent, p.path.silentRec = true, p.rec.Time
-		r.log.Info("peer answered no path check; using its published endpoint", "peer", p.key.String())
+		// A peer that publishes candidates but has answered nothing yet.
+		// A round may fail only because the peer's NAT has not opened
+		// yet (its own round punches it), so the published endpoint is
+		// used as before and rounds go on with the polls; a liveness
+		// check over a tunnel that carries WireGuard, or silentRounds
+		// rounds, that get nothing mean a peer that never answers (a
+		// filter in between): checks then wait for its next record.
+		p.path.failedRounds++
+		if o.live || p.path.failedRounds >= silentRounds {
+			p.path.silent, p.path.silentRec = true, p.rec.Time
+			if !p.path.silentLogged {
+				p.path.silentLogged = true // once, not per record
+				r.log.Info("peer answers no path check; using its published endpoint", "peer", p.key.String())
+			}
+		}
 		if o.live {
 			return
 		}
