@@ -48,9 +48,9 @@ const (
 // discover.go opens the packet paths and runs STUN discovery and NAT
 // classification, mapping.go keeps the gateway's port mapping, jobs.go
 // publishes and polls records in the store, decide.go judges each tunnel,
-// endpoint.go chooses, sets and repairs endpoints, ping.go runs the ping
-// watch, reconfigure.go takes in a reload and report.go writes the status
-// board.
+// endpoint.go chooses, sets and repairs endpoints, paths.go runs path
+// checks with the peers, ping.go runs the ping watch, reconfigure.go
+// takes in a reload and report.go writes the status board.
 type runner struct {
 	d   *Daemon
 	set settings // what a reload may change (reconfigure.go)
