@@ -3,9 +3,11 @@ package daemon
 import (
 	"context"
 	"net/netip"
+	"slices"
 	"testing"
 
 	"github.com/wgstun/wgstun/src/internal/pathcheck"
+	"github.com/wgstun/wgstun/src/record"
 	"github.com/wgstun/wgstun/src/stun"
 )
 
@@ -83,5 +85,52 @@ func TestAnswerChecks(t *testing.T) {
 	st := b.r.d.board.snapshot()
 	if ifc := st.Interfaces[0]; ifc.ChecksAnswered != b.r.checks.answered || ifc.ChecksAnswered == 0 || ifc.ChecksDropped < 6 || ifc.ChecksLimited == 0 {
 		t.Errorf("status counts answered %d dropped %d limited %d", ifc.ChecksAnswered, ifc.ChecksDropped, ifc.ChecksLimited)
+	}
+}
+
+// TestCandidatesPublished: with path checks the record carries the LAN
+// addresses (WireGuard's port) and the mapping; lan_candidates = false
+// leaves the LAN out; a reload that turns path checks off republishes
+// without the list at once.
+func TestCandidatesPublished(t *testing.T) {
+	a, b, st, _ := newPair(t)
+	ctx := context.Background()
+	lan := []netip.Addr{netip.MustParseAddr("192.168.10.2"), netip.MustParseAddr("10.1.2.3")}
+	a.r.d.deps.LANAddrs = func(string, bool, bool) []netip.Addr { return lan }
+	a.r.set.ic.PathChecks, a.r.set.ic.LANCandidates = true, true
+	settle(ctx, a.r)
+	open := func() record.Endpoints {
+		t.Helper()
+		v, err := st.Get(ctx, record.Key(a.priv.PublicKey(), b.priv.PublicKey()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, err := record.Open(v, b.priv, a.priv.PublicKey())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	e := open()
+	want := []record.Candidate{
+		{Kind: record.CandLAN, Addr: netip.MustParseAddrPort("192.168.10.2:51820")},
+		{Kind: record.CandLAN, Addr: netip.MustParseAddrPort("10.1.2.3:51820")},
+		{Kind: record.CandMapped, Addr: netip.MustParseAddrPort("203.0.113.10:40001")},
+	}
+	if !e.Checks || !slices.Equal(e.Candidates, want) {
+		t.Fatalf("published %v %v, want %v", e.Checks, e.Candidates, want)
+	}
+	s := a.r.set
+	s.ic.LANCandidates = false
+	a.r.reconfigure(ctx, s)
+	settle(ctx, a.r)
+	if e := open(); !e.Checks || !slices.Equal(e.Candidates, want[2:]) {
+		t.Fatalf("lan_candidates off: published %v %v", e.Checks, e.Candidates)
+	}
+	s.ic.PathChecks = false
+	a.r.reconfigure(ctx, s)
+	settle(ctx, a.r)
+	if e := open(); e.Checks || len(e.Candidates) != 0 {
+		t.Fatalf("path_checks off: published %v %v", e.Checks, e.Candidates)
 	}
 }

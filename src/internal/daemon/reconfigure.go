@@ -39,6 +39,16 @@ func (r *runner) reconfigure(ctx context.Context, s settings) {
 			p.nextPoll, p.pollBackoff = now, pollFirst
 		}
 	}
+	if old.ic.PathChecks != s.ic.PathChecks || old.ic.LANCandidates != s.ic.LANCandidates {
+		// What the records say changed: the candidates, or whether
+		// this side answers checks at all. Republished at once.
+		if !s.ic.PathChecks || !s.ic.LANCandidates {
+			r.checks.lan = nil
+		} else {
+			r.checks.lan = r.d.deps.LANAddrs(s.ic.Name, s.ic.Family.V4(), s.ic.Family.V6())
+		}
+		r.beginCycle(now, true)
+	}
 	if old.ic.Refresh != s.ic.Refresh && !r.disc.at.IsZero() {
 		r.disc.next = r.disc.at.Add(s.ic.Refresh)
 	}
