@@ -54,8 +54,8 @@ func (r *runner) accept(p *peer, val string, opened *record.Endpoints, now time.
 // with no live session is re-created with the endpoint instead (see
 // recreateWhy), so that WireGuard handshakes at once.
 func (r *runner) act(p *peer, now time.Time) {
-	if !shouldSet(p, now) || p.path.round && p.state != StateConnected {
-		return // (a path-check round acts when it ends)
+	if !shouldSet(p, now) || p.path.round && !p.path.holdOver && p.state != StateConnected {
+		return // (a path-check round acts when it ends, or at roundHold)
 	}
 	why := recreateWhy(r.set.ic.FastHandshake, p, now)
 	if why != "" && bytes.Compare(r.dev.PublicKey[:], p.key[:]) > 0 {

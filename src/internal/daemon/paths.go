@@ -26,6 +26,12 @@ const (
 	// chooseWindow is how long a round waits, after the first answer,
 	// for a better kind of candidate (a LAN one) to answer too.
 	chooseWindow = 50 * time.Millisecond
+	// roundHold is how long act waits for a round of a peer that is not
+	// connected before it sets the record's endpoint anyway: a LAN
+	// candidate answers in a few ms, a mapped one may need the peer's
+	// own round to open its NAT first, which WireGuard's handshakes do
+	// as well. A round that ends later still sets what it found.
+	roundHold = 250 * time.Millisecond
 	// The liveness watch: a check every checkEvery while the last device
 	// read saw no packet from the peer, sent at 0, 0.15 and 0.45 s and
 	// given up at 1.2 s; after a miss the next goes at once, and
@@ -54,8 +60,9 @@ type checkState struct {
 	// publishes is sealed later, so a check naming an older record of
 	// ours was recorded before and is not answered.
 	epoch int64
-	lan   []netip.Addr // this host's LAN addresses, as last looked up
-	due   time.Time    // the earliest liveness check (nextCheck)
+	lan   []netip.Addr      // this host's LAN addresses, as last looked up
+	due   time.Time         // the earliest liveness check (nextCheck)
+	seen  [2]netip.AddrPort // per family, the last address a peer saw us at that started a discovery
 
 	answered, dropped, limited uint64
 }
@@ -72,8 +79,10 @@ type peerPath struct {
 	tag    string      // pathcheck.Tag of the peer's key
 	replay pathcheck.Replay
 
-	round       bool // a round runs
-	liveRunning bool // a liveness check runs
+	round       bool      // a round runs
+	roundAt     time.Time // since
+	holdOver    bool      // act no longer waits for it (roundHold passed)
+	liveRunning bool      // a liveness check runs
 	liveNext    time.Time
 	misses      int // liveness checks unanswered in a row
 	dead        bool
@@ -178,6 +187,16 @@ func (r *runner) checksWanted(p *peer) bool {
 	return r.set.ic.PathChecks && p.haveRec && p.rec.Checks && !(p.path.silent && p.rec.Time.Equal(p.path.silentRec))
 }
 
+// holdOver reports, once per round, that act has waited roundHold for
+// p's round and goes ahead without it.
+func (r *runner) holdOver(p *peer, now time.Time) bool {
+	if !p.path.round || p.path.holdOver || now.Before(p.path.roundAt.Add(roundHold)) {
+		return false
+	}
+	p.path.holdOver = true
+	return true
+}
+
 // startRound checks every candidate of p at once, in the background.
 func (r *runner) startRound(ctx context.Context, p *peer) {
 	if !r.checksWanted(p) || p.path.round {
@@ -188,7 +207,7 @@ func (r *runner) startRound(ctx context.Context, p *peer) {
 	if len(targets) == 0 || key == nil {
 		return
 	}
-	p.path.round = true
+	p.path.round, p.path.roundAt, p.path.holdOver = true, r.now(), false
 	paths, gen, pub := r.paths.byFamily, r.paths.gen, r.pub
 	user := r.username(p)
 	go func() {
@@ -360,10 +379,16 @@ func (r *runner) peerSawUs(o checkOutcome) {
 		return
 	}
 	i := btoi(!o.mapped.Addr().Is4())
-	if known := r.disc.mapped[i]; known.IsValid() && known != o.mapped && !r.disc.next.Before(r.now()) {
-		r.log.Info("a peer sees this side at a new address; discovering again", "seen", o.mapped, "published", known)
-		r.disc.next = r.now()
+	known := r.disc.mapped[i]
+	if !known.IsValid() || known == o.mapped || r.checks.seen[i] == o.mapped {
+		return
 	}
+	// Once per address seen: a NAT in front of the peer may rewrite our
+	// port itself (a clash in its connection tracking), and then a
+	// discovery that finds our mapping unchanged would repeat forever.
+	r.checks.seen[i] = o.mapped
+	r.log.Info("a peer sees this side at a new address; discovering again", "seen", o.mapped, "published", known)
+	r.disc.next = r.now()
 }
 
 // watchPaths starts the liveness checks that are due: for each connected

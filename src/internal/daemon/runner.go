@@ -241,7 +241,7 @@ func (r *runner) step(ctx context.Context) time.Duration {
 	}
 	r.startJobs(ctx, now)
 	for _, p := range r.peers {
-		if full {
+		if full || r.holdOver(p, now) {
 			r.act(p, now)
 		}
 		r.recreateDue(p, now)
@@ -264,6 +264,11 @@ func (r *runner) nextWake() time.Time {
 	for _, p := range r.peers {
 		if !p.recreateAt.IsZero() && p.recreateAt.Before(next) {
 			next = p.recreateAt
+		}
+	}
+	for _, p := range r.peers {
+		if p.path.round && !p.path.holdOver && p.path.roundAt.Add(roundHold).Before(next) {
+			next = p.path.roundAt.Add(roundHold)
 		}
 	}
 	r.checks.due = r.nextCheck(r.nextRead.Add(time.Hour))
