@@ -111,7 +111,7 @@ packages: dist
 
 # The packaging tests, one script per platform (part of `make test`).
 package-test:
-	@for t in packaging/*/test.sh; do \
+	@for t in packaging/*/test.sh scripts/reproducible.sh; do \
 		echo "== $$t"; start=$$(date +%s); rc=0; bash $$t || rc=$$?; \
 		if [ -n "$$WGSTUN_TESTREPORT" ]; then bash scripts/testreport.sh add "host amd64" "$$t" $$((rc == 0)) $$((rc != 0)) $$(($$(date +%s) - start)); fi; \
 		[ $$rc -eq 0 ] || exit $$rc; \

@@ -12,7 +12,7 @@ fi
 
 pkgs=(make git ca-certificates iproute2 iputils-ping nftables conntrack coturn
 	wireguard-go wireguard-tools procps psmisc shellcheck knot knot-dnsutils bind9 dhtnode curl miniupnpd-nftables
-	ruby libxml2-utils busybox dpkg systemd python3 debootstrap # packaging tests
+	ruby libxml2-utils busybox dpkg systemd python3 debootstrap lintian man-db # packaging tests
 	qemu-system-x86 qemu-system-mips qemu-user-static cpio xz-utils binutils) # the last line: kernel WireGuard VM and cross-arch tests
 missing=()
 for p in "${pkgs[@]}"; do

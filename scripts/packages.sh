@@ -14,7 +14,8 @@
 #
 # VERSION must be a plain release number (digits and dots): the package
 # managers order versions by it, and a `git describe` string is not one.
-# Without VERSION the tag on HEAD is used, if there is one.
+# Without VERSION the tag on HEAD is used, if there is one. File times are
+# SOURCE_DATE_EPOCH, by default the last commit's.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -38,6 +39,18 @@ bin() { # dist target name
 	}
 	echo "$f"
 }
+
+# Every file in every package carries the last commit's time (or the caller's
+# SOURCE_DATE_EPOCH), so two builds of one commit give the same bytes wherever
+# they run (scripts/reproducible.sh proves it).
+if [[ -z ${SOURCE_DATE_EPOCH:-} ]]; then
+	SOURCE_DATE_EPOCH=$(git -C "$root" log -1 --format=%ct 2>/dev/null || true)
+fi
+[[ ${SOURCE_DATE_EPOCH:-} =~ ^[0-9]+$ ]] || {
+	echo "packages.sh: no SOURCE_DATE_EPOCH and no git history to take it from: set SOURCE_DATE_EPOCH=" >&2
+	exit 2
+}
+export SOURCE_DATE_EPOCH
 
 rm -rf "$out"
 mkdir -p "$out/debian" "$out/vyos" "$out/openwrt"

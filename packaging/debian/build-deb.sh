@@ -53,6 +53,15 @@ if [ -f "$top/README.md" ]; then
 fi
 "$here/copyright.sh" "$top/LICENSE" >"$root/usr/share/doc/wgstun/copyright"
 chmod 0644 "$root/usr/share/doc/wgstun/copyright"
+SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-0} "$here/docs.sh" wgstun "$version" "$root" <<'OVERRIDES'
+# Go programs are statically linked by design (CGO_ENABLED=0: no libc, one file for any
+# Debian release); Debian's own Go packages carry the same override.
+wgstun: statically-linked-binary [usr/bin/wgstun]
+# Plugin arguments and tokens may sit in the configuration: not world-readable on purpose.
+wgstun: non-standard-file-perm 0640 != 0644 [etc/wgstun/wgstun.toml]
+# wgstun@IFACE runs beside wg-quick@IFACE and starts with it: WantedBy that unit on purpose.
+wgstun: systemd-service-file-refers-to-unusual-wantedby-target wg-quick@%i.service [lib/systemd/system/wgstun@.service]
+OVERRIDES
 install -m 0755 "$here/postinst" "$here/prerm" "$here/postrm" "$root/DEBIAN/"
 echo /etc/wgstun/wgstun.toml >"$root/DEBIAN/conffiles"
 chmod 0644 "$root/DEBIAN/conffiles"

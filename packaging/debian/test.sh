@@ -35,7 +35,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT INT TERM
 
 # --- 1. shell syntax and shellcheck ---------------------------------------------------------
-for f in postinst prerm postrm build-deb.sh; do
+for f in postinst prerm postrm build-deb.sh docs.sh; do
 	if sh -n "$here/$f" && shellcheck -s sh "$here/$f"; then ok "sh -n + shellcheck $f"; else bad "shellcheck $f"; fi
 done
 if bash -n "$here/test.sh" && shellcheck "$here/test.sh"; then ok "shellcheck test.sh"; else bad "shellcheck test.sh"; fi
@@ -160,7 +160,14 @@ drwxr-xr-x root/root ./usr/share/
 drwxr-xr-x root/root ./usr/share/doc/
 drwxr-xr-x root/root ./usr/share/doc/wgstun/
 -rw-r--r-- root/root ./usr/share/doc/wgstun/README.md
+-rw-r--r-- root/root ./usr/share/doc/wgstun/changelog.gz
 -rw-r--r-- root/root ./usr/share/doc/wgstun/copyright
+drwxr-xr-x root/root ./usr/share/lintian/
+drwxr-xr-x root/root ./usr/share/lintian/overrides/
+-rw-r--r-- root/root ./usr/share/lintian/overrides/wgstun
+drwxr-xr-x root/root ./usr/share/man/
+drwxr-xr-x root/root ./usr/share/man/man8/
+-rw-r--r-- root/root ./usr/share/man/man8/wgstun.8.gz
 WANT
 if diff -u "$tmp/contents.want" "$tmp/contents"; then ok "data: paths, modes, root ownership"; else bad "data contents differ"; fi
 
@@ -190,6 +197,30 @@ ok "control archive: conffiles, maintainer scripts 0755 and clean"
 # Reproducible: the same inputs and SOURCE_DATE_EPOCH give the same bytes.
 SOURCE_DATE_EPOCH=1700000000 "$here/build-deb.sh" "$stub" 1.2.3 amd64 "$tmp/out2" >/dev/null
 if cmp -s "$deb" "$tmp/out2/wgstun_1.2.3_amd64.deb"; then ok "reproducible with SOURCE_DATE_EPOCH"; else bad "two builds differ"; fi
+
+# The manual page renders without a warning, and is the one in the tree.
+cmp -s <(gzip -dc "$tmp/x/usr/share/man/man8/wgstun.8.gz") "$top/src/cmd/wgstun/wgstun.8" || bad "man page differs from src/cmd/wgstun/wgstun.8"
+if out=$(LC_ALL=C.UTF-8 MANWIDTH=80 man --warnings -l "$tmp/x/usr/share/man/man8/wgstun.8.gz" 2>&1 >/dev/null) && [ -z "$out" ]; then
+	ok "man page: shipped gzip'd, renders without warnings"
+else
+	bad "man --warnings wgstun.8: $out"
+fi
+
+# --- 4b. lintian (Debian's own checker) on a package of the real binary ------------------------
+# Zero errors and zero warnings; what is overridden carries its reason in the package.
+if command -v lintian >/dev/null 2>&1; then
+	SOURCE_DATE_EPOCH=1700000000 "$here/build-deb.sh" "$wgstun" 1.2.3 amd64 "$tmp/lint" >/dev/null
+	if out=$(lintian --fail-on error,warning --tag-display-limit 0 --show-overrides "$tmp/lint/wgstun_1.2.3_amd64.deb" 2>&1); then
+		ok "lintian: no errors or warnings ($(grep -c '^O: ' <<<"$out") overridden, each with a reason)"
+	else
+		bad "lintian: $out"
+	fi
+	while read -r tag; do
+		grep -B1 -F "$tag" "$tmp/x/usr/share/lintian/overrides/wgstun" | head -1 | grep -q '^#' || bad "override without a reason: $tag"
+	done < <(grep -v '^#' "$tmp/x/usr/share/lintian/overrides/wgstun")
+else
+	fatal "lintian not found (apt-get install lintian; scripts/deps.sh installs it)"
+fi
 
 # Bad arguments are refused with a message naming the fault.
 expect_refusal() {
@@ -235,6 +266,10 @@ else
 #!/bin/sh
 echo "systemctl $*" >>/calls
 STUB
+	cat >"$r/usr/bin/deb-systemd-invoke" <<'STUB'
+#!/bin/sh
+echo "deb-systemd-invoke $*" >>/calls
+STUB
 	cat >"$r/usr/bin/deb-systemd-helper" <<'STUB'
 #!/bin/sh
 echo "deb-systemd-helper $*" >>/calls
@@ -243,7 +278,7 @@ case "$*" in
 esac
 exit 0
 STUB
-	chmod 755 "$r/usr/bin/systemctl" "$r/usr/bin/deb-systemd-helper"
+	chmod 755 "$r/usr/bin/systemctl" "$r/usr/bin/deb-systemd-helper" "$r/usr/bin/deb-systemd-invoke"
 	dp() { PATH=/usr/sbin:/usr/bin:/sbin:/bin dpkg --root="$r" --force-not-root --force-confold "$@" >>"$tmp/dpkg.log" 2>&1; }
 	calls() {
 		cat "$r/calls" 2>/dev/null
@@ -266,7 +301,7 @@ STUB
 deb-systemd-helper --quiet was-enabled wgstun.service
 deb-systemd-helper enable wgstun.service
 systemctl --system daemon-reload
-systemctl start wgstun.service"
+deb-systemd-invoke start wgstun.service"
 	[ "$got" = "$want" ] || bad "postinst (install) calls:
 $got
 want:
@@ -284,7 +319,7 @@ $want"
 deb-systemd-helper --quiet was-enabled wgstun.service
 deb-systemd-helper update-state wgstun.service
 systemctl --system daemon-reload
-systemctl try-restart wgstun.service wgstun@*.service"
+deb-systemd-invoke try-restart wgstun.service wgstun@*.service"
 	[ "$got" = "$want" ] || bad "upgrade calls:
 $got
 want:
@@ -298,7 +333,7 @@ $want"
 	[ -f "$r/etc/wgstun/wgstun.toml" ] || bad "remove deleted the conffile"
 	[ -f "$r/var/lib/wgstun/store/k" ] || bad "remove deleted /var/lib/wgstun"
 	got=$(calls)
-	want="systemctl stop wgstun.service wgstun@*.service
+	want="deb-systemd-invoke stop wgstun.service wgstun@*.service
 systemctl --system daemon-reload
 deb-systemd-helper mask wgstun.service"
 	[ "$got" = "$want" ] || bad "remove calls:
@@ -321,7 +356,7 @@ $want"
 	ok "purge: conffile and /var/lib/wgstun gone, unit state purged"
 
 	# Without systemd and without the helpers the scripts still succeed (containers, sysvinit).
-	rm -rf "$r/run/systemd" "$r/usr/bin/systemctl" "$r/usr/bin/deb-systemd-helper"
+	rm -rf "$r/run/systemd" "$r/usr/bin/systemctl" "$r/usr/bin/deb-systemd-helper" "$r/usr/bin/deb-systemd-invoke"
 	if dp -i "$deb" && dp -P wgstun; then ok "install and purge without systemd"; else bad "install/purge without systemd: $(cat "$tmp/dpkg.log")"; fi
 fi
 

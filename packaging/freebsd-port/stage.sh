@@ -19,6 +19,8 @@
 set -euo pipefail
 
 portdir=$1 stagedir=$2 binary=$3
+# WRKSRC: the extracted source, here the checkout the port sits in.
+wrksrc=${4:-$(cd "$portdir/../../../.." && pwd)}
 prefix=/usr/local
 
 die() { echo "stage.sh: $*" >&2; exit 1; }
@@ -49,6 +51,7 @@ expand() {
 	s=${s//'${PREFIX}'/$prefix}
 	s=${s//'${FILESDIR}'/$portdir/files}
 	s=${s//'${PORTNAME}'/$portname}
+	s=${s//'${WRKSRC}'/$wrksrc}
 	case $s in
 	*'${'*) die "$mk: cannot expand '$1' (unknown variable)" ;;
 	esac
@@ -91,6 +94,10 @@ for f in $(var SUB_FILES); do
 	[ -f "$portdir/files/$f.in" ] || die "SUB_FILES=$f but $portdir/files/$f.in is missing"
 done
 
+# The framework stages into a tree made from mtree (BSD.local.dist), where the
+# manual directories already exist; the empty ones are dropped again below.
+mkdir -p "$stagedir$prefix"/share/man/man{1,5,8}
+
 # post-install recipe: tab-indented lines after "post-install:".
 recipe=$(awk '/^post-install:/ {on=1; next} on && /^\t/ {sub(/^\t/, ""); print; next} on {exit}' "$mk")
 while IFS= read -r line; do
@@ -100,11 +107,15 @@ while IFS= read -r line; do
 	read -r -a words <<<"$(expand "$args")"
 	case $cmd in
 	'${MKDIR}') mkdir -p "${words[@]}" ;;
-	'${INSTALL_DATA}') install -m 0444 "${words[@]}" ;;
+	'${INSTALL_DATA}' | '${INSTALL_MAN}') install -m 0444 "${words[@]}" ;;
 	'${INSTALL_PROGRAM}' | '${INSTALL_SCRIPT}') install -m 0555 "${words[@]}" ;;
 	*) die "$mk: post-install command '$cmd' is not understood by this emulation" ;;
 	esac
 done <<<"$recipe"
+
+# bsd.port.mk compresses the manual pages it finds staged (gzip -9n).
+find "$stagedir$prefix/share/man" -type f ! -name '*.gz' -exec gzip -9n {} +
+find "$stagedir$prefix/share" -depth -type d -empty -delete
 
 for rc in $(var USE_RC_SUBR); do
 	echo "etc/rc.d/$rc"

@@ -179,7 +179,10 @@ check "staged binary is a FreeBSD ELF" test "$(od -An -tu1 -j7 -N1 "$stage$prefi
 check "sample config passes wgstun check" "$tmp/wgstun-host" check -c "$port/files/wgstun.toml.sample" >/dev/null
 mod=$(sed -n 's/^module //p' "$root/go.mod")
 check "GO_MODULE matches go.mod ($mod)" grep -Eq "^GO_MODULE=[[:space:]]+$mod\$" "$port/Makefile"
-check "Makefile uses go:modules" grep -Eq '^USES=[[:space:]]+go:modules' "$port/Makefile"
+gofloor=$(sed -n 's/^go \([0-9]*\.[0-9]*\).*/\1/p' "$root/go.mod")
+check "Makefile uses go:$gofloor+,modules (go.mod's floor, as a range)" grep -Eq "^USES=[[:space:]]+go:${gofloor//./\\.}\\+,modules\$" "$port/Makefile"
+check "MAINTAINER is a real address, the packages' own" grep -Eq '^MAINTAINER=[[:space:]]+wgstun@users\.noreply\.github\.com$' "$port/Makefile"
+check "the manual page is installed" grep -q 'INSTALL_MAN.*src/cmd/wgstun/wgstun.8' "$port/Makefile"
 full_tags=$(sed -n 's/^full_tags="\(.*\)"$/\1/p' "$root/scripts/builds.sh")
 check "GO_BUILDFLAGS builds the full build (-tags $full_tags, as scripts/builds.sh says)" \
 	grep -Eq "^GO_BUILDFLAGS=[[:space:]]+-tags $full_tags " "$port/Makefile"

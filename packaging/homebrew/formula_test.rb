@@ -28,6 +28,16 @@ module HomebrewPathnameWrite
 end
 Pathname.prepend(HomebrewPathnameWrite)
 
+# Homebrew's Pathname#install: copy files (relative to the build's working
+# directory, the source tree) into this directory, made first.
+module HomebrewPathnameInstall
+  def install(*sources)
+    mkpath
+    sources.each { |s| FileUtils.cp(File.join(ROOT, s.to_s), self) }
+  end
+end
+Pathname.prepend(HomebrewPathnameInstall)
+
 # The parts of Homebrew's Formula that wgstun.rb uses. Class-level DSL calls
 # are recorded; paths follow Homebrew's layout under a test prefix.
 class Formula
@@ -112,17 +122,18 @@ class Formula
   def prefix = @root/"Cellar"/name/version
   def bin = prefix/"bin"
   def pkgshare = prefix/"share"/name
+  def man8 = prefix/"share/man/man8"
   def opt_bin = @root/"opt"/name/"bin"
   def etc = @root/"etc"
   def var = @root/"var"
   def testpath = @testpath || raise("testpath is only set for the test block")
 
-  # Homebrew's std_go_args: -trimpath, -o=<bin/name>, then -tags, -ldflags,
-  # -gcflags when given.
+  # Homebrew's std_go_args: -trimpath, -o=<bin/name>, then -tags, -ldflags
+  # (which always begin with -s -w: std_go_args strips), -gcflags when given.
   def std_go_args(output: bin/name, ldflags: nil, gcflags: nil, tags: nil)
     args = ["-trimpath", "-o=#{output}"]
     args << "-tags=#{Array(tags).join(",")}" if tags
-    args << "-ldflags=#{Array(ldflags).join(" ")}" if ldflags
+    args << "-ldflags=#{["-s", "-w", *Array(ldflags)].join(" ")}"
     args << "-gcflags=#{Array(gcflags).join(" ")}" if gcflags
     args
   end
@@ -225,8 +236,11 @@ class WgstunFormulaTest < Minitest::Test
     want = ["go", "build", "-trimpath", "-o=#{@f.bin}/wgstun", "-tags=#{full_tags}",
             "-ldflags=-s -w -X main.version=0.1.0", "./src/cmd/wgstun"]
     assert_equal want, @f.commands.first
+    refute_match(/-s -w/, File.read(FORMULA_FILE), "std_go_args already passes -s -w; the formula must not repeat it")
     binary = @f.bin/"wgstun"
     assert binary.executable?, "go build did not produce #{binary}"
+    assert_equal File.read(File.join(ROOT, "src/cmd/wgstun/wgstun.8")), (@f.man8/"wgstun.8").read,
+                 "the manual page is not installed to man8"
     out, status = Open3.capture2(binary.to_s, "version")
     assert status.success?
     assert_equal "wgstun 0.1.0\n", out, "version not stamped through -ldflags"

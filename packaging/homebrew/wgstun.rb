@@ -22,8 +22,9 @@ class Wgstun < Formula
 
   def install
     # The full build: every store (scripts/builds.sh); size matters less here than on a router.
-    system "go", "build", *std_go_args(ldflags: "-s -w -X main.version=#{version}", tags: "rfc2136,cloudflare,opendht"), "./src/cmd/wgstun"
+    system "go", "build", *std_go_args(ldflags: "-X main.version=#{version}", tags: "rfc2136,cloudflare,opendht"), "./src/cmd/wgstun"
     (pkgshare/"wgstun.toml.sample").write sample_config
+    man8.install "src/cmd/wgstun/wgstun.8"
   end
 
   # The live configuration is created once and never overwritten, so an

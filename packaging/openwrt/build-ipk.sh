@@ -73,16 +73,26 @@ tarc() { # tarc DIR OUT MEMBERS...: reproducible gzip'd GNU tar of MEMBERS relat
 tarc "$data" "$work/data.tar.gz" .
 size=$(gzip -dc "$work/data.tar.gz" | wc -c)
 
+# License and maintainer come from the feed Makefile, the one place they
+# are written (the SDK takes them from there too).
+mkvar() { sed -n "s/^$1:=//p" "$here/Makefile"; }
+license=$(mkvar PKG_LICENSE)
+license_files=$(mkvar PKG_LICENSE_FILES)
+maintainer=$(mkvar PKG_MAINTAINER)
+[ -n "$license" ] && [ -n "$maintainer" ] || {
+	echo "build-ipk.sh: PKG_LICENSE or PKG_MAINTAINER missing in $here/Makefile" >&2
+	exit 1
+}
 cat >"$ctl/control" <<CONTROL
 Package: wgstun
 Version: $version
 Source: feeds/packages/net/wgstun
 SourceName: wgstun
-License: MIT
-LicenseFiles: LICENSE
+License: $license
+LicenseFiles: $license_files
 Section: net
 URL: https://github.com/wgstun/wgstun
-Maintainer: wgstun developers <wgstun@users.noreply.github.com>
+Maintainer: $maintainer
 Architecture: $arch
 Installed-Size: $size
 Description: Direct WireGuard paths between peers behind NAT. wgstun learns the

@@ -59,6 +59,14 @@ python3 "$here/gen-node-defs.py" "$here/service_wgstun.xml" "$work/templates" ||
 	die "node.def generation from service_wgstun.xml failed"
 cp -R "$work/templates/." "$root/$tmpl/"
 find "$root/$tmpl" -type d -exec chmod 0755 {} + -o -type f -exec chmod 0644 {} +
+SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-0} "$here/../debian/docs.sh" wgstun-vyos "$version" "$root" <<'OVERRIDES'
+# Go programs are statically linked by design (CGO_ENABLED=0); Debian's own Go packages carry
+# the same override.
+wgstun-vyos: statically-linked-binary [usr/sbin/wgstun]
+# VyOS reads its CLI templates from /opt/vyatta/share/vyatta-cfg/templates: every VyOS
+# package that adds configuration nodes installs them there.
+wgstun-vyos: dir-or-file-in-opt [opt/vyatta/*]
+OVERRIDES
 install -m 0755 "$here/debian/postinst" "$here/debian/prerm" "$here/debian/postrm" "$root/DEBIAN/"
 
 size=$(du -sk --apparent-size "$root/usr" "$root/lib" "$root/opt" | awk '{s += $1} END {print s}')

@@ -93,6 +93,8 @@ check "unit runs the file the conf_mode script writes" \
 	grep -q '^ExecStart=/usr/sbin/wgstun run -c /run/wgstun/wgstun.toml$' "$here/wgstun.service"
 check "conf_mode writes /run/wgstun/wgstun.toml" \
 	grep -q "^CONFIG_FILE = '/run/wgstun/wgstun.toml'$" "$here/service_wgstun.py"
+check "unit's RuntimeDirectory holds the config and the socket" \
+	grep -q '^RuntimeDirectory=wgstun$' "$here/wgstun.service"
 
 if PYTHONDONTWRITEBYTECODE=1 WGSTUN_BIN=$tmp/wgstun-1.2.3 python3 "$here/conf_mode_test.py"; then
 	passes=$((passes + 1)); echo "ok   conf_mode tests"
@@ -120,7 +122,8 @@ t=opt/vyatta/share/vyatta-cfg/templates
 {
 	for d in ./ ./lib/ ./lib/systemd/ ./lib/systemd/system/ ./opt/ ./opt/vyatta/ ./opt/vyatta/share/ \
 		./opt/vyatta/share/vyatta-cfg/ ./usr/ ./usr/libexec/ ./usr/libexec/vyos/ ./usr/libexec/vyos/conf_mode/ \
-		./usr/sbin/ ./usr/share/ ./usr/share/doc/ ./usr/share/doc/wgstun-vyos/ ./usr/share/wgstun-vyos/; do
+		./usr/sbin/ ./usr/share/ ./usr/share/doc/ ./usr/share/doc/wgstun-vyos/ ./usr/share/wgstun-vyos/ \
+		./usr/share/lintian/ ./usr/share/lintian/overrides/ ./usr/share/man/ ./usr/share/man/man8/; do
 		echo "drwxr-xr-x root/root $d"
 	done
 	echo "drwxr-xr-x root/root ./$t/"
@@ -130,12 +133,21 @@ t=opt/vyatta/share/vyatta-cfg/templates
 	echo "-rwxr-xr-x root/root ./usr/libexec/vyos/conf_mode/service_wgstun.py"
 	echo "-rwxr-xr-x root/root ./usr/sbin/wgstun"
 	echo "-rw-r--r-- root/root ./usr/share/doc/wgstun-vyos/README.md"
+	echo "-rw-r--r-- root/root ./usr/share/doc/wgstun-vyos/changelog.gz"
+	echo "-rw-r--r-- root/root ./usr/share/lintian/overrides/wgstun-vyos"
+	echo "-rw-r--r-- root/root ./usr/share/man/man8/wgstun.8.gz"
 	echo "-rw-r--r-- root/root ./usr/share/doc/wgstun-vyos/copyright"
 	echo "-rwxr-xr-x root/root ./usr/share/wgstun-vyos/install-from-config.sh"
 } | sort >"$tmp/contents.want"
 dpkg-deb -c "$deb" | awk '{print $1, $2, $6}' | sort >"$tmp/contents"
-check "package contents: paths, modes, root ownership (32 node.defs)" diff -u "$tmp/contents.want" "$tmp/contents"
-check "node.def count" test "$(grep -c '/node.def$' "$tmp/contents")" = 32
+check "package contents: paths, modes, root ownership (34 node.defs)" diff -u "$tmp/contents.want" "$tmp/contents"
+check "node.def count" test "$(grep -c '/node.def$' "$tmp/contents")" = 34
+# Debian's own checker: no errors, no warnings; the overrides in the package say why.
+check "lintian: no errors or warnings" lintian --fail-on error,warning --tag-display-limit 0 "$deb"
+# The unit is sandboxed as the Debian package's is (systemd-analyze security, offline).
+exposure() { systemd-analyze security --offline=true "$1" 2>/dev/null | sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\) .*/\1/p'; }
+check "unit exposure (systemd-analyze security) at most the Debian unit's and below 3" \
+	awk -v v="$(exposure "$here/wgstun.service")" -v d="$(exposure "$here/../debian/wgstun.service")" 'BEGIN { exit !(v != "" && v <= d && v < 3) }'
 mkdir "$tmp/x" "$tmp/ctl"
 dpkg-deb -x "$deb" "$tmp/x"
 dpkg-deb -e "$deb" "$tmp/ctl"

@@ -58,7 +58,6 @@ const (
 	depMax     = 4
 
 	uniqueIDLen = 20 // SHA-1 length, filled from SHA-256 by apk mkpkg
-	blockSize   = 4096
 )
 
 // ScriptNames are the script slots of the package schema, in slot order (slot = index+1).
@@ -311,14 +310,11 @@ func (p *Package) Bytes() ([]byte, error) {
 			fv[fiSize] = w.integer(uint64(len(f.Data)))
 			fv[fiACL] = w.acl(unixMode(f.Mode), root)
 			files = append(files, w.object(typeObject, fv))
-			installed += (uint64(len(f.Data)) + blockSize - 1) &^ (blockSize - 1)
+			installed += uint64(len(f.Data)) // apk mkpkg (3.0) sums the sizes exactly
 		}
 		// apk mkpkg stores these lists with the object tag; readers take either.
 		dv[diFiles] = w.list(typeObject, files)
 		paths = append(paths, w.object(typeObject, dv))
-	}
-	if installed == 0 {
-		installed = blockSize
 	}
 	info[piInstalledSize] = w.integer(installed)
 	info[piHashes] = w.blob(make([]byte, uniqueIDLen))
