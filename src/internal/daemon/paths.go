@@ -187,16 +187,6 @@ func (r *runner) checksWanted(p *peer) bool {
 	return r.set.ic.PathChecks && p.haveRec && p.rec.Checks && !(p.path.silent && p.rec.Time.Equal(p.path.silentRec))
 }
 
-// holdOver reports, once per round, that act has waited roundHold for
-// p's round and goes ahead without it.
-func (r *runner) holdOver(p *peer, now time.Time) bool {
-	if !p.path.round || p.path.holdOver || now.Before(p.path.roundAt.Add(roundHold)) {
-		return false
-	}
-	p.path.holdOver = true
-	return true
-}
-
 // startRound checks every candidate of p at once, in the background.
 func (r *runner) startRound(ctx context.Context, p *peer) {
 	if !r.checksWanted(p) || p.path.round {
@@ -365,8 +355,10 @@ func (r *runner) checked(res result) {
 		}
 		p.cand = o.addr
 	}
-	r.judge(p, now)
-	r.act(p, now)
+	// The next step acts, on a fresh reading of the device: the round took
+	// up to a second, in which WireGuard may have roamed the peer to where
+	// its handshake came from, and that endpoint must stay.
+	r.nextRead, r.full = now, true
 }
 
 // peerSawUs looks at this side's address as the peer saw it: a mapped

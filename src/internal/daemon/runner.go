@@ -213,6 +213,15 @@ func (r *runner) step(ctx context.Context) time.Duration {
 	// many peers linear.
 	full := r.full
 	r.full = false
+	for _, p := range r.peers {
+		if p.path.round && !p.path.holdOver && !now.Before(p.path.roundAt.Add(roundHold)) {
+			// act waited long enough for this peer's round: it goes
+			// ahead, on a fresh reading of the device (WireGuard may have
+			// roamed the peer meanwhile, and that endpoint stays).
+			p.path.holdOver = true
+			r.nextRead = now
+		}
+	}
 	if !now.Before(r.nextRead) || !r.haveDev {
 		if !r.readDevice(now) {
 			r.nextRead = now.Add(deviceRetry)
@@ -241,7 +250,7 @@ func (r *runner) step(ctx context.Context) time.Duration {
 	}
 	r.startJobs(ctx, now)
 	for _, p := range r.peers {
-		if full || r.holdOver(p, now) {
+		if full {
 			r.act(p, now)
 		}
 		r.recreateDue(p, now)
