@@ -79,10 +79,10 @@ mkvar() { sed -n "s/^$1:=//p" "$here/Makefile"; }
 license=$(mkvar PKG_LICENSE)
 license_files=$(mkvar PKG_LICENSE_FILES)
 maintainer=$(mkvar PKG_MAINTAINER)
-[ -n "$license" ] && [ -n "$maintainer" ] || {
+if [ -z "$license" ] || [ -z "$maintainer" ]; then
 	echo "build-ipk.sh: PKG_LICENSE or PKG_MAINTAINER missing in $here/Makefile" >&2
 	exit 1
-}
+fi
 cat >"$ctl/control" <<CONTROL
 Package: wgstun
 Version: $version
