@@ -33,23 +33,37 @@ trap pair_down EXIT INT TERM
 
 median() { sort -n | awk '{a[NR]=$1} END {if (NR==0) print "-"; else if (NR%2) print a[(NR+1)/2]; else print int((a[NR/2]+a[NR/2+1])/2)}'; }
 
+# connect_table PREFIX NAT_A NAT_B EXTRA: RUNS lab runs, a row each (times in
+# ms after both daemons start, and with EXTRA=1 the endpoint a uses), then
+# the medians.
+connect_table() {
+	local p=$1 nat_a=$2 nat_b=$3 extra=$4 i uses="" ma mb mp
+	if ((extra)); then
+		printf '| run | endpoint set on a | endpoint set on b | first ping through the tunnel | a uses |\n|---|---|---|---|---|\n'
+	else
+		printf '| run | endpoint set on a | endpoint set on b | first ping through the tunnel |\n|---|---|---|---|\n'
+	fi
+	: >/tmp/wgstun-bench-$$.txt
+	for i in $(seq 1 "$runs"); do
+		pair_up "$p" "$nat_a" "$nat_b" >/dev/null 2>&1
+		pair_start
+		pair_measure 30 || true
+		((extra)) && uses=" $(endpoint_of "$NS_A" "$WG_A_IF") |"
+		printf '| %s | %s | %s | %s |%s\n' "$i" "${t_set_a:--}" "${t_set_b:--}" "${t_ping:-none in 30 s}" "$uses"
+		echo "$t_set_a $t_set_b ${t_ping:-}" >>/tmp/wgstun-bench-$$.txt
+		pair_down
+	done
+	ma=$(awk '{print $1}' /tmp/wgstun-bench-$$.txt | median)
+	mb=$(awk '{print $2}' /tmp/wgstun-bench-$$.txt | median)
+	mp=$(awk 'NF==3 {print $3}' /tmp/wgstun-bench-$$.txt | median)
+	rm -f /tmp/wgstun-bench-$$.txt
+	((extra)) && uses=" |"
+	printf '| **median** | **%s** | **%s** | **%s** |%s\n\n' "$ma" "$mb" "$mp" "$uses"
+}
+
 echo "## Connect time (ms after both daemons start; port-restricted cone on both sides)"
 echo
-printf '| run | endpoint set on a | endpoint set on b | first ping through the tunnel |\n|---|---|---|---|\n'
-: >/tmp/wgstun-bench-$$.txt
-for i in $(seq 1 "$runs"); do
-	pair_up "bn$$" port-restricted-cone port-restricted-cone >/dev/null 2>&1
-	pair_start
-	pair_measure 30 || true
-	printf '| %s | %s | %s | %s |\n' "$i" "${t_set_a:--}" "${t_set_b:--}" "${t_ping:-none in 30 s}"
-	echo "$t_set_a $t_set_b ${t_ping:-}" >>/tmp/wgstun-bench-$$.txt
-	pair_down
-done
-ma=$(awk '{print $1}' /tmp/wgstun-bench-$$.txt | median)
-mb=$(awk '{print $2}' /tmp/wgstun-bench-$$.txt | median)
-mp=$(awk 'NF==3 {print $3}' /tmp/wgstun-bench-$$.txt | median)
-rm -f /tmp/wgstun-bench-$$.txt
-printf '| **median** | **%s** | **%s** | **%s** |\n\n' "$ma" "$mb" "$mp"
+connect_table "bn$$" port-restricted-cone port-restricted-cone 0
 echo "Target: endpoints set within 1 s, first ping within 0.5 s. WireGuard starts at most one"
 echo "handshake per 5 s per peer, counting the attempt its keepalive made before any endpoint"
 echo "was known; wgstun re-creates such a peer with its endpoint (fast_handshake), which clears"
@@ -58,21 +72,7 @@ echo
 
 echo "## Same-NAT connect time (ms after both daemons start; a and b behind one port-restricted cone NAT that does not hairpin)"
 echo
-printf '| run | endpoint set on a | endpoint set on b | first ping through the tunnel | a uses |\n|---|---|---|---|---|\n'
-: >/tmp/wgstun-bench-$$.txt
-for i in $(seq 1 "$runs"); do
-	pair_up "bs$$" port-restricted-cone same >/dev/null 2>&1
-	pair_start
-	pair_measure 30 || true
-	printf '| %s | %s | %s | %s | %s |\n' "$i" "${t_set_a:--}" "${t_set_b:--}" "${t_ping:-none in 30 s}" "$(endpoint_of "$NS_A" "$WG_A_IF")"
-	echo "$t_set_a $t_set_b ${t_ping:-}" >>/tmp/wgstun-bench-$$.txt
-	pair_down
-done
-ma=$(awk '{print $1}' /tmp/wgstun-bench-$$.txt | median)
-mb=$(awk '{print $2}' /tmp/wgstun-bench-$$.txt | median)
-mp=$(awk 'NF==3 {print $3}' /tmp/wgstun-bench-$$.txt | median)
-rm -f /tmp/wgstun-bench-$$.txt
-printf '| **median** | **%s** | **%s** | **%s** | |\n\n' "$ma" "$mb" "$mp"
+connect_table "bs$$" port-restricted-cone same 1
 echo "Target: first ping within 1 s over the LAN (path checks find b's LAN candidate; the"
 echo "STUN mappings do not work between two hosts behind one NAT without hairpinning)."
 echo
