@@ -221,21 +221,8 @@ func attrName(t uint16) string {
 // counts.
 func ParseResponse(b []byte) (Response, error) {
 	var r Response
-	if len(b) < headerLen {
-		return r, errShort
-	}
-	if b[0]&0xC0 != 0 {
-		return r, errTopBits
-	}
-	if be.Uint32(b[4:]) != magicCookie {
-		return r, errCookie
-	}
-	n := int(be.Uint16(b[2:]))
-	if n%4 != 0 {
-		return r, errLenAlign
-	}
-	if headerLen+n != len(b) {
-		return r, errLenMismatch
+	if err := checkHeader(b); err != nil {
+		return r, err
 	}
 	typ := be.Uint16(b[0:])
 	if typ != typeBindingSuccess && typ != typeBindingError {
@@ -247,38 +234,10 @@ func ParseResponse(b []byte) (Response, error) {
 	var (
 		xorMapped, mapped, changed, source netip.AddrPort
 		code                               *ErrorResponse
-		afterIntegrity                     bool
 	)
-	for off := headerLen; off < len(b); {
-		if len(b)-off < 4 {
-			return r, errAttrHeader
-		}
-		at := be.Uint16(b[off:])
-		al := int(be.Uint16(b[off+2:]))
-		vs := off + 4
-		if al > len(b)-vs {
-			return r, attrErr(at, "value overruns the message")
-		}
-		v := b[vs : vs+al]
-		next := vs + (al+3)&^3
-		if next > len(b) {
-			return r, attrErr(at, "padding overruns the message")
-		}
-		if at == attrFingerprint {
-			if next != len(b) {
-				return r, attrErr(at, "not the last attribute")
-			}
-			if al != 4 {
-				return r, attrErr(at, "length is not 4")
-			}
-			if crc32.ChecksumIEEE(b[:off])^fingerprintXOR != be.Uint32(v) {
-				return r, attrErr(at, "checksum mismatch")
-			}
-			break
-		}
-		off = next
-		if afterIntegrity {
-			continue
+	err := walk(b, func(at uint16, v []byte, _ int, afterIntegrity bool) error {
+		if at == attrFingerprint || afterIntegrity {
+			return nil
 		}
 		var err error
 		switch at {
@@ -310,20 +269,18 @@ func ParseResponse(b []byte) (Response, error) {
 			if typ == typeBindingError && code == nil {
 				code, err = parseErrorCode(v)
 			}
-		case attrMessageIntegrity, attrMessageIntegritySHA256:
-			afterIntegrity = true
-		case attrChangeRequest, attrUsername, attrUnknownAttributes, attrReflectedFrom,
-			attrRealm, attrNonce, attrPasswordAlgorithm, attrUserhash, attrPadding,
-			attrResponsePort:
-			// Known, not needed here.
 		default:
-			if at < 0x8000 {
-				return r, attrErr(at, "unknown comprehension-required attribute")
+			if at < 0x8000 && !knownAttr(at) {
+				return attrErr(at, "unknown comprehension-required attribute")
 			}
 		}
 		if err != nil {
-			return r, attrErr(at, err.Error())
+			return attrErr(at, err.Error())
 		}
+		return nil
+	})
+	if err != nil {
+		return r, err
 	}
 
 	if typ == typeBindingError {
