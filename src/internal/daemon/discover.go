@@ -230,13 +230,11 @@ func (r *runner) discovered(res result) {
 			}
 		}
 	}
-	if r.set.ic.PathChecks && r.set.ic.LANCandidates {
-		if lan := r.d.deps.LANAddrs(r.set.ic.Name, r.set.ic.Family.V4(), r.set.ic.Family.V6()); !slices.Equal(lan, r.checks.lan) {
-			if r.checks.lan != nil || len(lan) > 0 {
-				r.log.Info("LAN candidates", "addresses", lan, "was", r.checks.lan)
-			}
-			r.checks.lan, moved = lan, true
+	if lan := r.lanCandidates(); !slices.Equal(lan, r.checks.lan) {
+		if r.checks.lan != nil || len(lan) > 0 {
+			r.log.Info("LAN candidates", "addresses", lan, "was", r.checks.lan)
 		}
+		r.checks.lan, moved = lan, true
 	}
 	r.disc.moved = moved
 	r.disc.err = ""

@@ -456,6 +456,16 @@ func (r *runner) candidates() []record.Candidate {
 	return out
 }
 
+// lanCandidates looks up the LAN addresses this interface publishes: none
+// unless path_checks and lan_candidates are both on.
+func (r *runner) lanCandidates() []netip.Addr {
+	ic := r.set.ic
+	if !ic.PathChecks || !ic.LANCandidates {
+		return nil
+	}
+	return r.d.deps.LANAddrs(ic.Name, ic.Family.V4(), ic.Family.V6())
+}
+
 // lanAddrs returns up to maxLANCands addresses of this host's interfaces
 // that are up, not loopback, not point-to-point (WireGuard, PPP and other
 // tunnels) and not WireGuard's own, of the families the interface uses:

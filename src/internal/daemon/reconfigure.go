@@ -42,11 +42,7 @@ func (r *runner) reconfigure(ctx context.Context, s settings) {
 	if old.ic.PathChecks != s.ic.PathChecks || old.ic.LANCandidates != s.ic.LANCandidates {
 		// What the records say changed: the candidates, or whether
 		// this side answers checks at all. Republished at once.
-		if !s.ic.PathChecks || !s.ic.LANCandidates {
-			r.checks.lan = nil
-		} else {
-			r.checks.lan = r.d.deps.LANAddrs(s.ic.Name, s.ic.Family.V4(), s.ic.Family.V6())
-		}
+		r.checks.lan = r.lanCandidates()
 		r.beginCycle(now, true)
 	}
 	if old.ic.Refresh != s.ic.Refresh && !r.disc.at.IsZero() {
