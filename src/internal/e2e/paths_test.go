@@ -25,13 +25,8 @@ const (
 // packets from its LAN to its own WAN address); path checks find the LAN
 // candidate, and the tunnel comes up over the LAN.
 func TestSameNAT(t *testing.T) {
-	RequireTools(t, append(labTools, "ping")...)
-	bin := wgstunBinary(t)
-	l := StartLab(t, PortRestrictedCone, "same")
-	l.SetupWireGuard()
-	p := &pair{lab: l, env: l.Env, dir: l.Dir}
-	p.startWgstun(t, RoleA, bin, p.fileStore(), `refresh = "1m"`)
-	p.startWgstun(t, RoleB, bin, p.fileStore(), `refresh = "1m"`)
+	p := startChecksPair(t, PortRestrictedCone, "same", "")
+	l := p.lab
 	t0 := time.Now()
 	// One echo at a time with a 200 ms wait, so that an echo queued
 	// before the tunnel is up (and dropped when the peer is re-created)
@@ -75,6 +70,21 @@ func TestSameNAT(t *testing.T) {
 	}
 }
 
+// startChecksPair brings up a lab with natA and natB (or "same"), WireGuard,
+// and wgstun on both sides with the lab's file store and refresh 1m; a's
+// interface table gets extraA's keys too.
+func startChecksPair(t *testing.T, natA, natB, extraA string) *pair {
+	t.Helper()
+	RequireTools(t, append(labTools, "ping")...)
+	bin := wgstunBinary(t)
+	l := StartLab(t, natA, natB)
+	l.SetupWireGuard()
+	p := &pair{lab: l, env: l.Env, dir: l.Dir}
+	p.startWgstun(t, RoleA, bin, p.fileStore(), "refresh = \"1m\"\n"+extraA)
+	p.startWgstun(t, RoleB, bin, p.fileStore(), `refresh = "1m"`)
+	return p
+}
+
 // WGModeOrGo is WGMode, with wireguard-go for an unset or bad LAB_WG.
 func WGModeOrGo() string {
 	m, err := WGMode()
@@ -89,13 +99,7 @@ func WGModeOrGo() string {
 // record, checks nothing, and the pair connects from the records as
 // before, both ways.
 func TestPathChecksMixed(t *testing.T) {
-	RequireTools(t, append(labTools, "ping")...)
-	bin := wgstunBinary(t)
-	l := StartLab(t, PortRestrictedCone, PortRestrictedCone)
-	l.SetupWireGuard()
-	p := &pair{lab: l, env: l.Env, dir: l.Dir}
-	p.startWgstun(t, RoleA, bin, p.fileStore(), "refresh = \"1m\"\npath_checks = false")
-	p.startWgstun(t, RoleB, bin, p.fileStore(), `refresh = "1m"`)
+	p := startChecksPair(t, PortRestrictedCone, PortRestrictedCone, "path_checks = false")
 	if !p.pingUntil(RoleA, 20*time.Second) || !p.pingUntil(RoleB, 5*time.Second) {
 		t.Fatal("the mixed pair did not connect both ways")
 	}
@@ -120,13 +124,8 @@ func TestPathChecksMixed(t *testing.T) {
 // ignores the checks, which are not WireGuard messages, and so does its
 // traffic.
 func TestPathCheckInjection(t *testing.T) {
-	RequireTools(t, append(labTools, "ping")...)
-	bin := wgstunBinary(t)
-	l := StartLab(t, FullCone, PortRestrictedCone)
-	l.SetupWireGuard()
-	p := &pair{lab: l, env: l.Env, dir: l.Dir}
-	p.startWgstun(t, RoleA, bin, p.fileStore(), `refresh = "1m"`)
-	p.startWgstun(t, RoleB, bin, p.fileStore(), `refresh = "1m"`)
+	p := startChecksPair(t, FullCone, PortRestrictedCone, "")
+	l := p.lab
 	if !p.pingUntil(RoleA, 20*time.Second) || !p.pingUntil(RoleB, 5*time.Second) {
 		t.Fatal("the pair did not connect")
 	}
