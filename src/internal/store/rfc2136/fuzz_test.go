@@ -5,6 +5,8 @@ import (
 	"crypto/sha256"
 	"testing"
 	"time"
+
+	"github.com/wgstun/wgstun/src/internal/dnswire"
 )
 
 func hmacSHA256(key, msg []byte) []byte {
@@ -27,15 +29,15 @@ func FuzzParseMessage(f *testing.F) {
 			return
 		}
 		for _, r := range m.answers {
-			_, _ = joinTXT(r.data)
-			if r.off < headerLen || r.off+len(r.data) > len(b) {
-				t.Fatalf("record data at %d+%d outside %d bytes", r.off, len(r.data), len(b))
+			_, _ = joinTXT(r.Data)
+			if r.Off < dnswire.HeaderLen || r.Off+len(r.Data) > len(b) {
+				t.Fatalf("record data at %d+%d outside %d bytes", r.Off, len(r.Data), len(b))
 			}
 		}
 		if m.tsig == nil {
 			return
 		}
-		if m.tsigStart < headerLen || m.tsigStart >= len(b) {
+		if m.tsigStart < dnswire.HeaderLen || m.tsigStart >= len(b) {
 			t.Fatalf("TSIG at %d in %d bytes", m.tsigStart, len(b))
 		}
 		if k.verify(b, m, nil, time.Unix(int64(m.tsig.timeSigned), 0)) == nil {

@@ -79,59 +79,17 @@ func startKnot(t *testing.T) *knotServer {
 // the test ends) and fresh secrets for a server to run in it.
 func newServerNetns(t *testing.T) *knotServer {
 	t.Helper()
-	k := &knotServer{dir: t.TempDir(), addr: "127.0.0.1:53", secret: randomSecret(t), otherSecret: randomSecret(t)}
-	var r [3]byte
-	_, _ = rand.Read(r[:])
-	k.ns = fmt.Sprintf("wgr-%x", r)
-	if out, err := exec.Command("ip", "netns", "add", k.ns).CombinedOutput(); err != nil {
-		t.Fatalf("ip netns add %s: %v: %s", k.ns, err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("ip", "netns", "del", k.ns).CombinedOutput(); err != nil {
-			t.Errorf("ip netns del %s: %v: %s", k.ns, err, out)
-		}
-	})
-	if out, err := exec.Command("ip", "-n", k.ns, "link", "set", "lo", "up").CombinedOutput(); err != nil {
-		t.Fatalf("lo up in %s: %v: %s", k.ns, err, out)
-	}
-	return k
+	return &knotServer{ns: e2e.NewNetns(t, "wgr"), dir: t.TempDir(), addr: "127.0.0.1:53", secret: randomSecret(t), otherSecret: randomSecret(t)}
 }
 
 // run starts the server program in the namespace (killed when the test
 // ends) and waits up to 10 s until it serves the test zone.
 func (k *knotServer) run(t *testing.T, args ...string) {
 	t.Helper()
-	log, err := os.Create(filepath.Join(k.dir, args[0]+".log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	k.cmd = exec.Command("ip", append([]string{"netns", "exec", k.ns}, args...)...)
-	k.cmd.Stdout, k.cmd.Stderr = log, log
-	if err := k.cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", args[0], err)
-	}
-	t.Cleanup(func() {
-		_ = k.cmd.Process.Signal(syscall.SIGCONT)
-		_ = k.cmd.Process.Kill()
-		_ = k.cmd.Wait()
-		log.Close()
-		if t.Failed() {
-			b, _ := os.ReadFile(log.Name())
-			t.Logf("%s log:\n%s", args[0], b)
-		}
-	})
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	k.cmd = e2e.StartServer(t, k.ns, k.dir, func() bool {
 		out, _ := k.kdig("+short", testZone, "SOA")
-		if strings.Contains(out, "ns."+testZone) {
-			return
-		}
-		if time.Now().After(deadline) {
-			b, _ := os.ReadFile(log.Name())
-			t.Fatalf("%s did not serve %s within 10s:\n%s", args[0], testZone, b)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return strings.Contains(out, "ns."+testZone)
+	}, args...)
 }
 
 // writeKnotConf writes knot.conf and the zone file into dir; knotd listens

@@ -35,6 +35,7 @@ import (
 	"time"
 
 	"github.com/wgstun/wgstun/src/internal/config"
+	"github.com/wgstun/wgstun/src/internal/dnswire"
 	"github.com/wgstun/wgstun/src/internal/egress"
 	"github.com/wgstun/wgstun/src/internal/logfmt"
 	"github.com/wgstun/wgstun/src/internal/store"
@@ -129,7 +130,7 @@ func New(cfg config.Store, log *logfmt.Logger) (*Store, error) {
 	if s.log == nil {
 		s.log = logfmt.Discard()
 	}
-	if _, err := appendName(nil, s.fqdn(strings.Repeat("0", store.KeyLen))); err != nil {
+	if _, err := dnswire.AppendName(nil, s.fqdn(strings.Repeat("0", store.KeyLen))); err != nil {
 		return nil, fmt.Errorf("store %s: record name: %w", cfg.Name, err)
 	}
 	return s, nil
@@ -174,18 +175,18 @@ func (s *Store) get(ctx context.Context, name string) (string, error) {
 		return "", err
 	}
 	switch m.rcode() {
-	case rcodeNoError:
-	case rcodeNXDomain:
+	case dnswire.RcodeNoError:
+	case dnswire.RcodeNXDomain:
 		return "", store.ErrNotFound
 	default:
 		return "", s.rcodeError(m, "query", "for name "+name)
 	}
 	var vals []string
 	for _, r := range m.answers {
-		if r.name != name || r.typ != typeTXT || r.class != classIN {
+		if r.Name != name || r.Type != dnswire.TypeTXT || r.Class != dnswire.ClassIN {
 			continue
 		}
-		v, err := joinTXT(r.data)
+		v, err := joinTXT(r.Data)
 		if err != nil {
 			return "", fmt.Errorf("%w from %s: %w", ErrBadReply, s.server, err)
 		}
@@ -215,7 +216,7 @@ func (s *Store) Set(ctx context.Context, key, value string) error {
 		return fmt.Errorf("store %s: set %s: %w", s.name, name, err)
 	}
 	m, err := s.exchange(ctx, u)
-	if err == nil && m.rcode() != rcodeNoError {
+	if err == nil && m.rcode() != dnswire.RcodeNoError {
 		err = s.rcodeError(m, "update", "for zone "+s.zone)
 	}
 	if err != nil {
@@ -231,31 +232,31 @@ func (s *Store) rcodeError(m *message, op, what string) error {
 	if m.tsig != nil && m.tsig.err != 0 {
 		extra := ""
 		switch m.tsig.err {
-		case tsigBadKey:
+		case dnswire.TSIGBadKey:
 			extra = " (the server does not know a key of this name and algorithm, or its ACL does not allow the key here: Knot answers so)"
-		case tsigBadSig:
+		case dnswire.TSIGBadSig:
 			extra = " (our secret is not the server's)"
 		}
-		if m.tsig.err == tsigBadTime && len(m.tsig.other) == 6 {
+		if m.tsig.err == dnswire.TSIGBadTime && len(m.tsig.other) == 6 {
 			st := int64(binary.BigEndian.Uint16(m.tsig.other))<<32 | int64(binary.BigEndian.Uint32(m.tsig.other[2:]))
 			extra = fmt.Sprintf(" (the server's clock says %s, ours %s: set the clock, e.g. with NTP)",
 				time.Unix(st, 0).UTC().Format(time.RFC3339), s.now().UTC().Format(time.RFC3339))
 		}
-		return fmt.Errorf("%w %s: %s%s", ErrTSIG, strings.TrimSuffix(s.key.name, "."), rcodeName(m.tsig.err), extra)
+		return fmt.Errorf("%w %s: %s%s", ErrTSIG, strings.TrimSuffix(s.key.name, "."), dnswire.RcodeName(m.tsig.err), extra)
 	}
 	rc := m.rcode()
 	switch rc {
-	case rcodeRefused:
+	case dnswire.RcodeRefused:
 		if op == "update" {
 			return fmt.Errorf("update %w by %s %s (check the zone's update ACL or update-policy for key %s)",
 				ErrRefused, s.server, what, strings.TrimSuffix(s.key.name, "."))
 		}
 		return fmt.Errorf("query %w by %s %s (check the server's query ACL for key %s)",
 			ErrRefused, s.server, what, strings.TrimSuffix(s.key.name, "."))
-	case rcodeNotAuth, rcodeNotZone:
-		return fmt.Errorf("%s is %w %s (%s): check server and zone", s.server, ErrNotZone, what, rcodeName(rc))
+	case dnswire.RcodeNotAuth, dnswire.RcodeNotZone:
+		return fmt.Errorf("%s is %w %s (%s): check server and zone", s.server, ErrNotZone, what, dnswire.RcodeName(rc))
 	}
-	return fmt.Errorf("%w: %s answered the %s %s with %s", ErrServer, s.server, op, what, rcodeName(rc))
+	return fmt.Errorf("%w: %s answered the %s %s with %s", ErrServer, s.server, op, what, dnswire.RcodeName(rc))
 }
 
 // newID returns a random message ID.
@@ -269,31 +270,31 @@ func newID() uint16 {
 // offering a 1232-byte UDP payload (a signed reply with a 400-byte value
 // is over 512).
 func buildQuery(id uint16, name string) ([]byte, error) {
-	b := appendHeader(make([]byte, 0, 512), id, opQuery<<11, 1, 0, 0, 1)
-	b, err := appendName(b, name)
+	b := dnswire.AppendHeader(make([]byte, 0, 512), id, dnswire.OpQuery<<11, 1, 0, 0, 1)
+	b, err := dnswire.AppendName(b, name)
 	if err != nil {
 		return nil, err
 	}
-	b = binary.BigEndian.AppendUint16(b, typeTXT)
-	b = binary.BigEndian.AppendUint16(b, classIN)
-	return appendRR(b, []byte{0}, typeOPT, ednsSize, 0, nil), nil
+	b = binary.BigEndian.AppendUint16(b, dnswire.TypeTXT)
+	b = binary.BigEndian.AppendUint16(b, dnswire.ClassIN)
+	return dnswire.AppendRR(b, []byte{0}, dnswire.TypeOPT, dnswire.EDNSSize, 0, nil), nil
 }
 
 // buildUpdate is an unsigned UPDATE of zone (RFC 2136 2.5): no
 // prerequisites; delete the TXT RRset at name; add one TXT record holding
 // value with the ttl.
 func buildUpdate(id uint16, zone, name string, ttl uint32, value string) ([]byte, error) {
-	b := appendHeader(make([]byte, 0, 512+len(value)), id, opUpdate<<11, 1, 0, 2, 0)
-	b, err := appendName(b, zone)
+	b := dnswire.AppendHeader(make([]byte, 0, 512+len(value)), id, dnswire.OpUpdate<<11, 1, 0, 2, 0)
+	b, err := dnswire.AppendName(b, zone)
 	if err != nil {
 		return nil, err
 	}
-	b = binary.BigEndian.AppendUint16(b, typeSOA)
-	b = binary.BigEndian.AppendUint16(b, classIN)
-	owner, err := appendName(nil, name)
+	b = binary.BigEndian.AppendUint16(b, dnswire.TypeSOA)
+	b = binary.BigEndian.AppendUint16(b, dnswire.ClassIN)
+	owner, err := dnswire.AppendName(nil, name)
 	if err != nil {
 		return nil, err
 	}
-	b = appendRR(b, owner, typeTXT, classANY, 0, nil) // delete an RRset (RFC 2136 2.5.2)
-	return appendRR(b, owner, typeTXT, classIN, ttl, txtRData(value)), nil
+	b = dnswire.AppendRR(b, owner, dnswire.TypeTXT, dnswire.ClassANY, 0, nil) // delete an RRset (RFC 2136 2.5.2)
+	return dnswire.AppendRR(b, owner, dnswire.TypeTXT, dnswire.ClassIN, ttl, txtRData(value)), nil
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/wgstun/wgstun/src/internal/config"
+	"github.com/wgstun/wgstun/src/internal/dnswire"
 	"github.com/wgstun/wgstun/src/internal/store"
 )
 
@@ -45,8 +46,8 @@ func TestTXTSplitJoin(t *testing.T) {
 			}
 		})
 	}
-	if _, err := joinTXT([]byte{5, 'a', 'b'}); !errors.Is(err, errMalformed) {
-		t.Errorf("joinTXT of a short string = %v, want errMalformed", err)
+	if _, err := joinTXT([]byte{5, 'a', 'b'}); !errors.Is(err, dnswire.ErrMalformed) {
+		t.Errorf("joinTXT of a short string = %v, want dnswire.ErrMalformed", err)
 	}
 }
 
@@ -76,17 +77,19 @@ func TestAppendName(t *testing.T) {
 		{"long name", strings.Repeat("abcdefg.", 32) + ".", nil, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := appendName(nil, tc.in)
+			got, err := dnswire.AppendName(nil, tc.in)
 			if (err != nil) != tc.bad || !bytes.Equal(got, tc.want) && !tc.bad {
-				t.Errorf("appendName(%q) = %v, %v", tc.in, got, err)
+				t.Errorf("dnswire.AppendName(%q) = %v, %v", tc.in, got, err)
 			}
 		})
 	}
 }
 
 func TestParseMessageRejects(t *testing.T) {
-	hdr := func(an, ar uint16) []byte { return appendHeader(nil, 1, flagQR, 0, an, 0, ar) }
-	rr := func(name []byte, typ uint16, data []byte) []byte { return appendRR(nil, name, typ, classIN, 0, data) }
+	hdr := func(an, ar uint16) []byte { return dnswire.AppendHeader(nil, 1, dnswire.FlagQR, 0, an, 0, ar) }
+	rr := func(name []byte, typ uint16, data []byte) []byte {
+		return dnswire.AppendRR(nil, name, typ, dnswire.ClassIN, 0, data)
+	}
 	cat := func(bs ...[]byte) []byte { return bytes.Join(bs, nil) }
 	a := []byte{1, 'a', 0}
 	for _, tc := range []struct {
@@ -95,19 +98,19 @@ func TestParseMessageRejects(t *testing.T) {
 	}{
 		{"short header", []byte{0, 1, 2}},
 		{"count over the bytes", hdr(1, 0)},
-		{"forward pointer", cat(hdr(1, 0), []byte{0xc0, 12}, rr(nil, typeTXT, nil)[0:10])},
+		{"forward pointer", cat(hdr(1, 0), []byte{0xc0, 12}, rr(nil, dnswire.TypeTXT, nil)[0:10])},
 		{"pointer loop", cat(hdr(1, 0), []byte{1, 'a', 0xc0, 12, 0, 16, 0, 1, 0, 0, 0, 0, 0, 0})},
 		{"label past the end", cat(hdr(1, 0), []byte{9, 'a'})},
 		{"extended label type", cat(hdr(1, 0), []byte{0x40, 0})},
-		{"data past the end", cat(hdr(1, 0), rr(a, typeTXT, []byte{1, 'x'})[:14])},
-		{"bytes after the last record", cat(hdr(1, 0), rr(a, typeTXT, []byte{1, 'x'}), []byte{0})},
-		{"TSIG not last", cat(hdr(0, 2), rr(a, typeTSIG, nil), rr(a, typeTXT, nil))},
-		{"TSIG too short", cat(hdr(0, 1), rr(a, typeTSIG, []byte{0, 0, 0}))},
-		{"TSIG MAC past its record", cat(hdr(0, 1), rr(a, typeTSIG, []byte{0, 0, 0, 0, 0, 0, 0, 1, 0, 200, 1, 2}))},
+		{"data past the end", cat(hdr(1, 0), rr(a, dnswire.TypeTXT, []byte{1, 'x'})[:14])},
+		{"bytes after the last record", cat(hdr(1, 0), rr(a, dnswire.TypeTXT, []byte{1, 'x'}), []byte{0})},
+		{"TSIG not last", cat(hdr(0, 2), rr(a, dnswire.TypeTSIG, nil), rr(a, dnswire.TypeTXT, nil))},
+		{"TSIG too short", cat(hdr(0, 1), rr(a, dnswire.TypeTSIG, []byte{0, 0, 0}))},
+		{"TSIG MAC past its record", cat(hdr(0, 1), rr(a, dnswire.TypeTSIG, []byte{0, 0, 0, 0, 0, 0, 0, 1, 0, 200, 1, 2}))},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if m, err := parseMessage(tc.in); !errors.Is(err, errMalformed) {
-				t.Errorf("parseMessage = %+v, %v; want errMalformed", m, err)
+			if m, err := parseMessage(tc.in); !errors.Is(err, dnswire.ErrMalformed) {
+				t.Errorf("parseMessage = %+v, %v; want dnswire.ErrMalformed", m, err)
 			}
 		})
 	}
@@ -116,19 +119,19 @@ func TestParseMessageRejects(t *testing.T) {
 // TestParseCompressed reads names through backward pointers, in upper
 // case, with bytes outside [a-z0-9_-] escaped.
 func TestParseCompressed(t *testing.T) {
-	b := appendHeader(nil, 7, flagQR, 1, 2, 0, 0)
+	b := dnswire.AppendHeader(nil, 7, dnswire.FlagQR, 1, 2, 0, 0)
 	b = append(b, 3, 'W', 'w', 'W', 2, 'e', 'X', 0) // question at 12
 	b = append(b, 0, 16, 0, 1)
-	b = appendRR(b, []byte{0xc0, 12}, typeTXT, classIN, 60, []byte{2, 'h', 'i'})
-	b = appendRR(b, []byte{3, 'a', '.', ' ', 0xc0, 16}, typeTXT, classIN, 60, []byte{0, 1, 'x'})
+	b = dnswire.AppendRR(b, []byte{0xc0, 12}, dnswire.TypeTXT, dnswire.ClassIN, 60, []byte{2, 'h', 'i'})
+	b = dnswire.AppendRR(b, []byte{3, 'a', '.', ' ', 0xc0, 16}, dnswire.TypeTXT, dnswire.ClassIN, 60, []byte{0, 1, 'x'})
 	m, err := parseMessage(b)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(m.answers) != 2 || m.answers[0].name != "www.ex." || m.answers[1].name != `a\046\032.ex.` {
+	if len(m.answers) != 2 || m.answers[0].Name != "www.ex." || m.answers[1].Name != `a\046\032.ex.` {
 		t.Fatalf("answers %+v", m.answers)
 	}
-	if v, err := joinTXT(m.answers[1].data); err != nil || v != "x" {
+	if v, err := joinTXT(m.answers[1].Data); err != nil || v != "x" {
 		t.Errorf("joinTXT with an empty string = %q, %v", v, err)
 	}
 }
@@ -146,7 +149,7 @@ func testKey(t testing.TB, secret string) *tsigKey {
 // variables in canonical form (4.3.3), written out here by hand.
 func TestSignLayout(t *testing.T) {
 	k := testKey(t, "secret")
-	msg := appendHeader(nil, 0xbeef, opUpdate<<11, 0, 0, 0, 0)
+	msg := dnswire.AppendHeader(nil, 0xbeef, dnswire.OpUpdate<<11, 0, 0, 0, 0)
 	now := time.Unix(0x123456789a, 0)
 	signed, mac := k.sign(msg, nil, now, 0, nil)
 	m, err := parseMessage(signed)
@@ -155,7 +158,7 @@ func TestSignLayout(t *testing.T) {
 	}
 	ts := m.tsig
 	if m.ar != 1 || ts == nil || m.tsigStart != len(msg) || ts.name != "wgstun-key." || ts.alg != "hmac-sha256." ||
-		ts.class != classANY || ts.ttl != 0 || ts.timeSigned != 0x123456789a || ts.fudge != 300 ||
+		ts.class != dnswire.ClassANY || ts.ttl != 0 || ts.timeSigned != 0x123456789a || ts.fudge != 300 ||
 		ts.origID != 0xbeef || ts.err != 0 || len(ts.other) != 0 || !bytes.Equal(ts.mac, mac) {
 		t.Fatalf("TSIG RR %+v", ts)
 	}
@@ -172,7 +175,7 @@ func reply(t testing.TB, k *tsigKey, req []byte, rcode uint16, at time.Time, ans
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := appendHeader(nil, m.id, flagQR|m.opcode()<<11|rcode, 0, uint16(len(answers)), 0, 0)
+	b := dnswire.AppendHeader(nil, m.id, dnswire.FlagQR|m.opcode()<<11|rcode, 0, uint16(len(answers)), 0, 0)
 	for _, a := range answers {
 		b = append(b, a...)
 	}
@@ -263,8 +266,8 @@ func TestReplyChecks(t *testing.T) {
 	other := testKey(t, "other secret")
 	const key = "37b7dcf21e0e183a9a86170997df242a84a85ff7"
 	name := key + ".wg.test."
-	owner, _ := appendName(nil, name)
-	answer := appendRR(nil, owner, typeTXT, classIN, 60, txtRData("cafe"))
+	owner, _ := dnswire.AppendName(nil, name)
+	answer := dnswire.AppendRR(nil, owner, dnswire.TypeTXT, dnswire.ClassIN, 60, txtRData("cafe"))
 	flipLast := func(b []byte) []byte { b[len(b)-10] ^= 1; return b } // a MAC byte
 	for _, tc := range []struct {
 		name  string
@@ -286,13 +289,13 @@ func TestReplyChecks(t *testing.T) {
 			return b
 		}, ErrBadReply, "TSIG MAC does not verify"},
 		{"unsigned", false, func(req []byte) []byte { return reply(t, nil, req, 0, now, answer) }, ErrBadReply, "reply is not TSIG-signed"},
-		{"unsigned NXDOMAIN", false, func(req []byte) []byte { return reply(t, nil, req, rcodeNXDomain, now) }, ErrBadReply, "not TSIG-signed"},
+		{"unsigned NXDOMAIN", false, func(req []byte) []byte { return reply(t, nil, req, dnswire.RcodeNXDomain, now) }, ErrBadReply, "not TSIG-signed"},
 		{"other secret", false, func(req []byte) []byte { return reply(t, other, req, 0, now, answer) }, ErrBadReply, "does not verify"},
 		{"signed at another time", false, func(req []byte) []byte { return reply(t, k, req, 0, now.Add(301*time.Second), answer) },
 			ErrBadReply, "reply signed at 2023-11-14T22:18:21Z, -301s from our clock (fudge 300s): check the clocks"},
 		{"over another request's MAC", false, func(req []byte) []byte {
 			m, _ := parseMessage(req)
-			b := appendHeader(nil, m.id, flagQR|m.opcode()<<11, 0, 1, 0, 0)
+			b := dnswire.AppendHeader(nil, m.id, dnswire.FlagQR|m.opcode()<<11, 0, 1, 0, 0)
 			b, _ = k.sign(append(b, answer...), make([]byte, 32), now, 0, nil)
 			return b
 		}, ErrBadReply, "does not verify"},
@@ -301,28 +304,28 @@ func TestReplyChecks(t *testing.T) {
 			b[0] ^= 0xff
 			return b
 		}, ErrNoAnswer, "no answer from SERVER within 300ms"},
-		{"refused unsigned", false, func(req []byte) []byte { return reply(t, nil, req, rcodeRefused, now) },
+		{"refused unsigned", false, func(req []byte) []byte { return reply(t, nil, req, dnswire.RcodeRefused, now) },
 			ErrRefused, "refused by SERVER for "},
-		{"servfail signed", false, func(req []byte) []byte { return reply(t, k, req, rcodeServFail, now) },
+		{"servfail signed", false, func(req []byte) []byte { return reply(t, k, req, dnswire.RcodeServFail, now) },
 			ErrServer, "SERVER answered the "},
 		{"BADTIME", false, func(req []byte) []byte {
 			m, _ := parseMessage(req)
-			b := appendHeader(nil, m.id, flagQR|m.opcode()<<11|rcodeNotAuth, 0, 0, 0, 0)
-			b, _ = k.sign(b, m.tsig.mac, now.Add(time.Hour), tsigBadTime, appendTime48(nil, uint64(now.Add(time.Hour).Unix())))
+			b := dnswire.AppendHeader(nil, m.id, dnswire.FlagQR|m.opcode()<<11|dnswire.RcodeNotAuth, 0, 0, 0, 0)
+			b, _ = k.sign(b, m.tsig.mac, now.Add(time.Hour), dnswire.TSIGBadTime, appendTime48(nil, uint64(now.Add(time.Hour).Unix())))
 			return b
 		}, ErrTSIG, "the server rejected our TSIG key wgstun-key: BADTIME (the server's clock says 2023-11-14T23:13:20Z, ours 2023-11-14T22:13:20Z: set the clock"},
 		// Forgeries that carry a TSIG error (whose MAC nobody checks) beside
 		// an rcode that would pass for an answer: each must fail the call.
 		{"forged NOERROR with a TSIG error", false, func(req []byte) []byte {
 			m, _ := parseMessage(req)
-			b := appendHeader(nil, m.id, flagQR|m.opcode()<<11, 0, 1, 0, 0)
-			b, _ = other.sign(append(b, answer...), nil, now, tsigBadSig, nil)
+			b := dnswire.AppendHeader(nil, m.id, dnswire.FlagQR|m.opcode()<<11, 0, 1, 0, 0)
+			b, _ = other.sign(append(b, answer...), nil, now, dnswire.TSIGBadSig, nil)
 			return b
 		}, ErrTSIG, "BADSIG"},
 		{"forged NXDOMAIN with a TSIG error", false, func(req []byte) []byte {
 			m, _ := parseMessage(req)
-			b := appendHeader(nil, m.id, flagQR|m.opcode()<<11|rcodeNXDomain, 0, 0, 0, 0)
-			b, _ = other.sign(b, nil, now, tsigBadKey, nil)
+			b := dnswire.AppendHeader(nil, m.id, dnswire.FlagQR|m.opcode()<<11|dnswire.RcodeNXDomain, 0, 0, 0, 0)
+			b, _ = other.sign(b, nil, now, dnswire.TSIGBadKey, nil)
 			return b
 		}, ErrTSIG, "BADKEY"},
 		{"silent", false, func([]byte) []byte { return nil }, ErrNoAnswer, "no answer from SERVER within 300ms"},
@@ -359,10 +362,10 @@ func TestGetSeveralRecords(t *testing.T) {
 	now := time.Unix(1_700_000_000, 0)
 	k := testKey(t, "secret")
 	const key = "9c8d8e5a31c9802b093c4116dfb0a23a311b8029"
-	owner, _ := appendName(nil, key+".wg.test.")
-	a1 := appendRR(nil, owner, typeTXT, classIN, 60, txtRData("aa"))
-	a2 := appendRR(nil, owner, typeTXT, classIN, 60, txtRData("bb"))
-	cname := appendRR(nil, owner, 5, classIN, 60, []byte{0})
+	owner, _ := dnswire.AppendName(nil, key+".wg.test.")
+	a1 := dnswire.AppendRR(nil, owner, dnswire.TypeTXT, dnswire.ClassIN, 60, txtRData("aa"))
+	a2 := dnswire.AppendRR(nil, owner, dnswire.TypeTXT, dnswire.ClassIN, 60, txtRData("bb"))
+	cname := dnswire.AppendRR(nil, owner, 5, dnswire.ClassIN, 60, []byte{0})
 	for _, tc := range []struct {
 		name    string
 		answers [][]byte
@@ -370,7 +373,7 @@ func TestGetSeveralRecords(t *testing.T) {
 	}{
 		{"two TXT", [][]byte{a1, a2}, ErrSeveralRecords},
 		{"no TXT", [][]byte{cname}, store.ErrNotFound},
-		{"empty TXT", [][]byte{appendRR(nil, owner, typeTXT, classIN, 60, []byte{0})}, store.ErrNotFound},
+		{"empty TXT", [][]byte{dnswire.AppendRR(nil, owner, dnswire.TypeTXT, dnswire.ClassIN, 60, []byte{0})}, store.ErrNotFound},
 		{"one TXT among others", [][]byte{cname, a2}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

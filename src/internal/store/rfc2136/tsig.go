@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"hash"
 	"time"
+
+	"github.com/wgstun/wgstun/src/internal/dnswire"
 )
 
 // TSIG (RFC 8945): an HMAC over the message and the TSIG variables, in a
@@ -49,10 +51,10 @@ func newKey(name, alg string, secret []byte) (*tsigKey, error) {
 		return nil, fmt.Errorf("TSIG algorithm %q is not hmac-sha256 or hmac-sha512", alg)
 	}
 	var err error
-	if k.nameWire, err = appendName(nil, k.name); err != nil {
+	if k.nameWire, err = dnswire.AppendName(nil, k.name); err != nil {
 		return nil, fmt.Errorf("TSIG key name: %w", err)
 	}
-	k.algWire, _ = appendName(nil, k.alg)
+	k.algWire, _ = dnswire.AppendName(nil, k.alg)
 	return k, nil
 }
 
@@ -60,7 +62,7 @@ func newKey(name, alg string, secret []byte) (*tsigKey, error) {
 // of this key with the given time, error and other data.
 func (k *tsigKey) appendVariables(b []byte, timeSigned uint64, fudge, tsigErr uint16, other []byte) []byte {
 	b = append(b, k.nameWire...)
-	b = binary.BigEndian.AppendUint16(b, classANY)
+	b = binary.BigEndian.AppendUint16(b, dnswire.ClassANY)
 	b = binary.BigEndian.AppendUint32(b, 0) // TTL
 	b = append(b, k.algWire...)
 	b = appendTime48(b, timeSigned)
@@ -105,7 +107,7 @@ func (k *tsigKey) sign(msg, reqMAC []byte, now time.Time, tsigErr uint16, other 
 	rd = binary.BigEndian.AppendUint16(rd, tsigErr)
 	rd = binary.BigEndian.AppendUint16(rd, uint16(len(other)))
 	rd = append(rd, other...)
-	signed = appendRR(append([]byte(nil), msg...), k.nameWire, typeTSIG, classANY, 0, rd)
+	signed = dnswire.AppendRR(append([]byte(nil), msg...), k.nameWire, dnswire.TypeTSIG, dnswire.ClassANY, 0, rd)
 	binary.BigEndian.PutUint16(signed[10:], binary.BigEndian.Uint16(msg[10:])+1)
 	return signed, mac
 }
@@ -123,8 +125,8 @@ func (k *tsigKey) verify(b []byte, m *message, reqMAC []byte, now time.Time) err
 	if t.name != k.name || t.alg != k.alg {
 		return fmt.Errorf("%w: reply is signed with key %s (%s), we use %s (%s)", errBadMAC, t.name, t.alg, k.name, k.alg)
 	}
-	if t.class != classANY || t.ttl != 0 {
-		return fmt.Errorf("%w: TSIG record has class %d and TTL %d, want ANY and 0", errMalformed, t.class, t.ttl)
+	if t.class != dnswire.ClassANY || t.ttl != 0 {
+		return fmt.Errorf("%w: TSIG record has class %d and TTL %d, want ANY and 0", dnswire.ErrMalformed, t.class, t.ttl)
 	}
 	if len(t.mac) != k.size {
 		return fmt.Errorf("%w: MAC is %d bytes, want %d", errBadMAC, len(t.mac), k.size)
