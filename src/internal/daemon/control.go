@@ -36,7 +36,7 @@ func listenControl(path string) (net.Listener, error) {
 	case fi.Mode().Type() != fs.ModeSocket:
 		return nil, fmt.Errorf("control socket %s: something else is there (%s); not replacing it: remove it or set daemon.socket", path, fileKind(fi.Mode()))
 	default:
-		if c, err := net.DialTimeout("unix", path, 500*time.Millisecond); err == nil {
+		if c, err := dialUnix(path); err == nil {
 			c.Close()
 			return nil, fmt.Errorf("control socket %s: another wgstun is running", path)
 		}
@@ -44,7 +44,7 @@ func listenControl(path string) (net.Listener, error) {
 			return nil, fmt.Errorf("control socket %s: %w", path, err)
 		}
 	}
-	l, err := net.Listen("unix", path)
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
 	if err != nil {
 		return nil, fmt.Errorf("control socket: %w", err)
 	}
@@ -106,9 +106,17 @@ func (d *Daemon) serveControlWithin(ctx context.Context, l net.Listener, timeout
 	}
 }
 
+// dialUnix connects to a control socket. A connect to a Unix socket does
+// not wait: one whose listener's backlog is full fails at once (EAGAIN),
+// so it needs no timeout, and net.DialUnix keeps net.Dialer's machinery
+// (name resolution, address racing) out of the router build.
+func dialUnix(path string) (*net.UnixConn, error) {
+	return net.DialUnix("unix", nil, &net.UnixAddr{Name: path, Net: "unix"})
+}
+
 // QueryStatus reads one snapshot from a running daemon's socket.
 func QueryStatus(path string) ([]byte, error) {
-	c, err := net.DialTimeout("unix", path, 2*time.Second)
+	c, err := dialUnix(path)
 	if err != nil {
 		return nil, fmt.Errorf("is wgstun running? %w", err)
 	}

@@ -9,7 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// TestMarkApplied: sockets from ListenConfig and Dialer carry the policy's
+// TestMarkApplied: sockets from ListenConfig, Dialer, Dial and ListenUDP carry the policy's
 // fwmark; with the zero policy they carry none.
 func TestMarkApplied(t *testing.T) {
 	if os.Geteuid() != 0 {
@@ -28,7 +28,15 @@ func TestMarkApplied(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for name, sc := range map[string]*net.UDPConn{"listen": pc.(*net.UDPConn), "dial": c.(*net.UDPConn)} {
+		d, err := Dial(context.Background(), "udp", pc.LocalAddr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		l, err := ListenUDP(false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, sc := range map[string]*net.UDPConn{"listen": pc.(*net.UDPConn), "dial": c.(*net.UDPConn), "Dial": d.(*net.UDPConn), "ListenUDP": l} {
 			raw, err := sc.SyscallConn()
 			if err != nil {
 				t.Fatal(err)
@@ -42,5 +50,7 @@ func TestMarkApplied(t *testing.T) {
 		}
 		pc.Close()
 		c.Close()
+		d.Close()
+		l.Close()
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"os"
 	"time"
@@ -21,15 +20,10 @@ import (
 // gives each test one): it bounds the wait, and no probe by then is a no.
 func HairpinTest(c stun.Conn, v6 bool) func(ctx context.Context, server netip.AddrPort) (bool, error) {
 	return func(ctx context.Context, server netip.AddrPort) (bool, error) {
-		network := "udp4"
-		if v6 {
-			network = "udp6"
-		}
-		pc, err := egress.ListenConfig().ListenPacket(ctx, network, ":0")
+		u, err := egress.ListenUDP(v6)
 		if err != nil {
 			return false, fmt.Errorf("open a second socket: %w", err)
 		}
-		u := pc.(*net.UDPConn)
 		defer u.Close()
 		cl := stun.NewClient(stun.NewUDPConn(u))
 		cl.RTO = 100 * time.Millisecond

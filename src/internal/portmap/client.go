@@ -259,7 +259,7 @@ type udpConn struct{ c *net.UDPConn }
 
 // DialUDP opens a UDP socket from an ephemeral port to server.
 func DialUDP(ctx context.Context, server netip.AddrPort) (Conn, error) {
-	c, err := egress.Dialer().DialContext(ctx, "udp", server.String())
+	c, err := egress.Dial(ctx, "udp", server.String())
 	if err != nil {
 		return nil, err
 	}
