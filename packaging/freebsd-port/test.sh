@@ -15,10 +15,21 @@
 #    USE_RC_SUBR, post-install) and the staged tree must equal pkg-plist plus
 #    the framework's own entries, file for file; modes are checked.
 # 4. The sample configuration passes `wgstun check`; GO_MODULE matches go.mod.
+# 5. makesum.sh writes distinfo as `make makesum` would: run against a
+#    file:// Go proxy holding this checkout as the port's version (a module
+#    zip of the tracked files, nested modules left out, which `go mod
+#    download` validates), the SHA256 and SIZE lines must be those of the
+#    served .mod and .zip under go.mk's DIST_SUBDIR; a version the proxy
+#    lacks fails and writes nothing.
+# 6. portlint-style checks that need no FreeBSD (portlint -AC's rules as far
+#    as they read files): the Makefile's variable order and `VAR=<tab>`
+#    form, no trailing blanks, COMMENT's form, pkg-descr's width, a final
+#    .include <bsd.port.mk>, every FILESDIR file used.
 #
 # Not verifiable here (needs FreeBSD): bsd.port.mk itself (`make stage
 # check-plist`, `portlint -AC`, `poudriere testport`), the cgo wgctrl build,
-# distinfo (`make makesum`), daemon(8)'s restart and pidfile behaviour,
+# distinfo from the real proxy (makesum.sh fetches it when online; the
+# test uses a local proxy), portlint itself, daemon(8)'s restart and pidfile behaviour,
 # kldload if_wg, and the service actually running.
 set -euo pipefail
 
@@ -189,6 +200,70 @@ check "GO_BUILDFLAGS builds the full build (-tags $full_tags, as scripts/builds.
 check "LICENSE_FILE names the LICENSE the tarball carries" grep -Eq '^LICENSE_FILE=[[:space:]]+\$\{WRKSRC\}/LICENSE$' "$port/Makefile"
 check "the repository has that LICENSE" test -s "$root/LICENSE"
 check "USE_RC_SUBR=wgstun" grep -Eq '^USE_RC_SUBR=[[:space:]]+wgstun$' "$port/Makefile"
+
+# --- 5. distinfo (makesum.sh) ---
+version=$(sed -nE 's/^DISTVERSIONPREFIX=[[:space:]]+//p' "$port/Makefile")$(sed -nE 's/^DISTVERSION=[[:space:]]+//p' "$port/Makefile")
+proxy=$tmp/proxy/$mod/@v
+mkdir -p "$proxy"
+python3 - "$root" "$proxy" "$mod" "$version" <<'PYEOF2'
+import os, subprocess, sys, zipfile
+root, proxy, module, version = sys.argv[1:]
+files = [f for f in subprocess.run(["git", "-C", root, "ls-files", "-z"], capture_output=True, check=True).stdout.decode().split("\0") if f]
+nested = [os.path.dirname(f) + "/" for f in files if f.endswith("/go.mod")]
+keep = sorted(f for f in files if not any(f.startswith(n) for n in nested) and not f.startswith("vendor/")
+              and os.path.isfile(os.path.join(root, f)) and not os.path.islink(os.path.join(root, f)))
+with zipfile.ZipFile(os.path.join(proxy, version + ".zip"), "w", zipfile.ZIP_DEFLATED) as z:
+    for f in keep:
+        z.write(os.path.join(root, f), module + "@" + version + "/" + f)
+with open(os.path.join(root, "go.mod"), "rb") as src, open(os.path.join(proxy, version + ".mod"), "wb") as dst:
+    dst.write(src.read())
+with open(os.path.join(proxy, version + ".info"), "w") as f:
+    f.write('{"Version":"%s","Time":"2026-01-01T00:00:00Z"}\n' % version)
+with open(os.path.join(proxy, "list"), "w") as f:
+    f.write(version + "\n")
+PYEOF2
+dist=go/$(basename "$(dirname "$port")")_wgstun/wgstun-$version
+if GOPROXY="file://$tmp/proxy" GOSUMDB=off GOFLAGS='' SOURCE_DATE_EPOCH=1767225600 \
+	bash "$here/makesum.sh" "$tmp/distinfo" 2>"$tmp/makesum.err"; then
+	want=$(printf '%s\n' "TIMESTAMP = 1767225600" \
+		"SHA256 ($dist/$version.mod) = $(sha256sum "$proxy/$version.mod" | cut -d' ' -f1)" \
+		"SIZE ($dist/$version.mod) = $(stat -c %s "$proxy/$version.mod")" \
+		"SHA256 ($dist/$version.zip) = $(sha256sum "$proxy/$version.zip" | cut -d' ' -f1)" \
+		"SIZE ($dist/$version.zip) = $(stat -c %s "$proxy/$version.zip")")
+	check "makesum.sh: distinfo lists $version.mod and $version.zip under $dist, as served" test "$(cat "$tmp/distinfo")" = "$want"
+	check "makesum.sh: the .mod it hashed is go.mod" grep -q "SHA256 ($dist/$version.mod) = $(sha256sum "$root/go.mod" | cut -d' ' -f1)" "$tmp/distinfo"
+else
+	fail "makesum.sh against the local proxy: $(cat "$tmp/makesum.err")"
+fi
+rm "$proxy/$version.zip"
+check "makesum.sh: a version the proxy lacks fails" fails env GOPROXY="file://$tmp/proxy" GOSUMDB=off GOFLAGS='' bash "$here/makesum.sh" "$tmp/distinfo2"
+check "makesum.sh: ... and writes nothing" test ! -e "$tmp/distinfo2"
+check "makesum.sh: shellcheck" shellcheck "$here/makesum.sh"
+
+# --- 6. portlint-style checks (what portlint -AC reads in the files) ---
+mk=$port/Makefile
+# The order portlint wants (Porter's Handbook, "Order of Variables in Port
+# Makefiles"), for the variables this port sets.
+order="PORTNAME DISTVERSIONPREFIX DISTVERSION CATEGORIES MAINTAINER COMMENT WWW LICENSE LICENSE_FILE RUN_DEPENDS USES GO_MODULE GO_TARGET GO_BUILDFLAGS USE_RC_SUBR SUB_FILES"
+got=$(sed -nE 's/^([A-Z_]+)[?+:]?=.*/\1/p' "$mk" | tr '\n' ' ' | sed 's/ $//')
+check "Makefile: variables in portlint's order ($order)" test "$got" = "$order"
+check "Makefile: every assignment is VAR=<tab>value" fails grep -En '^[A-Z_]+[?+:]?= |^[A-Z_]+ +[?+:]?=' "$mk"
+check "port files: no trailing blanks" fails grep -rnE '[[:space:]]+$' "$mk" "$port/pkg-descr" "$port/pkg-plist" "$port/files"
+comment=$(sed -nE 's/^COMMENT=[[:space:]]+//p' "$mk")
+check "COMMENT: under 70 characters" test "${#comment}" -lt 70
+check "COMMENT: starts with a capital, no article, no final period" \
+	grep -Eq '^[A-Z]' <<<"$comment" && fails grep -Eiq '^(a|an|the) |\.$' <<<"$comment"
+check "pkg-descr: lines of at most 80 characters" fails grep -En '.{81,}' "$port/pkg-descr"
+check "Makefile: ends with .include <bsd.port.mk>" test "$(grep -v '^$' "$mk" | tail -n1)" = ".include <bsd.port.mk>"
+check "Makefile: WWW is an https URL" grep -Eq '^WWW=[[:space:]]+https://' "$mk"
+for f in "$port"/files/*; do
+	b=$(basename "$f")
+	case $b in
+	*.in) use=${b%.in} ;;
+	*) use=$b ;;
+	esac
+	check "files/$b is used by the Makefile" grep -Eq "(USE_RC_SUBR|SUB_FILES)=.*\<$use\>|FILESDIR\}/$b" "$mk"
+done
 
 echo "freebsd-port: $passes passed, $failures failed"
 [ "$failures" -eq 0 ]
