@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/wgstun/wgstun/src/internal/capture"
@@ -45,6 +46,11 @@ var capturePerInterface = capture.PerInterface
 func printPlan(w io.Writer, cfg *config.Config) {
 	fmt.Fprintf(w, "configuration %s is valid\n\n", cfg.Path)
 	fmt.Fprintf(w, "log level: %s\ncontrol socket: %s\n", cfg.LogLevel, cfg.Socket)
+	limit := "none"
+	if cfg.MemoryLimit > 0 {
+		limit = strconv.FormatInt(cfg.MemoryLimit>>10, 10) + " KiB"
+	}
+	fmt.Fprintf(w, "memory: collector target %d%%, soft limit %s (GOGC and GOMEMLIMIT in the environment win)\n", cfg.GCPercent, limit)
 	fmt.Fprintf(w, "STUN servers (tried in order): %s\n\n", strings.Join(cfg.STUN, ", "))
 	fmt.Fprintln(w, "stores:")
 	for _, name := range sortedKeys(cfg.Stores) {

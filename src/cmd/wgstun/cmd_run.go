@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"net/netip"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -19,6 +21,21 @@ import (
 	"github.com/wgstun/wgstun/src/internal/wg"
 	"github.com/wgstun/wgstun/src/stun"
 )
+
+// applyMemory sets the runtime's soft memory limit and collector target
+// from the configuration, except what the operator set in the environment
+// (GOMEMLIMIT, GOGC), which the runtime read at start and which wins.
+func applyMemory(limit int64, gcPercent int) {
+	if os.Getenv("GOMEMLIMIT") == "" {
+		if limit == 0 {
+			limit = math.MaxInt64 // the runtime's "no limit"
+		}
+		debug.SetMemoryLimit(limit)
+	}
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(gcPercent)
+	}
+}
 
 func cmdRun(args []string, stderr io.Writer) int {
 	path, ok := configFlag("run", args, stderr)
@@ -47,6 +64,7 @@ func cmdRun(args []string, stderr io.Writer) int {
 		NewStore:  newStore,
 		NewPinger: newPinger,
 		Level:     level,
+		Memory:    applyMemory,
 
 		NewPortMapper: newPortMapper,
 	})

@@ -1,12 +1,14 @@
 package main
 
 import (
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"text/tabwriter"
 	"time"
 
 	"github.com/wgstun/wgstun/src/internal/daemon"
@@ -55,6 +57,14 @@ func TestPrintStatusPortMapping(t *testing.T) {
 	printStatus(&b, &daemon.Status{Version: "t", Started: now, Interfaces: []daemon.InterfaceStatus{{Name: "wg0", State: "up", Peers: []daemon.PeerStatus{}}}})
 	if strings.Contains(b.String(), "port mapping") {
 		t.Errorf("port mapping shown while off:\n%s", b.String())
+	}
+	if strings.Contains(b.String(), "memory") {
+		t.Errorf("memory shown without figures:\n%s", b.String())
+	}
+	b.Reset()
+	printStatus(&b, &daemon.Status{Version: "t", Started: now, Memory: daemon.MemoryStatus{HeapInUse: 1 << 20, Sys: 5 << 20, Released: 1<<20 + 1, Allocs: 12345, GCs: 67, Limit: 4 << 20}})
+	if want := "memory: heap 1024 KiB in use, 4096 KiB from the OS (1025 KiB returned), limit 4096 KiB, 12345 allocations, 67 collections\n"; !strings.Contains(b.String(), want) {
+		t.Errorf("memory line: want %q in\n%s", want, b.String())
 	}
 }
 
@@ -167,5 +177,28 @@ func TestStatusSocketFromConfig(t *testing.T) {
 	missing := filepath.Join(dir, "nope.toml")
 	if rc := cmdStatus([]string{"-c", missing}, &out, &errb); rc != 2 || !strings.Contains(errb.String(), missing) {
 		t.Fatalf("status -c missing: exit %d, %q; want 2 and the file named", rc, errb.String())
+	}
+}
+
+// TestTableMatchesTabwriter: the status table lines up as text/tabwriter
+// (minwidth 2, padding 2, spaces) did, multi-byte cells included.
+func TestTableMatchesTabwriter(t *testing.T) {
+	rows := [][]string{
+		{"  PEER", "STATE", "ENDPOINT", "FROM", "HANDSHAKE", "PING"},
+		{"  xTIBA5rb…", "connected", "203.0.113.7:51820", "record", "3s ago", "10.77.0.2 0% loss"},
+		{"  k", "waiting", "-", "-", "never", ""},
+		{"  é", "a", "[2001:db8::1]:51820", "wireguard", "1h2m ago", "-"},
+	}
+	var want, got strings.Builder
+	tw := tabwriter.NewWriter(&want, 2, 4, 2, ' ', 0)
+	tb := &table{}
+	for _, r := range rows {
+		fmt.Fprintln(tw, strings.Join(r, "\t"))
+		tb.row(r...)
+	}
+	tw.Flush()
+	tb.write(&got)
+	if got.String() != want.String() {
+		t.Errorf("table:\n%s\ntabwriter:\n%s", got.String(), want.String())
 	}
 }

@@ -329,3 +329,72 @@ func TestPathCheckKeys(t *testing.T) {
 		t.Fatalf("a string for path_checks: %v", err)
 	}
 }
+
+func TestMemoryLimit(t *testing.T) {
+	for _, tt := range []struct {
+		value string // "" leaves the key out
+		want  int64
+		err   string
+	}{
+		{"", DefaultMemoryLimit, ""},
+		{`"off"`, 0, ""},
+		{`"4MiB"`, 4 << 20, ""},
+		{`"6MiB"`, 6 << 20, ""},
+		{`"3072KiB"`, 3 << 20, ""},
+		{`"1GiB"`, 1 << 30, ""},
+		{`"8388608"`, 8 << 20, ""},
+		{`"8388608B"`, 8 << 20, ""},
+		{`"1MiB"`, 0, "out of range"},
+		{`"5GiB"`, 0, "out of range"},
+		{`"99999999999999999GiB"`, 0, "out of range"},
+		{`"6MB"`, 0, "not a size"},
+		{`"-6MiB"`, 0, "not a size"},
+		{`"lots"`, 0, "not a size"},
+		{`6`, 0, "memory_limit"},
+	} {
+		doc := "[daemon]\n"
+		if tt.value != "" {
+			doc += "memory_limit = " + tt.value + "\n"
+		}
+		c, err := Parse("x.toml", []byte(doc+base+"[[interface]]\nname = \"wg0\"\nstore = \"s\"\n"))
+		if tt.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.err) || !strings.Contains(err.Error(), "x.toml:2:") {
+				t.Errorf("memory_limit = %s: error %v, want one on line 2 with %q", tt.value, err, tt.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("memory_limit = %s: %v", tt.value, err)
+			continue
+		}
+		if c.MemoryLimit != tt.want {
+			t.Errorf("memory_limit = %s: %d, want %d", tt.value, c.MemoryLimit, tt.want)
+		}
+	}
+}
+
+func TestGCPercent(t *testing.T) {
+	for _, tt := range []struct {
+		line string
+		want int
+		err  string
+	}{
+		{"", DefaultGCPercent, ""},
+		{"gc_percent = 50\n", 50, ""},
+		{"gc_percent = 10\n", 10, ""},
+		{"gc_percent = 9\n", 0, "out of range"},
+		{"gc_percent = 1001\n", 0, "out of range"},
+		{"gc_percent = \"25\"\n", 0, "gc_percent"},
+	} {
+		c, err := Parse("x.toml", []byte("[daemon]\n"+tt.line+base+"[[interface]]\nname = \"wg0\"\nstore = \"s\"\n"))
+		if tt.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.err) || !strings.Contains(err.Error(), "x.toml:2:") {
+				t.Errorf("%q: error %v, want one on line 2 with %q", tt.line, err, tt.err)
+			}
+			continue
+		}
+		if err != nil || c.GCPercent != tt.want {
+			t.Errorf("%q: gc_percent %v (%v), want %d", tt.line, c.GCPercent, err, tt.want)
+		}
+	}
+}

@@ -241,6 +241,8 @@ type file struct {
 		Socket       string `toml:"socket"`
 		StateDir     string `toml:"state_dir"`
 		MaxRecordAge string `toml:"max_record_age"`
+		MemoryLimit  string `toml:"memory_limit"`
+		GCPercent    *int   `toml:"gc_percent"`
 	} `toml:"daemon"`
 	STUN struct {
 		Servers []string `toml:"servers"`

@@ -107,6 +107,37 @@ func (v *validator) duration(key, s string, def, min, max time.Duration) time.Du
 	return d
 }
 
+// memoryLimit reads a size in GOMEMLIMIT's syntax (a whole number of B,
+// KiB, MiB or GiB) or "off", which is 0.
+func (v *validator) memoryLimit(key, s string) int64 {
+	if s == "" {
+		return DefaultMemoryLimit
+	}
+	if s == "off" {
+		return 0
+	}
+	num, mult := s, int64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"B", 1}} {
+		if n, ok := strings.CutSuffix(s, u.suffix); ok {
+			num, mult = n, u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	switch {
+	case err != nil || n < 0:
+		v.add(key, "%q is not a size (examples: \"6MiB\", \"65536KiB\", or \"off\")", s)
+	case n > MaxMemoryLimit/mult || n*mult < MinMemoryLimit:
+		v.add(key, "%s is out of range (%dMiB to %dGiB, or \"off\")", s, MinMemoryLimit>>20, MaxMemoryLimit>>30)
+	default:
+		return n * mult
+	}
+	return 0
+}
+
 func (v *validator) resolve(f *file) *Config {
 	c := &Config{
 		LogLevel: f.Log.Level,
@@ -132,6 +163,14 @@ func (v *validator) resolve(f *file) *Config {
 		v.add("daemon.state_dir", "%q must be an absolute path", c.StateDir)
 	}
 	c.MaxRecordAge = v.duration("daemon.max_record_age", f.Daemon.MaxRecordAge, DefaultMaxRecordAge, time.Hour, 30*24*time.Hour)
+	c.MemoryLimit = v.memoryLimit("daemon.memory_limit", f.Daemon.MemoryLimit)
+	c.GCPercent = DefaultGCPercent
+	if g := f.Daemon.GCPercent; g != nil {
+		if *g < MinGCPercent || *g > MaxGCPercent {
+			v.add("daemon.gc_percent", "%d is out of range (%d to %d)", *g, MinGCPercent, MaxGCPercent)
+		}
+		c.GCPercent = *g
+	}
 
 	if len(f.STUN.Servers) == 0 {
 		v.add("stun.servers", "at least one STUN server (host:port) is required")

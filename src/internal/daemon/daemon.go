@@ -84,8 +84,12 @@ type Deps struct {
 	LANAddrs func(wgIface string, v4, v6 bool) []netip.Addr
 	// Level is the log level a reload may change; nil keeps it fixed.
 	Level *logfmt.LevelVar
-	Now   func() time.Time
-	Rand  io.Reader
+	// Memory applies daemon.memory_limit (bytes, 0: none) and
+	// daemon.gc_percent at start and when a reload changes either; nil
+	// leaves the runtime alone.
+	Memory func(limit int64, gcPercent int)
+	Now    func() time.Time
+	Rand   io.Reader
 }
 
 // Daemon is a running wgstun.
@@ -136,6 +140,9 @@ func New(cfg *config.Config, version string, log *logfmt.Logger, deps Deps) *Dae
 	}
 	if deps.LANAddrs == nil {
 		deps.LANAddrs = lanAddrs
+	}
+	if deps.Memory != nil {
+		deps.Memory(cfg.MemoryLimit, cfg.GCPercent)
 	}
 	return &Daemon{
 		log:     log,
@@ -237,6 +244,10 @@ func (d *Daemon) apply(ctx context.Context, cfg *config.Config) error {
 	}
 	if d.deps.Level != nil && cfg.LogLevel != old.LogLevel {
 		d.deps.Level.Set(ParseLevel(cfg.LogLevel))
+	}
+	if d.deps.Memory != nil && (cfg.MemoryLimit != old.MemoryLimit || cfg.GCPercent != old.GCPercent) {
+		d.deps.Memory(cfg.MemoryLimit, cfg.GCPercent)
+		d.log.Info("memory settings changed", "memory_limit", cfg.MemoryLimit, "gc_percent", cfg.GCPercent)
 	}
 	keep := map[string]bool{}
 	for _, ic := range cfg.Interfaces {

@@ -106,7 +106,7 @@ func (r *runner) syncPeers(now time.Time) {
 	for k, wp := range want {
 		p, ok := r.peers[k]
 		if !ok {
-			p = &peer{key: k, nextPoll: now, pollBackoff: pollFirst, nextPub: now, since: now, state: StateWaiting}
+			p = &peer{key: k, keyText: k.String(), nextPoll: now, pollBackoff: pollFirst, nextPub: now, since: now, state: StateWaiting}
 			p.path.tag = pathcheck.Tag(k)
 			r.peers[k] = p
 			r.observe(p, wp, now, true)

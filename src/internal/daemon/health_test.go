@@ -415,7 +415,10 @@ func TestReload(t *testing.T) {
 	var logs syncBuffer
 	failNext := false
 	pingers := 0
+	var limitMu sync.Mutex
+	var limits []int64
 	d := New(cfg, "test", logfmt.New(&logs, nil), Deps{
+		Memory:   func(n int64, gc int) { limitMu.Lock(); limits = append(limits, n, int64(gc)); limitMu.Unlock() },
 		WG:       fw,
 		OpenConn: func(uint16, bool, uint32, config.Interface) (stun.Conn, error) { return conn, nil },
 		NewStore: func(s config.Store, _ *logfmt.Logger) (store.Store, error) {
@@ -464,6 +467,32 @@ func TestReload(t *testing.T) {
 	})
 	if d.runners["wgr"].r != r || pingers != 1 {
 		t.Fatalf("runner replaced (%v) or pingers %d", d.runners["wgr"].r != r, pingers)
+	}
+
+	// daemon.memory_limit and gc_percent: applied at start, again when a
+	// reload changes one, not when a reload leaves them.
+	cfg3, err := config.Parse(cfgPath, append([]byte("[log]\nlevel = \"info\"\n"), mk("file", "10.77.0.2")...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Reload(cfg3); err != nil {
+		t.Fatal(err)
+	}
+	cfg4, _ := config.Parse(cfgPath, []byte(strings.Replace(string(mk("file", "10.77.0.2")), "[daemon]\n", "[daemon]\nmemory_limit = \"6MiB\"\n", 1)))
+	if err := d.Reload(cfg4); err != nil {
+		t.Fatal(err)
+	}
+	cfg5, _ := config.Parse(cfgPath, []byte(strings.Replace(string(mk("file", "10.77.0.2")), "[daemon]\n", "[daemon]\nmemory_limit = \"6MiB\"\ngc_percent = 50\n", 1)))
+	if err := d.Reload(cfg5); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Reload(cfg5); err != nil { // the same again: nothing to apply
+		t.Fatal(err)
+	}
+	limitMu.Lock()
+	defer limitMu.Unlock()
+	if want := []int64{config.DefaultMemoryLimit, config.DefaultGCPercent, 6 << 20, config.DefaultGCPercent, 6 << 20, 50}; !slices.Equal(limits, want) {
+		t.Fatalf("memory settings applied (limit, gc_percent pairs) %v, want %v", limits, want)
 	}
 }
 

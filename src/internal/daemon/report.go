@@ -5,23 +5,21 @@ import (
 	"sort"
 	"time"
 
-	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
-
 	"github.com/wgstun/wgstun/src/internal/config"
 )
 
 // report publishes the runner's state to the status board.
 func (r *runner) report() {
-	keys := make([]wgtypes.Key, 0, len(r.peers))
-	for k := range r.peers {
-		keys = append(keys, k)
+	r.sorted = r.sorted[:0]
+	for _, p := range r.peers {
+		r.sorted = append(r.sorted, p)
 	}
-	sort.Slice(keys, func(i, j int) bool { return keys[i].String() < keys[j].String() })
-	peers := make([]PeerStatus, 0, len(keys))
-	for _, k := range keys {
-		p := r.peers[k]
+	sort.Slice(r.sorted, func(i, j int) bool { return r.sorted[i].keyText < r.sorted[j].keyText })
+	defer clear(r.sorted) // hold no removed peer until the next report
+	peers := make([]PeerStatus, 0, len(r.sorted))
+	for _, p := range r.sorted {
 		ps := PeerStatus{
-			PublicKey:     k.String(),
+			PublicKey:     p.keyText,
 			State:         p.state,
 			Reason:        p.reason,
 			Published:     p.published,
@@ -66,7 +64,9 @@ func (r *runner) report() {
 	}
 	r.d.board.update(r.set.ic.Name, func(s *InterfaceStatus) {
 		s.State, s.Reason = "up", ""
-		s.PublicKey = r.dev.PublicKey.String()
+		if s.PublicKey == "" || r.dev.PublicKey != r.reportedKey {
+			s.PublicKey, r.reportedKey = r.dev.PublicKey.String(), r.dev.PublicKey
+		}
 		s.ListenPort = r.dev.ListenPort
 		s.Store = r.set.ic.Store
 		s.StoreError = r.jobs.storeErr

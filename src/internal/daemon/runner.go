@@ -85,11 +85,16 @@ type runner struct {
 	reason   string    // and why, when waiting
 	full     bool      // the next step looks at every peer
 	reported time.Time // last status board update
+	// report's scratch: the peers in key order, and the device key whose
+	// text the board holds (both reused: report runs after every wake-up).
+	sorted      []*peer
+	reportedKey wgtypes.Key
 }
 
 // peer is what the runner knows about one managed peer.
 type peer struct {
-	key wgtypes.Key
+	key     wgtypes.Key
+	keyText string // key in base64, made once: report runs after every wake-up
 
 	nextPoll    time.Time
 	pollBackoff time.Duration

@@ -2,7 +2,10 @@ package daemon
 
 import (
 	"fmt"
+	"math"
 	"net/netip"
+	"runtime"
+	"runtime/debug"
 	"sort"
 	"sync"
 	"time"
@@ -25,7 +28,30 @@ const (
 type Status struct {
 	Version    string            `json:"version"`
 	Started    time.Time         `json:"started"`
+	Memory     MemoryStatus      `json:"memory,omitzero"`
 	Interfaces []InterfaceStatus `json:"interfaces"`
+}
+
+// MemoryStatus is the Go runtime's view of the daemon's memory when the
+// status was taken, for `wgstun status` and scripts/soak.sh. Byte counts.
+type MemoryStatus struct {
+	HeapInUse uint64 `json:"heap_inuse"` // spans with objects in them
+	Sys       uint64 `json:"sys"`        // all the runtime holds from the OS (heap, stacks, metadata)
+	Released  uint64 `json:"released"`   // part of Sys given back to the OS
+	Allocs    uint64 `json:"allocs"`     // heap objects allocated since start
+	GCs       uint64 `json:"gcs"`        // collections since start
+	Limit     uint64 `json:"limit"`      // the soft limit (daemon.memory_limit); 0: none
+}
+
+// readMemory fills a MemoryStatus from the runtime.
+func readMemory() MemoryStatus {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	m := MemoryStatus{HeapInUse: ms.HeapInuse, Sys: ms.Sys, Released: ms.HeapReleased, Allocs: ms.Mallocs, GCs: uint64(ms.NumGC)}
+	if l := debug.SetMemoryLimit(-1); l > 0 && l < math.MaxInt64 {
+		m.Limit = uint64(l)
+	}
+	return m
 }
 
 // InterfaceStatus describes one managed WireGuard interface.
@@ -124,7 +150,7 @@ func (b *board) remove(name string) {
 func (b *board) snapshot() Status {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	st := Status{Version: b.version, Started: b.started}
+	st := Status{Version: b.version, Started: b.started, Memory: readMemory()}
 	for _, s := range b.ifaces {
 		c := *s
 		c.Peers = append([]PeerStatus(nil), s.Peers...)
@@ -148,6 +174,19 @@ func (st *Status) AppendJSON(b []byte) []byte {
 	w.String(st.Version)
 	w.Key("started")
 	w.String(jsonTime(st.Started))
+	if st.Memory != (MemoryStatus{}) {
+		w.Key("memory")
+		w.BeginObject()
+		mem := &st.Memory
+		for _, c := range []struct {
+			k string
+			n uint64
+		}{{"heap_inuse", mem.HeapInUse}, {"sys", mem.Sys}, {"released", mem.Released}, {"allocs", mem.Allocs}, {"gcs", mem.GCs}, {"limit", mem.Limit}} {
+			w.Key(c.k)
+			w.Uint(c.n)
+		}
+		w.EndObject()
+	}
 	w.Key("interfaces")
 	if st.Interfaces == nil {
 		w.Null()
@@ -287,6 +326,17 @@ func ParseStatus(data []byte) (Status, error) {
 		err = readObject(v, []field{
 			{"version", str(&st.Version)},
 			{"started", timeField(&st.Started)},
+			{"memory", func(m jsonwire.Value) error {
+				mem := &st.Memory
+				return readObject(m, []field{
+					{"heap_inuse", uintField(&mem.HeapInUse)},
+					{"sys", uintField(&mem.Sys)},
+					{"released", uintField(&mem.Released)},
+					{"allocs", uintField(&mem.Allocs)},
+					{"gcs", uintField(&mem.GCs)},
+					{"limit", uintField(&mem.Limit)},
+				})
+			}},
 			{"interfaces", list(&st.Interfaces, (*InterfaceStatus).read)},
 		})
 	}

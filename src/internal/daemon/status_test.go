@@ -14,7 +14,7 @@ import (
 
 func TestStatusJSONMatchesEncodingJSON(t *testing.T) {
 	at := time.Date(2025, 3, 4, 5, 6, 7, 890123456, time.FixedZone("", 3600))
-	full := Status{Version: "v1.2 <dev>", Started: at, Interfaces: []InterfaceStatus{
+	full := Status{Version: "v1.2 <dev>", Started: at, Memory: MemoryStatus{HeapInUse: 1 << 20, Sys: 5 << 20, Released: 1 << 19, Allocs: 1 << 33, GCs: 9, Limit: 4 << 20}, Interfaces: []InterfaceStatus{
 		{
 			Name: "wg0", State: "up", Reason: "r", PublicKey: "pk", ListenPort: 51820, Store: "s3",
 			StoreError: "store: \"x\"\n", IPv4: netip.MustParseAddrPort("203.0.113.7:51820"),
