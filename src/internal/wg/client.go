@@ -4,7 +4,6 @@ package wg
 
 import (
 	"fmt"
-	"net"
 	"net/netip"
 	"runtime"
 
@@ -44,9 +43,7 @@ func (c *Client) Device(name string) (Device, error) {
 		return Device{}, err
 	}
 	out := fromWgtypes(d)
-	if ifi, err := net.InterfaceByName(real); err == nil {
-		out.Index = ifi.Index
-	}
+	out.Index = ifIndex(real)
 	return out, nil
 }
 

@@ -136,7 +136,7 @@ func startWireguardGo(t *testing.T, tag string) *testDevice {
 }
 
 // read reads the named device from inside the namespace, where
-// net.InterfaceByName finds the link and Device.Index is set.
+// the index lookup (ifIndex) finds the link and Device.Index is set.
 func (l *testDevice) read(t *testing.T, name string) (Device, error) {
 	t.Helper()
 	var d Device
