@@ -8,14 +8,17 @@
 #    the first ping answered through the tunnel.
 # 2. size: stripped (-s -w) binaries for the router targets, and what
 #    linking pion/stun would add.
-# 3. memory: RSS of each daemon after 60 s of running in the lab.
+# 3. memory: each daemon of a connected lab pair sampled every SOAK_EVERY
+#    (30) s for SOAK_S (600) s: VmRSS, Go heap in use, allocations a
+#    minute (soak.sh); RSS must stay within its rss_budget_kb at every
+#    sample.
 # 1b. same-NAT connect: the same, with a and b behind one NAT (lab.sh's
 #    "same"), which path checks connect over the LAN.
 # 4. recovery (recovery.sh): median time from a fault to a working tunnel,
 #    with the ping watch, with path checks and no ping address, and with
 #    the handshake watch alone.
 # 5. scale (scale.sh): one interface with up to 500 peers: refresh cycle,
-#    RSS and CPU per peer count.
+#    RSS and CPU per peer count, then the same soak at 50 and 500 peers.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -24,7 +27,8 @@ bin=$(realpath "${1:-$root/bin/wgstun}")
 runs=${RUNS:-5}
 # shellcheck source=scripts/size-budget.sh
 . "$here/size-budget.sh"
-rss_budget_kb=8192
+soak_s=${SOAK_S:-600}
+soak_every=${SOAK_EVERY:-30}
 
 [ "$(id -u)" -eq 0 ] || { echo "bench.sh: run as root" >&2; exit 1; }
 # shellcheck source=scripts/pair.sh
@@ -111,26 +115,12 @@ echo
 bash "$here/size-floor.sh"
 echo
 
-echo "## Memory (RSS after 60 s in the lab, connected pair)"
+# Memory over time (soak.sh brings up its own pair and prints its tables).
+SOAK_S=$soak_s SOAK_EVERY=$soak_every bash "$here/soak.sh" "$bin" || true
 echo
-pair_up "bm$$" port-restricted-cone port-restricted-cone >/dev/null 2>&1
-pair_start
-pair_measure 30 || true
-sleep 60
-printf '| daemon | VmRSS (KiB) | VmHWM (KiB) |\n|---|---|---|\n'
-for side in a b; do
-	pid=$(pgrep -f "wgstun run -c $LAB_DIR/$side.toml" | head -n1)
-	rss=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")
-	hwm=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
-	printf '| %s | %s | %s |\n' "$side" "$rss" "$hwm"
-done
-echo
-echo "Target: RSS at most $rss_budget_kb KiB (8 MiB)."
-echo
-pair_down
 
 # Recovery from faults (issue: health and recovery) and scale with many
 # peers; each script prints its own table and cleans up after itself.
 bash "$here/recovery.sh" "$bin"
 echo
-bash "$here/scale.sh" "$bin"
+SOAK_S=$soak_s SOAK_EVERY=$soak_every bash "$here/scale.sh" "$bin"
