@@ -2,9 +2,10 @@
 # size-floor.sh: how much of the linux/mipsle router binary is set by the
 # dependencies wgstun's design fixes, and how much is wgstun's own. Builds
 # the probe programs in src/internal/tools/sizefloor (each links one more
-# fixed dependency than the last) and wgstun itself, stripped and
-# reproducible as scripts/dist.sh builds them, and prints them as a table
-# beside the budget from scripts/size-budget.sh.
+# fixed dependency than the last) and wgstun itself, stripped, reproducible
+# and with the router build's gcflags (scripts/builds.sh), as scripts/dist.sh
+# builds the router binary, and prints them as a table beside the budget
+# from scripts/size-budget.sh.
 #
 #   scripts/size-floor.sh [GOARCH]    (default mipsle; GOMIPS=softfloat)
 set -euo pipefail
@@ -13,6 +14,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 # shellcheck source=scripts/size-budget.sh
 . "$here/size-budget.sh"
+# shellcheck source=scripts/builds.sh
+. "$here/builds.sh"
 arch=${1:-mipsle}
 
 tmp=$(mktemp -d)
@@ -21,8 +24,9 @@ trap 'rm -rf "$tmp"' EXIT
 size() { # pkg
 	local out
 	out=$tmp/$(basename "$1")
+	# shellcheck disable=SC2086 # router_gcflags is a list of flags
 	(cd "$root" && env GOOS=linux GOARCH="$arch" GOMIPS=softfloat GOARM=7 CGO_ENABLED=0 \
-		go build -trimpath -buildvcs=false -ldflags '-s -w -buildid=' -o "$out" "$1")
+		go build -trimpath -buildvcs=false $router_gcflags -ldflags '-s -w -buildid=' -o "$out" "$1")
 	stat -c %s "$out"
 }
 
