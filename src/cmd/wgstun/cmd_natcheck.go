@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -32,7 +31,7 @@ func (s *serverFlags) String() string     { return strings.Join(*s, ",") }
 func (s *serverFlags) Set(v string) error { *s = append(*s, v); return nil }
 
 func cmdNATCheck(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("wgstun nat-check", flag.ContinueOnError)
+	fs := newFlagSet("wgstun nat-check")
 	fs.SetOutput(stderr)
 	path := fs.String("c", "", "configuration file whose stun.servers to use (default "+config.DefaultPath+" when no -s is given)")
 	var servers serverFlags

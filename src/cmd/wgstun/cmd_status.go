@@ -2,7 +2,6 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -20,7 +19,7 @@ import (
 )
 
 func cmdStatus(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("wgstun status", flag.ContinueOnError)
+	fs := newFlagSet("wgstun status")
 	fs.SetOutput(stderr)
 	sock := fs.String("s", "", "control socket of the daemon (default: the configuration's daemon.socket)")
 	path := fs.String("c", "", "configuration file whose daemon.socket to use (default "+config.DefaultPath+")")

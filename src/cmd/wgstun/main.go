@@ -4,7 +4,6 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -58,7 +57,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 }
 
 func configFlag(name string, args []string, stderr io.Writer) (string, bool) {
-	fs := flag.NewFlagSet("wgstun "+name, flag.ContinueOnError)
+	fs := newFlagSet("wgstun " + name)
 	fs.SetOutput(stderr)
 	path := fs.String("c", config.DefaultPath, "configuration file")
 	if fs.Parse(args) != nil {
