@@ -91,19 +91,26 @@ func opAddr(network string, ap netip.AddrPort) net.Addr {
 	return net.UDPAddrFromAddrPort(ap)
 }
 
-// socket opens a non-blocking, close-on-exec socket. Where socket(2)
-// cannot set both at once, fork is held off in between, as the net
-// package does, so no plugin started meanwhile inherits it.
+// socket opens a non-blocking, close-on-exec UDP or TCP socket of the
+// family.
 func socket(ipv6 bool, typ int) (int, error) {
 	family := unix.AF_INET
 	if ipv6 {
 		family = unix.AF_INET6
 	}
+	return Socket(family, typ, 0)
+}
+
+// Socket opens a non-blocking, close-on-exec socket, as the net package
+// opens its own. Where socket(2) cannot set both at once (macOS), fork is
+// held off in between, so no plugin started meanwhile inherits it. The
+// ping package opens its ICMP sockets with it too.
+func Socket(family, typ, proto int) (int, error) {
 	if sockFlags != 0 {
-		return unix.Socket(family, typ|sockFlags, 0)
+		return unix.Socket(family, typ|sockFlags, proto)
 	}
 	syscall.ForkLock.RLock()
-	fd, err := unix.Socket(family, typ, 0)
+	fd, err := unix.Socket(family, typ, proto)
 	if err == nil {
 		unix.CloseOnExec(fd)
 	}

@@ -4,35 +4,17 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"syscall"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/wgstun/wgstun/src/internal/egress"
 	"github.com/wgstun/wgstun/src/internal/wg"
 )
 
 // macOS lets unprivileged processes open ICMP datagram sockets.
 const hasDgramICMP = true
 
-// socket opens a non-blocking, close-on-exec socket. Darwin's socket(2)
-// takes no SOCK_NONBLOCK or SOCK_CLOEXEC, so the flags are set after,
-// under ForkLock so no child inherits the descriptor meanwhile.
-func socket(fam, typ, proto int) (int, error) {
-	syscall.ForkLock.RLock()
-	fd, err := unix.Socket(fam, typ, proto)
-	if err == nil {
-		unix.CloseOnExec(fd)
-	}
-	syscall.ForkLock.RUnlock()
-	if err != nil {
-		return -1, err
-	}
-	if err := unix.SetNonblock(fd, true); err != nil {
-		unix.Close(fd)
-		return -1, err
-	}
-	return fd, nil
-}
+func socket(fam, typ, proto int) (int, error) { return egress.Socket(fam, typ, proto) }
 
 // bindIface ties fd to the utun interface that carries iface (a wg-quick
 // name such as wg0 is mapped to its utunN, see wg.InterfaceName) with

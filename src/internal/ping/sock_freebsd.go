@@ -1,14 +1,12 @@
 package ping
 
-import "golang.org/x/sys/unix"
+import "github.com/wgstun/wgstun/src/internal/egress"
 
 // FreeBSD has no unprivileged ICMP datagram sockets: pinging takes a raw
 // socket and root.
 const hasDgramICMP = false
 
-func socket(fam, typ, proto int) (int, error) {
-	return unix.Socket(fam, typ|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, proto)
-}
+func socket(fam, typ, proto int) (int, error) { return egress.Socket(fam, typ, proto) }
 
 // bindIface does nothing: FreeBSD has no socket option that ties an ICMP
 // socket to one interface (no SO_BINDTODEVICE, no IP_BOUND_IF). Probes go
