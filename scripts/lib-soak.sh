@@ -7,15 +7,17 @@
 # samples every EVERY seconds, for SECONDS in all, the daemon's VmRSS (from
 # /proc) and what its Go runtime reports through `wgstun status --json`
 # (heap in use, allocations since start), and prints one markdown row per
-# sample: t (s since the first sample), VmRSS (KiB), heap in use (KiB),
+# sample: t (s since the first sample), VmRSS (KiB) and the anonymous part
+# of it (RssAnon: what the daemon allocated; the rest is the binary's own
+# pages, shared and reclaimable), heap in use (KiB),
 # allocations per minute and CPU seconds per minute (utime+stime) since
 # the sample before, so the cost of a tighter memory limit shows. Sets soak_max_rss (KiB)
 # and soak_samples. Bounded: SECONDS/EVERY + 1 samples, each status call
 # under a 5 s timeout; a daemon that exits ends the table early and sets
 # soak_died=1.
 
-soak_row() { # t rss heap rate cpu
-	printf '| %s | %s | %s | %s | %s |\n' "$@"
+soak_row() { # t rss anon heap rate cpu
+	printf '| %s | %s | %s | %s | %s | %s |\n' "$@"
 }
 
 # soak_ticks PID: utime+stime of PID in clock ticks.
@@ -30,13 +32,13 @@ soak_read() {
 }
 
 soak_table() {
-	local bin=$1 pid=$2 sock=$3 secs=$4 every=$5 n i t0 t rss mem heap allocs rate
+	local bin=$1 pid=$2 sock=$3 secs=$4 every=$5 n i t0 t rss anon mem heap allocs rate
 	local prev_t='' prev_a='' ticks cpu prev_ticks='' prev_ct='' hz
 	hz=$(getconf CLK_TCK)
 	soak_max_rss=0 soak_samples=0 soak_died=0
 	n=$((secs / every))
-	echo "| t (s) | VmRSS (KiB) | heap in use (KiB) | allocations / min | CPU s / min |"
-	echo "|---|---|---|---|---|"
+	echo "| t (s) | VmRSS (KiB) | of it anonymous (KiB) | heap in use (KiB) | allocations / min | CPU s / min |"
+	echo "|---|---|---|---|---|---|"
 	t0=$(date +%s)
 	for ((i = 0; i <= n; i++)); do
 		# Sleep to the sample's slot, so slow status calls do not drift it.
@@ -48,6 +50,7 @@ soak_table() {
 		fi
 		t=$(($(date +%s) - t0))
 		rss=$(awk '/^VmRSS:/ {print $2}' "/proc/$pid/status" 2>/dev/null) || rss=''
+		anon=$(awk '/^RssAnon:/ {print $2}' "/proc/$pid/status" 2>/dev/null) || anon=''
 		mem=$(soak_read "$bin" "$sock") || mem=''
 		heap=- allocs='' rate=-
 		if [[ -n $mem ]]; then
@@ -65,7 +68,7 @@ soak_table() {
 			fi
 			prev_ticks=$ticks prev_ct=$t
 		fi
-		soak_row "$t" "${rss:--}" "$heap" "$rate" "$cpu"
+		soak_row "$t" "${rss:--}" "${anon:--}" "$heap" "$rate" "$cpu"
 		if [[ -n $rss ]]; then
 			((rss <= soak_max_rss)) || soak_max_rss=$rss
 			soak_samples=$((soak_samples + 1))

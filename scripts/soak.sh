@@ -6,8 +6,9 @@
 # per minute. Run as root; bench.sh runs it.
 #
 #   scripts/soak.sh [WGSTUN_BINARY]   SOAK_S=600 SOAK_EVERY=30 by default;
-#                                     MEMORY_LIMIT="off" (or a size) sets
-#                                     daemon.memory_limit, default: unset
+#                                     MEMORY_LIMIT (a size or "off") and
+#                                     GC_PERCENT set daemon.memory_limit and
+#                                     daemon.gc_percent; default: unset
 #
 # Exits 1 when a sample of either daemon is over rss_budget_kb.
 set -euo pipefail
@@ -30,17 +31,16 @@ trap pair_down EXIT
 trap 'exit 130' INT TERM
 
 pair_up "sk$$" port-restricted-cone port-restricted-cone >/dev/null 2>&1
-if [[ -n ${MEMORY_LIMIT:-} ]]; then
-	for side in a b; do
-		sed -i "s/^\\[daemon\\]$/&\\nmemory_limit = \"$MEMORY_LIMIT\"/" "$LAB_DIR/$side.toml"
-	done
-fi
+for side in a b; do
+	[[ -z ${MEMORY_LIMIT:-} ]] || sed -i "s/^\\[daemon\\]$/&\\nmemory_limit = \"$MEMORY_LIMIT\"/" "$LAB_DIR/$side.toml"
+	[[ -z ${GC_PERCENT:-} ]] || sed -i "s/^\\[daemon\\]$/&\\ngc_percent = $GC_PERCENT/" "$LAB_DIR/$side.toml"
+done
 pair_start
 pair_measure 30 || { echo "soak.sh: the pair did not connect within 30 s" >&2; exit 1; }
 
 echo "## Memory: a connected pair in the lab, one peer each, sampled every $soak_every s for $soak_s s"
 echo
-echo "daemon.memory_limit: ${MEMORY_LIMIT:-the default}. The two daemons are sampled at the same times."
+echo "daemon.gc_percent: ${GC_PERCENT:-the default}, daemon.memory_limit: ${MEMORY_LIMIT:-the default}. The two daemons are sampled at the same times."
 echo
 over=0
 tables=()

@@ -307,6 +307,19 @@ measure() {
 }
 measure a "$PID_A" "$cpu0_a"
 measure b "$PID_B" "$cpu0_b"
+# MALTA_SOAK_S (malta.sh): VmRSS of both every 30 s for that long more.
+if [ -f /etc/malta-soak ]; then
+	soak=$(cat /etc/malta-soak)
+	t0=$(now)
+	i=0
+	while [ "$i" -le "$((soak / 30))" ]; do
+		while [ "$(($(now) - t0))" -lt "$((i * 30000))" ]; do sleep 1; done
+		ra=$(awk '$1 == "VmRSS:" { print $2 }' "/proc/$PID_A/status" 2>/dev/null)
+		rb=$(awk '$1 == "VmRSS:" { print $2 }' "/proc/$PID_B/status" 2>/dev/null)
+		say SOAK "$((i * 30))" "${ra:--}" "${rb:--}"
+		i=$((i + 1))
+	done
+fi
 kill "$PID_A" "$PID_B" 2>/dev/null
 for side in a b; do
 	grep -v -e 'level=DEBUG' -e 'level=INFO' "/tmp/wgstun-$side.log" | sed "s/^/  wgstun $side warns | /"

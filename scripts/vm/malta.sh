@@ -17,7 +17,11 @@
 #
 # Usage: scripts/vm/malta.sh        (as root; network for the first run)
 # Environment:
-#   MALTA_TIMEOUT  hard limit for the guest, seconds (default 420)
+#   MALTA_TIMEOUT  hard limit for the guest, seconds (default 420, plus
+#                  MALTA_SOAK_S)
+#   MALTA_SOAK_S   after the pair's 45 s reading, keep both daemons running
+#                  this long and sample VmRSS every 30 s (a table; default
+#                  0: none; not part of make test)
 #   MALTA_TESTS    the test binaries, DIR:SECONDS ... (default below)
 #
 # Caches under build/vm/malta/: apt lists, .debs, the unpacked trees and
@@ -38,7 +42,9 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 OUT=$ROOT/build/vm/malta
 ARCH=mipsel
 FLAVOUR=4kc-malta
-TIMEOUT=${MALTA_TIMEOUT:-420}
+SOAK_S=${MALTA_SOAK_S:-0}
+[[ $SOAK_S =~ ^[0-9]+$ ]] || { echo "malta.sh: MALTA_SOAK_S must be a number of seconds" >&2; exit 1; }
+TIMEOUT=${MALTA_TIMEOUT:-$((420 + SOAK_S))}
 # Packages whose test binaries run in the guest, DIR:SECONDS (the
 # per-binary limit under TCG; each takes under 15 s). The kernel-facing
 # ones first (raw socket and cBPF, kernel WireGuard over netlink, ping
@@ -262,6 +268,7 @@ malta_go_builds() {
 	(cd "$ROOT" && go build -trimpath -ldflags '-s -w' -o "$p/usr/local/bin/stunresponder" ./src/internal/e2e/stunresponder) ||
 		vm_die "go build stunresponder"
 	: >"$p/etc/malta-tests"
+	if ((SOAK_S > 0)); then echo "$SOAK_S" >"$p/etc/malta-soak"; fi
 	for t in $TESTS; do
 		pkg=${t%%:*}
 		secs=${t#*:}
@@ -307,7 +314,7 @@ malta_report() {
 malta_summary() {
 	local console=$1 took=$2 fail=0 line n
 	local -a f
-	local tests=0 pair="" boot="" mem=0 done=0 testsecs=0
+	local tests=0 pair="" boot="" mem=0 soak=0 done=0 testsecs=0
 	printf '\n%-14s %-6s %s\n' "binary" "result" "seconds"
 	while IFS= read -r line; do
 		read -ra f <<<"$line"
@@ -332,6 +339,13 @@ malta_summary() {
 			fi
 			mem=1
 			printf '%-6s %-10s %-10s %-10s %-13s %s\n' "${f[@]:2:6}"
+			;;
+		SOAK)
+			if ((soak == 0)); then
+				printf '\nmemory soak (VmRSS kB, every 30 s)\n%-8s %-10s %-10s\n' "t s" "daemon a" "daemon b"
+			fi
+			soak=1
+			printf '%-8s %-10s %-10s\n' "${f[@]:2:3}"
 			;;
 		DONE) done=1 ;;
 		esac
