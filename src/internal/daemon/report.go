@@ -64,9 +64,7 @@ func (r *runner) report() {
 	}
 	r.d.board.update(r.set.ic.Name, func(s *InterfaceStatus) {
 		s.State, s.Reason = "up", ""
-		if s.PublicKey == "" || r.dev.PublicKey != r.reportedKey {
-			s.PublicKey, r.reportedKey = r.dev.PublicKey.String(), r.dev.PublicKey
-		}
+		s.PublicKey = r.dev.PublicKey.String()
 		s.ListenPort = r.dev.ListenPort
 		s.Store = r.set.ic.Store
 		s.StoreError = r.jobs.storeErr

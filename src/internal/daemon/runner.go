@@ -85,10 +85,9 @@ type runner struct {
 	reason   string    // and why, when waiting
 	full     bool      // the next step looks at every peer
 	reported time.Time // last status board update
-	// report's scratch: the peers in key order, and the device key whose
-	// text the board holds (both reused: report runs after every wake-up).
-	sorted      []*peer
-	reportedKey wgtypes.Key
+	// report's scratch: the peers in key order (reused: report runs
+	// after every wake-up).
+	sorted []*peer
 }
 
 // peer is what the runner knows about one managed peer.

@@ -36,7 +36,7 @@ func Dial(ctx context.Context, network, addr string) (net.Conn, error) {
 	}
 	fd, err := socket(ap.Addr().Is6(), typ)
 	if err != nil {
-		return nil, &net.OpError{Op: "dial", Net: network, Addr: net.UDPAddrFromAddrPort(ap), Err: err}
+		return nil, &net.OpError{Op: "dial", Net: network, Addr: opAddr(network, ap), Err: os.NewSyscallError("socket", err)}
 	}
 	if err := apply(fd, network+family(ap.Addr().Is6()), Get()); err != nil {
 		unix.Close(fd)
